@@ -1,0 +1,36 @@
+# pgpooler: build, test, run. `make help` lists the targets.
+GO ?= go
+BIN := bin/pgpooler
+
+.PHONY: all build test vet race fuzz run clean help
+
+all: build
+
+help:
+	@echo "make build  - build $(BIN)"
+	@echo "make test   - go vet, go test -race on every package, then a short fuzz run of each fuzz target"
+	@echo "make fuzz   - only the fuzz runs (FUZZTIME=10s each by default)"
+	@echo "make run    - scripts/run.sh: build, start a local PostgreSQL if none answers on 5432, run the pooler"
+	@echo "make clean  - remove bin/ and the fuzz cache"
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pgpooler
+
+# The README's test command.
+test: vet race fuzz
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz:
+	scripts/fuzz.sh
+
+run:
+	scripts/run.sh
+
+clean:
+	rm -rf bin
+	$(GO) clean -fuzzcache

@@ -1,0 +1,142 @@
+// Command pgpooler runs the pgpooler PostgreSQL connection pooler.
+//
+//	pgpooler [-config FILE] [FILE]
+//
+// It loads the TOML configuration (default ./config.toml), listens on listen_addr:listen_port and serves
+// until SIGTERM or SIGINT, which shut it down gracefully (running transactions may finish within
+// shutdown_timeout; a second signal stops at once). SIGHUP reloads the configuration file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pgpooler/pgpooler/pooler"
+	"github.com/pgpooler/pgpooler/pooler/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("pgpooler", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "path of the TOML configuration file (default ./config.toml)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	verbose := fs.Bool("v", false, "log at debug level (same as verbose = 1)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pgpooler [-config FILE] [FILE]\n\npgpooler is a PostgreSQL connection pooler in the family of PgBouncer.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Println("pgpooler", version)
+		return 0
+	}
+	path := *cfgPath
+	switch {
+	case fs.NArg() > 1:
+		fmt.Fprintln(os.Stderr, "pgpooler: too many arguments; give one configuration file")
+		return 2
+	case fs.NArg() == 1 && path != "":
+		fmt.Fprintln(os.Stderr, "pgpooler: give the configuration file either with -config or as an argument, not both")
+		return 2
+	case fs.NArg() == 1:
+		path = fs.Arg(0)
+	case path == "":
+		path = "config.toml"
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgpooler: %v\n", err)
+		return 1
+	}
+	level := slog.LevelInfo
+	if *verbose || cfg.Pooler.Verbose > 0 {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+
+	srv, err := pooler.New(cfg, logger)
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		return 1
+	}
+	lns, err := srv.Listen()
+	if err != nil {
+		logger.Error("cannot listen", "error", err)
+		return 1
+	}
+	logger.Info("pgpooler started", "version", version, "config", path, "pool_mode", cfg.Pooler.PoolMode)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeAll(lns) }()
+	for {
+		select {
+		case err := <-served:
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				logger.Error("serve failed", "error", err)
+				return 1
+			}
+			return 0
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(srv, path, logger)
+				continue
+			}
+			return shutdown(srv, cfg, sigs, logger)
+		}
+	}
+}
+
+// reload re-reads the configuration file; a bad file is logged and the running configuration kept.
+func reload(srv *pooler.Server, path string, logger *slog.Logger) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = srv.Reload(cfg)
+	}
+	if err != nil {
+		logger.Error("reload failed; keeping the running configuration", "error", err)
+	}
+}
+
+// shutdown stops gracefully within shutdown_timeout; a second SIGTERM or SIGINT stops at once.
+func shutdown(srv *pooler.Server, cfg *config.Config, sigs <-chan os.Signal, logger *slog.Logger) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	if d := cfg.Pooler.ShutdownTimeout.D(); d > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), d)
+	}
+	defer cancel()
+	go func() {
+		for sig := range sigs {
+			if sig != syscall.SIGHUP {
+				logger.Info("second signal: closing all connections now")
+				cancel()
+				return
+			}
+		}
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Info("shutdown timed out; remaining connections were closed", "error", err)
+	}
+	logger.Info("pgpooler stopped")
+	return 0
+}

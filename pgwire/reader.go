@@ -1,0 +1,232 @@
+package pgwire
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// HeaderSize is the size in bytes of a regular message header: a type byte and an int32 length that counts
+// itself but not the type byte (PostgreSQL protocol docs, "Message Formats").
+const HeaderSize = 5
+
+// DefaultMaxMessageSize is the largest message length accepted when Reader.MaxMessageSize is zero: the
+// protocol's own limit (int32), as PgBouncer's max_packet_size default.
+const DefaultMaxMessageSize = 1<<31 - 1
+
+// Reader frames the messages of one direction of a connection. It is not safe for concurrent use.
+//
+// Use Next to learn the type and length of the next message, then consume it with exactly one of ReadMsg
+// (the whole message, for decoding) or Forward (raw bytes to a Writer, streamed if large). Next without
+// consuming returns the same header again.
+//
+// While no bytes are buffered the Reader holds no buffer: a blocking read goes into a 5-byte array and a
+// BufferSize buffer is borrowed only when data arrives.
+type Reader struct {
+	// MaxMessageSize is the largest accepted message length in bytes, counting the length word but not the
+	// type byte; larger ones make Next fail with a *Error (08P01). Zero means DefaultMaxMessageSize.
+	MaxMessageSize int
+
+	src   io.Reader
+	buf   []byte // borrowed or, for a large ReadMsg, owned; nil while nothing is buffered
+	r, w  int
+	small [HeaderSize]byte
+
+	hdrOK  bool // a header has been validated by Next and not consumed yet
+	typ    byte
+	length int // message length from the header (counts the 4-byte length word)
+}
+
+// NewReader returns a Reader of messages from src.
+func NewReader(src io.Reader) *Reader { return &Reader{src: src} }
+
+// Buffered returns the number of bytes read from the source and not consumed yet.
+func (rd *Reader) Buffered() int { return rd.w - rd.r }
+
+// HasMessage reports whether the next message's header is already buffered, so that Next will not block.
+func (rd *Reader) HasMessage() bool { return rd.w-rd.r >= HeaderSize }
+
+// Release gives the buffer back to the shared pool if nothing is buffered. Readers release on their own
+// whenever they become empty; Release is for the owner that drops a Reader.
+func (rd *Reader) Release() {
+	if rd.buf != nil && rd.r == rd.w {
+		putBuf(rd.buf)
+		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+}
+
+// Next blocks until the next message's header is available and returns its type byte and its length
+// (which counts the 4-byte length word, as on the wire). A length below 4 or above MaxMessageSize is a
+// *Error with SQLSTATE 08P01. io.EOF means the peer closed between messages; io.ErrUnexpectedEOF inside one.
+func (rd *Reader) Next() (typ byte, length int, err error) {
+	if rd.hdrOK {
+		return rd.typ, rd.length, nil
+	}
+	if err := rd.fill(HeaderSize, true); err != nil {
+		return 0, 0, err
+	}
+	typ = rd.buf[rd.r]
+	n := int(int32(binary.BigEndian.Uint32(rd.buf[rd.r+1:])))
+	limit := rd.MaxMessageSize
+	if limit <= 0 {
+		limit = DefaultMaxMessageSize
+	}
+	if n < 4 {
+		return 0, 0, ProtocolViolation("invalid message length %d for message type %q", n, typ)
+	}
+	if n > limit {
+		return 0, 0, ProtocolViolation("message of type %q is %d bytes, over the limit of %d bytes (max_packet_size)", typ, n, limit)
+	}
+	rd.hdrOK, rd.typ, rd.length = true, typ, n
+	return typ, n, nil
+}
+
+// ReadMsg reads the whole current message (after Next) and returns it with its header: type byte, length
+// word, body. The slice is valid until the next call on the Reader.
+func (rd *Reader) ReadMsg() ([]byte, error) {
+	if _, _, err := rd.Next(); err != nil {
+		return nil, err
+	}
+	total := 1 + rd.length
+	if err := rd.fill(total, false); err != nil {
+		return nil, err
+	}
+	msg := rd.buf[rd.r : rd.r+total]
+	rd.r += total
+	rd.hdrOK = false
+	// An emptied buffer is given back by the next fill, not here: msg points into it.
+	return msg, nil
+}
+
+// Forward copies the current message (after Next), unchanged, to w. A message that is not wholly
+// buffered is streamed: w is flushed and the rest copied straight from the source, so no buffer grows
+// with the message. Errors from the source are returned as they are; errors from w are wrapped in
+// *WriteError so that the caller can tell which side failed.
+func (rd *Reader) Forward(w *Writer) error {
+	if _, _, err := rd.Next(); err != nil {
+		return err
+	}
+	total := 1 + rd.length
+	if total <= BufferSize {
+		if err := rd.fill(total, false); err != nil {
+			return err
+		}
+		err := w.Write(rd.buf[rd.r : rd.r+total])
+		rd.r += total
+		rd.hdrOK = false
+		rd.releaseIfEmpty()
+		return err
+	}
+	// Large message: flush what w holds, then the buffered part, then stream the remainder.
+	have := min(rd.w-rd.r, total)
+	if err := w.Write(rd.buf[rd.r : rd.r+have]); err != nil {
+		return err
+	}
+	rd.r += have
+	rd.hdrOK = false
+	rd.releaseIfEmpty()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	n, err := io.CopyN(writerOnly{w}, rd.src, int64(total-have))
+	if err != nil {
+		var we *WriteError
+		if errors.As(err, &we) {
+			return err
+		}
+		if err == io.EOF && n < int64(total-have) {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
+}
+
+// Discard skips the current message (after Next) without forwarding it.
+func (rd *Reader) Discard() error {
+	if _, _, err := rd.Next(); err != nil {
+		return err
+	}
+	total := 1 + rd.length
+	for total > 0 {
+		if rd.r == rd.w {
+			if err := rd.fill(1, false); err != nil {
+				return err
+			}
+		}
+		n := min(total, rd.w-rd.r)
+		rd.r += n
+		total -= n
+	}
+	rd.hdrOK = false
+	rd.releaseIfEmpty()
+	return nil
+}
+
+// releaseIfEmpty gives the buffer back once everything in it has been consumed.
+func (rd *Reader) releaseIfEmpty() {
+	if rd.r == rd.w && rd.buf != nil {
+		if cap(rd.buf) == BufferSize {
+			putBuf(rd.buf)
+		}
+		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+}
+
+// fill makes at least need bytes available in rd.buf[rd.r:rd.w]. atBoundary tells that the Reader sits
+// between messages, where io.EOF is a clean close.
+func (rd *Reader) fill(need int, atBoundary bool) error {
+	if rd.r == rd.w {
+		rd.releaseIfEmpty()
+	}
+	for rd.w-rd.r < need {
+		if rd.buf == nil {
+			// Idle: block with no buffer held; borrow one only once bytes arrive.
+			n, err := rd.src.Read(rd.small[:])
+			if n > 0 {
+				rd.buf = getBuf()
+				rd.r, rd.w = 0, copy(rd.buf, rd.small[:n])
+			}
+			if err != nil && rd.w-rd.r < need {
+				return rd.readErr(err, atBoundary)
+			}
+			continue
+		}
+		if need > len(rd.buf)-rd.r {
+			if need > len(rd.buf) {
+				nb := make([]byte, need)
+				rd.w = copy(nb, rd.buf[rd.r:rd.w])
+				if cap(rd.buf) == BufferSize {
+					putBuf(rd.buf)
+				}
+				rd.buf, rd.r = nb, 0
+			} else {
+				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+				rd.r = 0
+			}
+		}
+		n, err := rd.src.Read(rd.buf[rd.w:])
+		rd.w += n
+		if err != nil && rd.w-rd.r < need {
+			return rd.readErr(err, atBoundary)
+		}
+	}
+	return nil
+}
+
+func (rd *Reader) readErr(err error, atBoundary bool) error {
+	if err == io.EOF && (!atBoundary || rd.w > rd.r) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// writerOnly hides Writer's other methods from io.CopyN and wraps its errors.
+type writerOnly struct{ w *Writer }
+
+func (wo writerOnly) Write(p []byte) (int, error) {
+	if err := wo.w.writeDirect(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

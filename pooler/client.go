@@ -1,0 +1,502 @@
+package pooler
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/config"
+)
+
+// Pool modes (PgBouncer doc/config.md, pool_mode).
+const (
+	modeSession     = "session"
+	modeTransaction = "transaction"
+	modeStatement   = "statement"
+)
+
+// clientConn is one client connection. Its own goroutine (serve) reads the client and writes to the
+// linked server; while linked, relayServer reads the server and writes to the client.
+type clientConn struct {
+	s      *Server
+	id     uint64
+	conn   net.Conn
+	rd     *pgwire.Reader
+	remote string
+
+	wmu sync.Mutex // guards wr: both goroutines write to the client
+	wr  *pgwire.Writer
+
+	database, user string
+	pool           *pool
+	mode           string
+	loggedIn       bool
+	cancelPID      uint32
+	cancelKey      []byte
+
+	mu        sync.Mutex        // guards the fields below and params
+	params    map[string]string // session parameters this client expects, lower-case names
+	sc        *serverConn       // linked server, nil between transactions (transaction/statement mode)
+	pending   int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
+	openBatch bool              // extended-protocol messages sent since the last Sync
+	txStatus  byte              // last ReadyForQuery status seen
+	closing   bool              // the client is gone or being closed: link nothing new
+	relayDone chan struct{}     // closed when relayServer for the current link returns
+}
+
+func (s *Server) newClientConn(conn net.Conn) *clientConn {
+	c := &clientConn{
+		s: s, id: s.nextClientID.Add(1), conn: conn,
+		rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		remote: conn.RemoteAddr().String(), txStatus: 'I',
+	}
+	c.rd.MaxMessageSize = s.config().Pooler.MaxPacketSize
+	return c
+}
+
+// serve runs one client connection from its first byte to its close.
+func (c *clientConn) serve() {
+	cfg := c.s.config()
+	if d := cfg.Pooler.ClientLoginTimeout.D(); d > 0 {
+		_ = c.conn.SetDeadline(time.Now().Add(d))
+	}
+	counted := false
+	err := c.login(&counted)
+	if err == nil {
+		_ = c.conn.SetDeadline(time.Time{})
+		err = c.run()
+	}
+	c.finish(err)
+	if counted {
+		c.s.clientCount.Add(-1)
+	}
+}
+
+// login reads start-up packets until a StartupMessage (answering SSLRequest and GSSENCRequest with 'N',
+// forwarding CancelRequest), authenticates the client and sends it AuthenticationOk, its parameters,
+// BackendKeyData and ReadyForQuery (PostgreSQL protocol docs, "Start-up").
+func (c *clientConn) login(counted *bool) error {
+	var st *pgwire.Startup
+	for negotiations := 0; ; negotiations++ {
+		var err error
+		if st, err = pgwire.ReadStartup(c.conn); err != nil {
+			return err
+		}
+		if st.Kind == pgwire.KindStartupMessage {
+			break
+		}
+		if st.Kind == pgwire.KindCancelRequest {
+			c.s.handleCancel(st.ProcessID, st.SecretKey)
+			return errQuiet
+		}
+		if negotiations >= 2 {
+			return pgwire.ProtocolViolation("too many SSL/GSS negotiation requests")
+		}
+		if _, err := c.conn.Write([]byte{'N'}); err != nil { // SSLRequest / GSSENCRequest: not supported yet
+			return err
+		}
+	}
+	cfg := c.s.config()
+	if n := c.s.clientCount.Add(1); true {
+		*counted = true
+		if int(n) > cfg.Pooler.MaxClientConn {
+			return pgwire.NewFatal(pgerrcode.TooManyConnections, "no more connections allowed (max_client_conn %d)", cfg.Pooler.MaxClientConn)
+		}
+	}
+	c.s.mu.Lock()
+	if c.s.closing {
+		c.s.mu.Unlock()
+		return pgwire.NewFatal(pgerrcode.CannotConnectNow, "pgpooler is shutting down")
+	}
+	c.s.clients[c] = struct{}{}
+	c.s.mu.Unlock()
+
+	c.user = st.Params["user"]
+	if c.user == "" {
+		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet")
+	}
+	c.database = st.Params["database"]
+	if c.database == "" {
+		c.database = c.user
+	}
+	want, err := startupParams(st.Params)
+	if err != nil {
+		return err
+	}
+	if err := c.authenticate(cfg); err != nil {
+		return err
+	}
+	p, err := c.s.getPool(c.database, c.user)
+	if errors.Is(err, config.ErrUnknownDatabase) {
+		return pgwire.NewFatal(pgerrcode.InvalidCatalogName, "no such database: %q (no [databases.%s] and no [databases.\"*\"] in the configuration)", c.database, c.database)
+	} else if err != nil {
+		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
+	}
+	c.pool, c.mode = p, p.pc.PoolMode
+	c.loggedIn = true
+	if cfg.Pooler.LogConnections {
+		c.s.logger.Info("client connected", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "pool_mode", c.mode)
+	}
+	if err := c.establishParams(want); err != nil {
+		return err
+	}
+	c.s.cancelKeys.register(c)
+	return c.sendWelcome(st)
+}
+
+// errQuiet ends a connection without an ErrorResponse (a CancelRequest connection, a client that left).
+var errQuiet = errors.New("connection ended")
+
+// authenticate checks the client (auth_type). With "trust" nobody is asked for a password; as in
+// PgBouncer, when auth_file is set the user must be listed in it.
+func (c *clientConn) authenticate(cfg *config.Config) error {
+	if ul := c.s.users.Load(); ul != nil {
+		if _, ok := ul.Lookup(c.user); !ok {
+			c.s.logger.Info("login refused: user not in auth_file", "client", c.id, "user", c.user)
+			return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "user %q is not allowed to connect (not in auth_file)", c.user)
+		}
+	}
+	return nil
+}
+
+// establishParams works out the session parameters this client expects: the pool's server defaults, then
+// the client's start-up parameters as the server normalises them. Parameters not yet known to be
+// accepted are tried on a server first, so an unknown or invalid one fails the login with the server's
+// own error, as on a direct connection.
+func (c *clientConn) establishParams(want map[string]string) error {
+	p := c.pool
+	c.s.mu.Lock()
+	known := p.welcome != nil
+	normalized := map[string]string{}
+	for k, v := range want {
+		nv, ok := p.validated[k+"\x00"+v]
+		if !ok {
+			known = false
+			break
+		}
+		normalized[k] = nv
+	}
+	c.s.mu.Unlock()
+	if !known {
+		sc, err := c.s.acquire(c.s.baseCtx, p)
+		if err != nil {
+			return err
+		}
+		sql, apply := syncSQL(sc, want)
+		if sql != "" {
+			if err := c.s.execBounded(sc, sql); err != nil {
+				return c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
+			}
+			apply()
+		}
+		c.s.mu.Lock()
+		if p.validated == nil {
+			p.validated = map[string]string{}
+		}
+		for k, v := range want {
+			nv := v
+			if sc.reported[k] {
+				nv = sc.params[k]
+			}
+			normalized[k] = nv
+			p.validated[k+"\x00"+v] = nv
+		}
+		c.s.mu.Unlock()
+		c.s.release(sc)
+	}
+	params := map[string]string{}
+	c.s.mu.Lock()
+	for k, nv := range p.welcome {
+		if !readOnlyParams[k] {
+			params[k] = nv[1]
+		}
+	}
+	c.s.mu.Unlock()
+	if _, ok := params["application_name"]; !ok {
+		params["application_name"] = p.pc.ApplicationName
+	}
+	for k, v := range normalized {
+		params[k] = v
+	}
+	c.mu.Lock()
+	c.params = params
+	c.mu.Unlock()
+	return nil
+}
+
+// sendWelcome completes the login: NegotiateProtocolVersion when the client asked for more than 3.0,
+// AuthenticationOk, ParameterStatus for every reported parameter, BackendKeyData, ReadyForQuery.
+func (c *clientConn) sendWelcome(st *pgwire.Startup) error {
+	var buf []byte
+	if st.MinorVersion() > 0 || len(st.ProtocolOptions) > 0 {
+		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
+	}
+	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
+	c.s.mu.Lock()
+	welcome := c.pool.welcome
+	c.s.mu.Unlock()
+	c.mu.Lock()
+	for _, k := range sortedKeys(welcome) {
+		v := welcome[k][1]
+		if cv, ok := c.params[k]; ok {
+			v = cv
+		}
+		buf, _ = (&pgproto3.ParameterStatus{Name: welcome[k][0], Value: v}).Encode(buf)
+	}
+	c.mu.Unlock()
+	buf, _ = (&pgproto3.BackendKeyData{ProcessID: c.cancelPID, SecretKey: c.cancelKey}).Encode(buf)
+	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
+	_, err := c.conn.Write(buf)
+	return err
+}
+
+// run relays the client's messages to servers until the client leaves or fails.
+func (c *clientConn) run() error {
+	for {
+		if !c.rd.HasMessage() {
+			c.setIdleDeadline()
+		}
+		typ, _, err := c.rd.Next()
+		if err != nil {
+			return c.readError(err)
+		}
+		switch typ {
+		case 'X': // Terminate
+			return errQuiet
+		case 'Q', 'P', 'B', 'E', 'D', 'C', 'H', 'S', 'F', 'd', 'c', 'f':
+		default:
+			return pgwire.ProtocolViolation("invalid frontend message type %d", typ)
+		}
+		sc, err := c.link(typ)
+		if err != nil {
+			return err
+		}
+		if sc == nil {
+			if err := c.rd.Discard(); err != nil {
+				return c.readError(err)
+			}
+			continue
+		}
+		err = c.rd.Forward(sc.wr)
+		if err == nil && !c.rd.HasMessage() {
+			err = sc.wr.Flush()
+		}
+		if err != nil {
+			var we *pgwire.WriteError
+			if errors.As(err, &we) {
+				// The server is gone; relayServer sees it too and tells the client.
+				_ = sc.conn.Close()
+				c.waitRelay()
+				return errQuiet
+			}
+			return c.readError(err)
+		}
+	}
+}
+
+// setIdleDeadline arms client_idle_timeout between transactions and idle_transaction_timeout inside one.
+func (c *clientConn) setIdleDeadline() {
+	cfg := c.s.config().Pooler
+	c.mu.Lock()
+	waiting := c.pending == 0 && !c.openBatch
+	tx := c.txStatus
+	c.mu.Unlock()
+	var d time.Duration
+	switch {
+	case !waiting:
+	case tx == 'I':
+		d = cfg.ClientIdleTimeout.D()
+	default:
+		d = cfg.IdleTransactionTimeout.D()
+	}
+	if d > 0 {
+		_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	} else {
+		_ = c.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// readError classifies an error reading from the client.
+func (c *clientConn) readError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.mu.Lock()
+		tx := c.txStatus
+		c.mu.Unlock()
+		if tx == 'I' {
+			return pgwire.NewFatal(pgerrcode.IdleSessionTimeout, "client_idle_timeout: connection closed after %s idle", c.s.config().Pooler.ClientIdleTimeout.D())
+		}
+		return pgwire.NewFatal(pgerrcode.IdleInTransactionSessionTimeout, "idle_transaction_timeout: connection closed after %s idle in transaction", c.s.config().Pooler.IdleTransactionTimeout.D())
+	}
+	var pe *pgwire.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return errQuiet
+	}
+	return err
+}
+
+// link returns the server this client's message goes to, lending one from the pool if none is linked
+// (nil for messages that need no server: Flush and COPY messages between transactions). It accounts for
+// the message: Query, Sync and FunctionCall each owe one ReadyForQuery; other extended-protocol messages
+// open a batch that lasts until the next Sync.
+func (c *clientConn) link(typ byte) (*serverConn, error) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil, errQuiet
+	}
+	if c.sc == nil {
+		if typ == 'H' || typ == 'd' || typ == 'c' || typ == 'f' {
+			c.mu.Unlock()
+			return nil, nil
+		}
+		c.mu.Unlock()
+		sc, err := c.s.acquire(c.s.baseCtx, c.pool)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.prepareServer(sc); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			c.s.release(sc)
+			return nil, errQuiet
+		}
+		c.sc, c.txStatus = sc, sc.txStatus
+		c.relayDone = make(chan struct{})
+		go c.relayServer(sc, c.relayDone)
+	}
+	sc := c.sc
+	switch typ {
+	case 'Q', 'F', 'S':
+		c.pending++
+		if typ == 'S' {
+			c.openBatch = false
+		}
+		if qt := c.s.config().Pooler.QueryTimeout.D(); c.pending == 1 && qt > 0 {
+			_ = sc.conn.SetReadDeadline(time.Now().Add(qt))
+		}
+	case 'd', 'c', 'f': // COPY data flows inside an outstanding query
+	default:
+		c.openBatch = true
+	}
+	c.mu.Unlock()
+	return sc, nil
+}
+
+// prepareServer makes a freshly lent server's session parameters match the client's.
+func (c *clientConn) prepareServer(sc *serverConn) error {
+	c.mu.Lock()
+	sql, apply := syncSQL(sc, c.params)
+	c.mu.Unlock()
+	if sql == "" {
+		return nil
+	}
+	if err := c.s.execBounded(sc, sql); err != nil {
+		return c.s.failedInternal(sc, err, "cannot apply the client's session parameters")
+	}
+	apply()
+	return nil
+}
+
+// execBounded runs an internal query on a server that no relay is reading, within server_connect_timeout.
+func (s *Server) execBounded(sc *serverConn, sql string) error {
+	if d := s.config().Pooler.ServerConnectTimeout.D(); d > 0 {
+		_ = sc.conn.SetDeadline(time.Now().Add(d))
+		defer sc.conn.SetDeadline(time.Time{})
+	}
+	return sc.exec(sql)
+}
+
+// failedInternal disposes of a server after an internal query failed: back to the pool when the server
+// answered with an ordinary ERROR, closed otherwise. It returns the error for the client (FATAL).
+func (s *Server) failedInternal(sc *serverConn, err error, what string) error {
+	var pe *pgwire.Error
+	if errors.As(err, &pe) && pe.Severity == pgwire.SeverityError && sc.txStatus == 'I' {
+		s.release(sc)
+		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pe.Code, Message: what + ": " + pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+	}
+	s.closeServer(sc, what+": "+err.Error())
+	return asClientError(err)
+}
+
+// sendError writes e to the client and flushes.
+func (c *clientConn) sendError(e *pgwire.Error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.wr.Write(e.AppendTo(nil))
+	_ = c.wr.Flush()
+}
+
+// finish closes the client: it sends err when it is an ErrorResponse, stops the relay (which returns or
+// closes the linked server), closes the socket and forgets the client.
+func (c *clientConn) finish(err error) {
+	var pe *pgwire.Error
+	if errors.As(err, &pe) {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.sendError(pe)
+	}
+	c.mu.Lock()
+	c.closing = true
+	if c.sc != nil {
+		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes relayServer
+	}
+	c.mu.Unlock()
+	c.waitRelay()
+	_ = c.conn.Close()
+	c.rd.Release()
+	c.s.cancelKeys.unregister(c)
+	c.s.mu.Lock()
+	delete(c.s.clients, c)
+	c.s.mu.Unlock()
+	if c.loggedIn && c.s.config().Pooler.LogDisconnections {
+		reason := "client closed the connection"
+		if pe != nil {
+			reason = pe.Message
+		} else if err != nil && err != errQuiet {
+			reason = err.Error()
+		}
+		c.s.logger.Info("client disconnected", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "reason", reason)
+	} else if !c.loggedIn && err != nil && err != errQuiet && !errors.Is(err, io.EOF) {
+		c.s.logger.Info("client login failed", "client", c.id, "addr", c.remote, "error", err.Error())
+	}
+}
+
+func (c *clientConn) waitRelay() {
+	c.mu.Lock()
+	done := c.relayDone
+	c.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// shutdown closes the client for a server shutdown if it is between transactions (or always, with force).
+func (c *clientConn) shutdown(force bool) {
+	c.mu.Lock()
+	idle := c.sc == nil || (c.pending == 0 && !c.openBatch && c.txStatus == 'I' && c.mode == modeSession)
+	if !idle && !force {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	if c.sc != nil {
+		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	c.mu.Unlock()
+	if c.loggedIn {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.sendError(pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
+	}
+	_ = c.conn.Close()
+}

@@ -1,0 +1,317 @@
+package config
+
+import "time"
+
+// Pool modes: when a server connection goes back to its pool. PgBouncer
+// doc/config.md key pool_mode.
+const (
+	// PoolModeSession releases the server when the client disconnects.
+	PoolModeSession = "session"
+	// PoolModeTransaction releases the server when a transaction ends.
+	PoolModeTransaction = "transaction"
+	// PoolModeStatement releases the server after every statement;
+	// multi-statement transactions are refused.
+	PoolModeStatement = "statement"
+)
+
+// Config is a whole configuration file.
+type Config struct {
+	// Pooler holds the global settings, PgBouncer's [pgbouncer] section.
+	Pooler Pooler `toml:"pooler"`
+
+	// Databases maps the database name a client asks for to where its
+	// connections go. The key "*" is the fallback for any name that has no
+	// entry of its own. PgBouncer doc/config.md section [databases].
+	Databases map[string]Database `toml:"databases"`
+
+	// Users maps a client's user name to per-user overrides. PgBouncer
+	// doc/config.md section [users].
+	Users map[string]User `toml:"users"`
+
+	// Path is the file the configuration was loaded from, "" when it was
+	// built in code. Error messages start with it.
+	Path string `toml:"-"`
+}
+
+// Pooler is the [pooler] table: the settings PgBouncer keeps in its
+// [pgbouncer] section, under the same names.
+type Pooler struct {
+	// ListenAddr is a comma-separated list of addresses (IPv4, IPv6 or host
+	// names) to accept TCP connections on; "*" means all addresses and ""
+	// means no TCP listener (Unix socket only). Default "127.0.0.1"; PgBouncer
+	// leaves it unset, which pgpooler would make unusable out of the box.
+	// PgBouncer doc/config.md key listen_addr.
+	ListenAddr string `toml:"listen_addr"`
+
+	// ListenPort is the TCP port, also used in the Unix socket's file name
+	// (.s.PGSQL.<port>). 1 to 65535, default 6432. PgBouncer doc/config.md
+	// key listen_port.
+	ListenPort int `toml:"listen_port"`
+
+	// UnixSocketDir is the directory for the Unix socket; "" disables it.
+	// Default "" (PgBouncer's is /tmp). PgBouncer doc/config.md key
+	// unix_socket_dir.
+	UnixSocketDir string `toml:"unix_socket_dir"`
+
+	// PoolMode is when a server connection is given back to the pool:
+	// "session" (default), "transaction" or "statement". Databases and users
+	// may override it. PgBouncer doc/config.md key pool_mode.
+	PoolMode string `toml:"pool_mode"`
+
+	// DefaultPoolSize is the number of server connections allowed per
+	// (database, user) pool, unless a database or user sets pool_size. At
+	// least 1, default 20. PgBouncer doc/config.md key default_pool_size.
+	DefaultPoolSize int `toml:"default_pool_size"`
+
+	// MinPoolSize is the number of server connections a pool keeps open even
+	// when idle; 0 (default) disables. At most default_pool_size. PgBouncer
+	// doc/config.md key min_pool_size.
+	MinPoolSize int `toml:"min_pool_size"`
+
+	// ReservePoolSize is how many connections a pool may open beyond its size
+	// when a client has waited ReservePoolTimeout; 0 (default) disables.
+	// PgBouncer doc/config.md key reserve_pool_size.
+	ReservePoolSize int `toml:"reserve_pool_size"`
+
+	// ReservePoolTimeout is how long a client waits before the reserve pool
+	// is used. Default 5s; 0 disables. PgBouncer doc/config.md key
+	// reserve_pool_timeout.
+	ReservePoolTimeout Duration `toml:"reserve_pool_timeout"`
+
+	// MaxClientConn is the maximum number of client connections. At least 1,
+	// default 100. PgBouncer doc/config.md key max_client_conn.
+	MaxClientConn int `toml:"max_client_conn"`
+
+	// MaxDBConnections caps server connections per database, over all its
+	// pools; 0 (default) is unlimited. PgBouncer doc/config.md key
+	// max_db_connections.
+	MaxDBConnections int `toml:"max_db_connections"`
+
+	// MaxUserConnections caps server connections per user, over all its
+	// pools; 0 (default) is unlimited. PgBouncer doc/config.md key
+	// max_user_connections.
+	MaxUserConnections int `toml:"max_user_connections"`
+
+	// ServerResetQuery is run on a server connection when it is released, in
+	// session mode only unless ServerResetQueryAlways is set. Default
+	// "DISCARD ALL"; "" runs nothing. PgBouncer doc/config.md key
+	// server_reset_query.
+	ServerResetQuery string `toml:"server_reset_query"`
+
+	// ServerResetQueryAlways runs ServerResetQuery in every pool mode, not
+	// only in session mode. Default false. PgBouncer doc/config.md key
+	// server_reset_query_always.
+	ServerResetQueryAlways bool `toml:"server_reset_query_always"`
+
+	// ServerCheckQuery is run on a server connection that has been idle
+	// longer than ServerCheckDelay, before it is handed to a client; ""
+	// disables the check. Default "select 1" (PgBouncer's older default; its
+	// newer one sends an empty query). PgBouncer doc/config.md key
+	// server_check_query.
+	ServerCheckQuery string `toml:"server_check_query"`
+
+	// ServerCheckDelay is how long a released server connection may be
+	// reused without running ServerCheckQuery; 0 checks every time. Default
+	// 30s. PgBouncer doc/config.md key server_check_delay.
+	ServerCheckDelay Duration `toml:"server_check_delay"`
+
+	// ServerConnectTimeout bounds connecting and logging in to a server.
+	// Default 15s. PgBouncer doc/config.md key server_connect_timeout.
+	ServerConnectTimeout Duration `toml:"server_connect_timeout"`
+
+	// ServerLoginRetry is how long the pooler waits after a failed server
+	// login before trying again; meanwhile new clients of that pool get an
+	// error at once. Default 15s. PgBouncer doc/config.md key
+	// server_login_retry.
+	ServerLoginRetry Duration `toml:"server_login_retry"`
+
+	// ServerIdleTimeout closes server connections idle longer than this; 0
+	// disables. Default 600s. PgBouncer doc/config.md key
+	// server_idle_timeout.
+	ServerIdleTimeout Duration `toml:"server_idle_timeout"`
+
+	// ServerLifetime closes an unused server connection that has been open
+	// longer than this; 0 means a connection is used once, then closed.
+	// Default 3600s. PgBouncer doc/config.md key server_lifetime.
+	ServerLifetime Duration `toml:"server_lifetime"`
+
+	// ClientLoginTimeout disconnects a client that has not logged in within
+	// this time; 0 disables. Default 60s. PgBouncer doc/config.md key
+	// client_login_timeout.
+	ClientLoginTimeout Duration `toml:"client_login_timeout"`
+
+	// ClientIdleTimeout closes client connections idle longer than this; 0
+	// (default) disables. PgBouncer doc/config.md key client_idle_timeout.
+	ClientIdleTimeout Duration `toml:"client_idle_timeout"`
+
+	// IdleTransactionTimeout disconnects a client that stays idle in a
+	// transaction longer than this; 0 (default) disables. PgBouncer
+	// doc/config.md key idle_transaction_timeout.
+	IdleTransactionTimeout Duration `toml:"idle_transaction_timeout"`
+
+	// QueryTimeout cancels queries running longer than this; 0 (default)
+	// disables. PgBouncer doc/config.md key query_timeout.
+	QueryTimeout Duration `toml:"query_timeout"`
+
+	// QueryWaitTimeout disconnects a client that has waited this long for a
+	// server connection; 0 disables (wait forever). Default 120s. PgBouncer
+	// doc/config.md key query_wait_timeout.
+	QueryWaitTimeout Duration `toml:"query_wait_timeout"`
+
+	// CancelWaitTimeout drops a cancel request that has waited this long for
+	// a server connection; 0 disables. Default 10s. PgBouncer doc/config.md
+	// key cancel_wait_timeout.
+	CancelWaitTimeout Duration `toml:"cancel_wait_timeout"`
+
+	// ShutdownTimeout is how long a graceful shutdown (SIGTERM) waits for
+	// running transactions before closing every connection; 0 closes at
+	// once. Default 30s. pgpooler's own key; PgBouncer has none.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+
+	// AuthType is how clients prove who they are. Only "trust" (default) is
+	// supported for now; PgBouncer's other values (md5, scram-sha-256,
+	// plain, cert, hba, ...) are refused as not supported yet. PgBouncer's
+	// default is "md5". PgBouncer doc/config.md key auth_type.
+	AuthType string `toml:"auth_type"`
+
+	// AuthFile is the path of a PgBouncer userlist.txt ("user" "secret"
+	// lines); "" (default) is none. A relative path is taken relative to the
+	// directory of the configuration file. PgBouncer doc/config.md key
+	// auth_file.
+	AuthFile string `toml:"auth_file"`
+
+	// MaxPacketSize is the largest protocol message, in bytes, let through.
+	// 1024 to 2147483647, default 2147483647. PgBouncer doc/config.md key
+	// max_packet_size.
+	MaxPacketSize int `toml:"max_packet_size"`
+
+	// LogConnections logs successful logins. Default true. PgBouncer
+	// doc/config.md key log_connections.
+	LogConnections bool `toml:"log_connections"`
+
+	// LogDisconnections logs disconnections with their reason. Default true.
+	// PgBouncer doc/config.md key log_disconnections.
+	LogDisconnections bool `toml:"log_disconnections"`
+
+	// Verbose raises log verbosity: 0 (default) is normal, 1 adds debug
+	// logs. PgBouncer doc/config.md key verbose.
+	Verbose int `toml:"verbose"`
+}
+
+// Database is a [databases.NAME] table: where clients asking for database
+// NAME are routed, and that database's overrides. Optional numbers are
+// pointers: nil inherits the [pooler] value. PgBouncer doc/config.md section
+// [databases].
+type Database struct {
+	// Host is the server's host name or IP address; a value starting with
+	// "/" is a Unix socket directory. "" means "127.0.0.1" (PgBouncer's ""
+	// means its Unix socket directory). PgBouncer doc/config.md key host.
+	Host string `toml:"host"`
+
+	// Port is the server's port, 1 to 65535; 0 means 5432. PgBouncer
+	// doc/config.md key port.
+	Port int `toml:"port"`
+
+	// DBName is the database name on the server; "" means the name the client
+	// asked for. PgBouncer doc/config.md key dbname.
+	DBName string `toml:"dbname"`
+
+	// User, when set, is the server user every connection to this database
+	// logs in as (a forced user); "" means the client's user. PgBouncer
+	// doc/config.md key user.
+	User string `toml:"user"`
+
+	// Password is the server password for User; "" means the one in
+	// auth_file, if any. PgBouncer doc/config.md key password.
+	Password string `toml:"password"`
+
+	// PoolSize overrides default_pool_size for this database's pools; at
+	// least 1. A user's pool_size overrides it in turn. PgBouncer
+	// doc/config.md key pool_size.
+	PoolSize *int `toml:"pool_size"`
+
+	// MinPoolSize overrides [pooler] min_pool_size; at most the pool size.
+	// PgBouncer doc/config.md key min_pool_size.
+	MinPoolSize *int `toml:"min_pool_size"`
+
+	// ReservePoolSize overrides [pooler] reserve_pool_size. PgBouncer
+	// doc/config.md key reserve_pool_size.
+	ReservePoolSize *int `toml:"reserve_pool_size"`
+
+	// PoolMode overrides [pooler] pool_mode; "" inherits. A user's pool_mode
+	// overrides it in turn. PgBouncer doc/config.md key pool_mode.
+	PoolMode string `toml:"pool_mode"`
+
+	// MaxDBConnections overrides [pooler] max_db_connections; 0 is
+	// unlimited. PgBouncer doc/config.md key max_db_connections.
+	MaxDBConnections *int `toml:"max_db_connections"`
+
+	// ConnectQuery is run once on every new server connection before any
+	// client uses it; errors are logged and ignored. PgBouncer doc/config.md
+	// key connect_query.
+	ConnectQuery string `toml:"connect_query"`
+
+	// ApplicationName is sent as application_name when connecting to the
+	// server. PgBouncer doc/config.md key application_name.
+	ApplicationName string `toml:"application_name"`
+}
+
+// User is a [users.NAME] table: overrides for clients logging in as NAME.
+// Optional numbers are pointers: nil inherits. PgBouncer doc/config.md
+// section [users].
+type User struct {
+	// PoolMode overrides the database's and [pooler]'s pool_mode; ""
+	// inherits. PgBouncer doc/config.md key pool_mode.
+	PoolMode string `toml:"pool_mode"`
+
+	// PoolSize overrides the database's pool_size and default_pool_size; at
+	// least 1. PgBouncer doc/config.md key pool_size.
+	PoolSize *int `toml:"pool_size"`
+
+	// MaxUserConnections overrides [pooler] max_user_connections; 0 is
+	// unlimited. PgBouncer doc/config.md key max_user_connections.
+	MaxUserConnections *int `toml:"max_user_connections"`
+}
+
+// Default returns a configuration with every [pooler] key at its default
+// and no databases or users (empty, non-nil maps).
+func Default() *Config {
+	return &Config{
+		Databases: map[string]Database{},
+		Users:     map[string]User{},
+		Pooler: Pooler{
+			ListenAddr:             "127.0.0.1",
+			ListenPort:             6432,
+			UnixSocketDir:          "",
+			PoolMode:               PoolModeSession,
+			DefaultPoolSize:        20,
+			MinPoolSize:            0,
+			ReservePoolSize:        0,
+			ReservePoolTimeout:     Duration(5 * time.Second),
+			MaxClientConn:          100,
+			MaxDBConnections:       0,
+			MaxUserConnections:     0,
+			ServerResetQuery:       "DISCARD ALL",
+			ServerResetQueryAlways: false,
+			ServerCheckQuery:       "select 1",
+			ServerCheckDelay:       Duration(30 * time.Second),
+			ServerConnectTimeout:   Duration(15 * time.Second),
+			ServerLoginRetry:       Duration(15 * time.Second),
+			ServerIdleTimeout:      Duration(600 * time.Second),
+			ServerLifetime:         Duration(3600 * time.Second),
+			ClientLoginTimeout:     Duration(60 * time.Second),
+			ClientIdleTimeout:      0,
+			IdleTransactionTimeout: 0,
+			QueryTimeout:           0,
+			QueryWaitTimeout:       Duration(120 * time.Second),
+			CancelWaitTimeout:      Duration(10 * time.Second),
+			ShutdownTimeout:        Duration(30 * time.Second),
+			AuthType:               "trust",
+			AuthFile:               "",
+			MaxPacketSize:          2147483647,
+			LogConnections:         true,
+			LogDisconnections:      true,
+			Verbose:                0,
+		},
+	}
+}

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"net"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Validate checks every setting against what it allows and reports every
+// problem at once, joined with errors.Join, each naming the file (c.Path)
+// and the full key, for example
+//
+//	config.toml: pooler.pool_mode: "sessoin" is not one of session, transaction, statement
+//
+// [Parse] calls it; call it yourself on a Config built in code.
+func (c *Config) Validate() error {
+	return errors.Join(c.check()...)
+}
+
+// check returns every problem Validate reports.
+func (c *Config) check() []error {
+	p := &problems{file: c.Path}
+	c.checkPooler(p)
+	for _, name := range slices.Sorted(maps.Keys(c.Databases)) {
+		c.checkDatabase(p, name, c.Databases[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Users)) {
+		checkUser(p, name, c.Users[name])
+	}
+	return p.errs
+}
+
+// checkPooler checks the [pooler] table.
+func (c *Config) checkPooler(p *problems) {
+	pl := &c.Pooler
+	key := func(name string) toml.Key { return toml.Key{"pooler", name} }
+
+	checkListenAddr(p, key("listen_addr"), pl.ListenAddr)
+	if strings.TrimSpace(pl.ListenAddr) == "" && pl.UnixSocketDir == "" {
+		p.add(key("listen_addr"), "is empty and so is pooler.unix_socket_dir: nothing to listen on")
+	}
+	checkPort(p, key("listen_port"), pl.ListenPort, false)
+	checkPoolMode(p, key("pool_mode"), pl.PoolMode, false)
+	atLeast(p, key("default_pool_size"), pl.DefaultPoolSize, 1)
+	atLeast(p, key("min_pool_size"), pl.MinPoolSize, 0)
+	if pl.MinPoolSize > pl.DefaultPoolSize && pl.DefaultPoolSize >= 1 {
+		p.add(key("min_pool_size"), "%d is more than pooler.default_pool_size %d", pl.MinPoolSize, pl.DefaultPoolSize)
+	}
+	atLeast(p, key("reserve_pool_size"), pl.ReservePoolSize, 0)
+	atLeast(p, key("max_client_conn"), pl.MaxClientConn, 1)
+	atLeast(p, key("max_db_connections"), pl.MaxDBConnections, 0)
+	atLeast(p, key("max_user_connections"), pl.MaxUserConnections, 0)
+	checkDurations(p, toml.Key{"pooler"}, pl)
+	checkAuthType(p, key("auth_type"), pl.AuthType)
+	if pl.MaxPacketSize < 1024 || pl.MaxPacketSize > math.MaxInt32 {
+		p.add(key("max_packet_size"), "%d is outside 1024..%d", pl.MaxPacketSize, math.MaxInt32)
+	}
+	atLeast(p, key("verbose"), pl.Verbose, 0)
+}
+
+// checkDatabase checks one [databases.NAME] table.
+func (c *Config) checkDatabase(p *problems, name string, db Database) {
+	sect := toml.Key{"databases", name}
+	if name == "" {
+		p.add(sect, "a database name must not be empty")
+	}
+	key := func(k string) toml.Key { return child(sect, k) }
+	checkPort(p, key("port"), db.Port, true)
+	checkPoolMode(p, key("pool_mode"), db.PoolMode, true)
+	atLeastPtr(p, key("pool_size"), db.PoolSize, 1)
+	atLeastPtr(p, key("min_pool_size"), db.MinPoolSize, 0)
+	atLeastPtr(p, key("reserve_pool_size"), db.ReservePoolSize, 0)
+	atLeastPtr(p, key("max_db_connections"), db.MaxDBConnections, 0)
+
+	// The smallest a pool of this database can be kept must fit in it. Only
+	// checked when the database sets one of the two; [pooler] is checked on
+	// its own.
+	size, sizeFrom := c.Pooler.DefaultPoolSize, "pooler.default_pool_size"
+	if db.PoolSize != nil {
+		size, sizeFrom = *db.PoolSize, key("pool_size").String()
+	}
+	switch {
+	case db.MinPoolSize != nil && *db.MinPoolSize > size && size >= 1:
+		p.add(key("min_pool_size"), "%d is more than the pool size %d (%s)", *db.MinPoolSize, size, sizeFrom)
+	case db.MinPoolSize == nil && db.PoolSize != nil && c.Pooler.MinPoolSize > size && size >= 1:
+		p.add(key("pool_size"), "%d is less than pooler.min_pool_size %d", size, c.Pooler.MinPoolSize)
+	}
+}
+
+// checkUser checks one [users.NAME] table.
+func checkUser(p *problems, name string, u User) {
+	sect := toml.Key{"users", name}
+	if name == "" {
+		p.add(sect, "a user name must not be empty")
+	}
+	checkPoolMode(p, child(sect, "pool_mode"), u.PoolMode, true)
+	atLeastPtr(p, child(sect, "pool_size"), u.PoolSize, 1)
+	atLeastPtr(p, child(sect, "max_user_connections"), u.MaxUserConnections, 0)
+}
+
+// supportedAuthTypes are the auth_type values pgpooler implements. This is
+// the one place to add a value when package auth learns a method.
+var supportedAuthTypes = []string{"trust"}
+
+// pgbouncerAuthTypes are PgBouncer's other auth_type values (doc/config.md
+// key auth_type): refused for now, with a message saying so.
+var pgbouncerAuthTypes = []string{"md5", "scram-sha-256", "plain", "cert", "hba", "any", "ldap", "pam"}
+
+// checkAuthType checks pooler.auth_type against supportedAuthTypes.
+func checkAuthType(p *problems, key toml.Key, v string) {
+	supported := strings.Join(supportedAuthTypes, ", ")
+	switch {
+	case slices.Contains(supportedAuthTypes, v):
+	case slices.Contains(pgbouncerAuthTypes, v):
+		p.add(key, "%q is not supported yet (supported: %s)", v, supported)
+	default:
+		p.add(key, "%q is not one of %s", v, supported)
+	}
+}
+
+// poolModes are the values of pool_mode.
+var poolModes = []string{PoolModeSession, PoolModeTransaction, PoolModeStatement}
+
+// checkPoolMode checks a pool_mode value; "" is allowed where it means
+// "inherit".
+func checkPoolMode(p *problems, key toml.Key, v string, inherit bool) {
+	if (v == "" && inherit) || slices.Contains(poolModes, v) {
+		return
+	}
+	p.add(key, "%q is not one of %s", v, strings.Join(poolModes, ", "))
+}
+
+// checkPort checks a TCP port; 0 is allowed where it means "the default".
+func checkPort(p *problems, key toml.Key, v int, zeroOK bool) {
+	if (v == 0 && zeroOK) || (v >= 1 && v <= 65535) {
+		return
+	}
+	p.add(key, "%d is outside 1..65535", v)
+}
+
+// checkListenAddr checks a comma-separated list of addresses to listen on.
+func checkListenAddr(p *problems, key toml.Key, v string) {
+	if strings.TrimSpace(v) == "" {
+		return // no TCP listener; checked against unix_socket_dir
+	}
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+			p.add(key, "%q has an empty entry", v)
+		case a == "*", net.ParseIP(a) != nil, isHostname(a):
+		case strings.Contains(a, ":"):
+			p.add(key, "%q is not an IP address, a host name or *; give the port in pooler.listen_port", a)
+		default:
+			p.add(key, "%q is not an IP address, a host name or *", a)
+		}
+	}
+}
+
+// isHostname reports whether s is a syntactically valid DNS host name.
+func isHostname(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkDurations reports every negative Duration field of the struct *v,
+// which is the table named sect.
+func checkDurations(p *problems, sect toml.Key, v any) {
+	rv := reflect.ValueOf(v).Elem()
+	durationType := reflect.TypeFor[Duration]()
+	fields := tomlFields(rv.Type())
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		f := rv.Field(fields[name])
+		if f.Type() == durationType && f.Int() < 0 {
+			p.add(child(sect, name), "%s: %v", errNegative, Duration(f.Int()))
+		}
+	}
+}
+
+// atLeast reports v if it is below lowest.
+func atLeast(p *problems, key toml.Key, v, lowest int) {
+	if v < lowest {
+		p.add(key, "%d is less than %d", v, lowest)
+	}
+}
+
+// atLeastPtr is atLeast for an optional value; nil is fine.
+func atLeastPtr(p *problems, key toml.Key, v *int, lowest int) {
+	if v != nil {
+		atLeast(p, key, *v, lowest)
+	}
+}

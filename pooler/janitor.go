@@ -1,0 +1,76 @@
+package pooler
+
+import (
+	"time"
+)
+
+// janitorInterval is how often idle servers are checked against server_idle_timeout and server_lifetime
+// and pools are topped up to min_pool_size.
+const janitorInterval = 200 * time.Millisecond
+
+// runJanitor does the periodic pool maintenance until Shutdown.
+func (s *Server) runJanitor() {
+	t := time.NewTicker(janitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			s.maintain(time.Now())
+		}
+	}
+}
+
+// maintain closes idle servers past server_idle_timeout (keeping min_pool_size) or past server_lifetime,
+// and opens servers for pools below min_pool_size. Busy servers are never closed here: a server past its
+// lifetime is closed when it comes back (release).
+func (s *Server) maintain(now time.Time) {
+	cfg := s.config().Pooler
+	idleTimeout, lifetime := cfg.ServerIdleTimeout.D(), cfg.ServerLifetime.D()
+	var expired []*serverConn
+	var reasons []string
+	var fill []*pool
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	for _, p := range s.pools {
+		kept := p.idle[:0]
+		closed := 0
+		for _, sc := range p.idle { // oldest first: the LIFO list grows at its end
+			switch {
+			case lifetime > 0 && now.Sub(sc.created) > lifetime:
+				expired, reasons = append(expired, sc), append(reasons, "server_lifetime")
+				closed++
+			case idleTimeout > 0 && now.Sub(sc.idleFrom) > idleTimeout && p.total-closed > p.pc.MinPoolSize:
+				expired, reasons = append(expired, sc), append(reasons, "server_idle_timeout")
+				closed++
+			default:
+				kept = append(kept, sc)
+			}
+		}
+		for i := len(kept); i < len(p.idle); i++ {
+			p.idle[i] = nil
+		}
+		p.idle = kept
+		if p.total < p.pc.MinPoolSize && len(p.waiters) == 0 && s.canOpenLocked(p, false) &&
+			(p.loginErr == nil || now.Sub(p.loginErrAt) >= cfg.ServerLoginRetry.D()) {
+			s.addServerLocked(p)
+			fill = append(fill, p)
+		}
+	}
+	s.mu.Unlock()
+	for i, sc := range expired {
+		s.closeServer(sc, reasons[i])
+	}
+	for _, p := range fill {
+		go func() {
+			sc, err := s.openServer(s.baseCtx, p)
+			if err == nil {
+				s.release(sc)
+			}
+		}()
+	}
+}

@@ -1,0 +1,332 @@
+package pooler
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/config"
+)
+
+// poolSettings is what a pool runs with: its resolved config.PoolConfig, Password filled in from the
+// database section or auth_file.
+type poolSettings = config.PoolConfig
+
+// poolKey identifies a pool: the database and user names the client asked for.
+type poolKey struct{ database, user string }
+
+// pool is the set of server connections for one (database, user). All fields are guarded by Server.mu.
+type pool struct {
+	srv *Server
+	key poolKey
+	pc  poolSettings
+	gen uint64 // bumped when a reload changes where or how servers log in
+
+	idle    []*serverConn // LIFO: the most recently used is at the end
+	total   int           // servers open or being opened, idle or linked
+	waiters []*waiter     // FIFO
+
+	loginErr   *pgwire.Error // last failed server login
+	loginErrAt time.Time
+
+	// welcome is the ParameterStatus set of the last server login (server_version, ...), lower-case keys
+	// to [name, value]; clients start from it.
+	welcome map[string][2]string
+	// validated maps "name\x00value" of a client start-up parameter to the value the server reports for
+	// it (or the value itself for parameters that are not reported): values known to be accepted.
+	validated map[string]string
+}
+
+// waiter is a client waiting for a server in a pool's FIFO queue.
+type waiter struct {
+	ch    chan grant // buffered 1; receives exactly one grant
+	since time.Time
+}
+
+// grant is what a waiter gets: an idle server, or a slot in which to open a new one.
+type grant struct {
+	sc      *serverConn
+	connect bool
+}
+
+// acquire lends a server of pool p: the most recently used idle one that passes its checks, else a new
+// one if the pool, max_db_connections and max_user_connections allow, else it waits in line (first in,
+// first out) up to query_wait_timeout, using reserve_pool_size after reserve_pool_timeout. Errors are
+// *pgwire.Error: 53300 when the wait times out, the server's own error when login fails.
+func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
+	cfg := s.config()
+	deadline := time.Time{}
+	if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	for {
+		s.mu.Lock()
+		var g grant
+		switch {
+		case len(p.waiters) == 0 && len(p.idle) > 0:
+			g.sc = p.popIdleLocked()
+		case len(p.waiters) == 0 && s.canOpenLocked(p, false):
+			s.addServerLocked(p)
+			g.connect = true
+		default:
+			w := &waiter{ch: make(chan grant, 1), since: time.Now()}
+			p.waiters = append(p.waiters, w)
+			s.mu.Unlock()
+			var err error
+			if g, err = s.wait(ctx, p, w, deadline); err != nil {
+				return nil, err
+			}
+			s.mu.Lock()
+		}
+		s.mu.Unlock()
+		if g.connect {
+			return s.openServer(ctx, p)
+		}
+		if s.checkIdle(g.sc) {
+			return g.sc, nil
+		}
+		s.closeServer(g.sc, "failed its check before reuse")
+	}
+}
+
+// wait blocks until w is granted, the deadline passes (query_wait_timeout) or ctx ends. After
+// reserve_pool_timeout it may open a server in the reserve (reserve_pool_size).
+func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Time) (grant, error) {
+	cfg := s.config()
+	var timeout, reserve <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	if p.pc.ReservePoolSize > 0 {
+		t := time.NewTimer(cfg.Pooler.ReservePoolTimeout.D())
+		defer t.Stop()
+		reserve = t.C
+	}
+	for {
+		select {
+		case g := <-w.ch:
+			return g, nil
+		case <-reserve:
+			reserve = nil
+			s.mu.Lock()
+			if s.removeWaiterLocked(p, w) {
+				if s.canOpenLocked(p, true) {
+					s.addServerLocked(p)
+					s.mu.Unlock()
+					s.logger.Info("using reserve pool", "database", p.key.database, "user", p.key.user)
+					return grant{connect: true}, nil
+				}
+				p.waiters = append([]*waiter{w}, p.waiters...) // back to the head of the line
+			}
+			s.mu.Unlock()
+		case <-timeout:
+			if g, ok := s.abandon(p, w); ok {
+				return g, nil
+			}
+			return grant{}, pgwire.NewFatal(pgerrcode.TooManyConnections,
+				"query_wait_timeout: no server connection for database %q user %q became free within %s (pool_size %d)",
+				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), p.pc.PoolSize)
+		case <-ctx.Done():
+			if g, ok := s.abandon(p, w); ok {
+				return g, nil
+			}
+			return grant{}, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
+		}
+	}
+}
+
+// abandon takes w out of line; if a grant raced in first, it returns that grant instead.
+func (s *Server) abandon(p *pool, w *waiter) (grant, bool) {
+	s.mu.Lock()
+	removed := s.removeWaiterLocked(p, w)
+	s.mu.Unlock()
+	if removed {
+		return grant{}, false
+	}
+	return <-w.ch, true
+}
+
+func (s *Server) removeWaiterLocked(p *pool, w *waiter) bool {
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// openServer logs in a new server in a slot already counted in p.total.
+func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
+	cfg := s.config()
+	s.mu.Lock()
+	pc, gen := p.pc, p.gen
+	if p.loginErr != nil && time.Since(p.loginErrAt) < cfg.Pooler.ServerLoginRetry.D() {
+		lerr := p.loginErr
+		s.dropServerLocked(p)
+		s.mu.Unlock()
+		return nil, pgwire.NewFatal(lerr.Code, "server login has been failing, try again later (server_login_retry): %s", lerr.Message)
+	}
+	s.mu.Unlock()
+	sc, err := dialServer(ctx, pc, cfg.Pooler.ServerConnectTimeout.D())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		pe := asClientError(err)
+		p.loginErr, p.loginErrAt = pe, time.Now()
+		s.dropServerLocked(p)
+		s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
+		return nil, pe
+	}
+	p.loginErr = nil
+	s.nextServerID++
+	sc.id, sc.pool, sc.gen = s.nextServerID, p, gen
+	p.welcome = map[string][2]string{}
+	for k, v := range sc.params {
+		p.welcome[k] = [2]string{canonicalName(k), v}
+	}
+	if cfg.Pooler.LogConnections {
+		s.logger.Info("server connection opened", "server", sc.id, "database", p.key.database, "user", p.key.user, "addr", sc.addr, "backend_pid", sc.pid)
+	}
+	return sc, nil
+}
+
+// checkIdle decides whether an idle server may be lent again: still connected, within server_lifetime, and,
+// when idle longer than server_check_delay, answering server_check_query.
+func (s *Server) checkIdle(sc *serverConn) bool {
+	cfg := s.config()
+	if !pgwire.Alive(sc.conn) {
+		return false
+	}
+	if lt := cfg.Pooler.ServerLifetime.D(); lt > 0 && time.Since(sc.created) > lt {
+		return false
+	}
+	if q := cfg.Pooler.ServerCheckQuery; q != "" && time.Since(sc.idleFrom) > cfg.Pooler.ServerCheckDelay.D() {
+		_ = sc.conn.SetDeadline(time.Now().Add(cfg.Pooler.ServerConnectTimeout.D()))
+		err := sc.exec(q)
+		_ = sc.conn.SetDeadline(time.Time{})
+		if err != nil || sc.txStatus != 'I' {
+			return false
+		}
+	}
+	return true
+}
+
+// release gives a server back to its pool once it is provably idle (ReadyForQuery 'I', nothing
+// outstanding). It hands it to the first waiter, or keeps it idle; a server past server_lifetime, from an
+// older generation, or not idle is closed instead.
+func (s *Server) release(sc *serverConn) {
+	sc.cancels.Wait()
+	_ = sc.conn.SetReadDeadline(time.Time{})
+	cfg := s.config()
+	s.mu.Lock()
+	p := sc.pool
+	reason := ""
+	switch {
+	case sc.txStatus != 'I':
+		reason = "not idle after use"
+	case sc.rd.Buffered() > 0:
+		reason = "unread data after use"
+	case sc.gen != p.gen:
+		reason = "configuration changed"
+	case cfg.Pooler.ServerLifetime.D() > 0 && time.Since(sc.created) > cfg.Pooler.ServerLifetime.D():
+		reason = "server_lifetime"
+	case s.closing:
+		reason = "shutting down"
+	}
+	if reason != "" {
+		s.mu.Unlock()
+		s.closeServer(sc, reason)
+		return
+	}
+	sc.idleFrom = time.Now()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		w.ch <- grant{sc: sc}
+	} else {
+		p.idle = append(p.idle, sc)
+	}
+	s.mu.Unlock()
+}
+
+// closeServer closes a server that is not in the idle list and frees its slot.
+func (s *Server) closeServer(sc *serverConn, reason string) {
+	sc.close()
+	s.mu.Lock()
+	s.dropServerLocked(sc.pool)
+	s.mu.Unlock()
+	if s.config().Pooler.LogDisconnections {
+		s.logger.Info("server connection closed", "server", sc.id, "database", sc.pool.key.database, "user", sc.pool.key.user, "reason", reason)
+	}
+}
+
+func (p *pool) popIdleLocked() *serverConn {
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	sc := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return sc
+}
+
+// canOpenLocked reports whether p may open one more server: below pool_size (plus reserve_pool_size when
+// reserve is true), max_db_connections and max_user_connections.
+func (s *Server) canOpenLocked(p *pool, reserve bool) bool {
+	limit := p.pc.PoolSize
+	if reserve {
+		limit += p.pc.ReservePoolSize
+	}
+	if p.total >= limit {
+		return false
+	}
+	if m := p.pc.MaxDBConnections; m > 0 && s.dbConns[p.key.database] >= m {
+		return false
+	}
+	if m := p.pc.MaxUserConnections; m > 0 && s.userConns[p.key.user] >= m {
+		return false
+	}
+	return true
+}
+
+func (s *Server) addServerLocked(p *pool) {
+	p.total++
+	s.dbConns[p.key.database]++
+	s.userConns[p.key.user]++
+}
+
+// dropServerLocked frees a server slot and lets waiters of every pool that the slot may unblock go on.
+func (s *Server) dropServerLocked(p *pool) {
+	p.total--
+	s.dbConns[p.key.database]--
+	s.userConns[p.key.user]--
+	s.grantLocked(p)
+	for _, q := range s.pools {
+		if q != p && len(q.waiters) > 0 && (q.key.database == p.key.database || q.key.user == p.key.user) {
+			s.grantLocked(q)
+		}
+	}
+}
+
+// grantLocked serves p's waiters in order while idle servers or free slots remain.
+func (s *Server) grantLocked(p *pool) {
+	for len(p.waiters) > 0 {
+		var g grant
+		if sc := p.popIdleLocked(); sc != nil {
+			g.sc = sc
+		} else if s.canOpenLocked(p, false) {
+			s.addServerLocked(p)
+			g.connect = true
+		} else {
+			return
+		}
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		w.ch <- g
+	}
+}

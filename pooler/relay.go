@@ -1,0 +1,229 @@
+package pooler
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/pgwire"
+)
+
+// relayServer copies the linked server's messages to the client until the link ends. On each
+// ReadyForQuery it settles what the server owes; in transaction and statement mode a server that is
+// provably idle (status 'I', no ReadyForQuery owed, no open extended-protocol batch) goes back to its pool
+// before the ReadyForQuery reaches the client. ParameterStatus messages update both sides' parameters.
+func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
+	defer close(done)
+	for {
+		typ, _, err := sc.rd.Next()
+		if err != nil {
+			c.relayFailed(sc, err)
+			return
+		}
+		switch typ {
+		case 'Z':
+			if finished := c.readyForQuery(sc); finished {
+				return
+			}
+			continue
+		case 'S':
+			msg, err := sc.rd.ReadMsg()
+			if err != nil {
+				c.relayFailed(sc, err)
+				return
+			}
+			if name, value, ok := sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
+				c.mu.Lock()
+				c.params[lowerName(name)] = value
+				c.mu.Unlock()
+			}
+			c.wmu.Lock()
+			err = c.wr.Write(msg)
+			c.wmu.Unlock()
+			if err != nil {
+				c.clientGone(sc)
+				return
+			}
+		default:
+			c.wmu.Lock()
+			err := sc.rd.Forward(c.wr)
+			c.wmu.Unlock()
+			if err != nil {
+				var we *pgwire.WriteError
+				if errors.As(err, &we) {
+					c.clientGone(sc)
+				} else {
+					c.relayFailed(sc, err)
+				}
+				return
+			}
+		}
+		if !sc.rd.HasMessage() {
+			c.wmu.Lock()
+			err := c.wr.Flush()
+			c.wmu.Unlock()
+			if err != nil {
+				c.clientGone(sc)
+				return
+			}
+		}
+	}
+}
+
+// readyForQuery handles a ReadyForQuery from the linked server and reports whether the link ended.
+func (c *clientConn) readyForQuery(sc *serverConn) bool {
+	msg, err := sc.rd.ReadMsg()
+	if err != nil || len(msg) != pgwire.HeaderSize+1 {
+		c.relayFailed(sc, err)
+		return true
+	}
+	var rfq [pgwire.HeaderSize + 1]byte
+	copy(rfq[:], msg) // msg points into sc's buffer, which the next borrower of sc reuses
+	status := rfq[pgwire.HeaderSize]
+	sc.txStatus = status
+
+	c.mu.Lock()
+	if c.pending > 0 {
+		c.pending--
+	}
+	c.txStatus = status
+	idle := c.pending == 0 && !c.openBatch
+	if idle && c.s.config().Pooler.QueryTimeout.D() > 0 {
+		_ = sc.conn.SetReadDeadline(time.Time{})
+	}
+	unlink := idle && c.mode != modeSession && (status == 'I' || c.mode == modeStatement)
+	if unlink {
+		c.sc = nil
+		c.txStatus = 'I'
+	}
+	c.mu.Unlock()
+
+	if !unlink {
+		return c.writeClient(sc, rfq[:], !sc.rd.HasMessage())
+	}
+	if status != 'I' { // statement mode: a transaction block was opened
+		rollbackErr := c.s.execBounded(sc, "ROLLBACK")
+		if rollbackErr != nil || sc.txStatus != 'I' {
+			c.s.closeServer(sc, "rollback after a transaction block in statement mode failed")
+		} else {
+			c.s.release(sc)
+		}
+		e := pgwire.NewError(pgerrcode.FeatureNotSupported, "transaction blocks are not allowed in statement pooling mode: the transaction was rolled back")
+		buf := e.AppendTo(nil)
+		buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
+		c.writeClient(nil, buf, true)
+		return true
+	}
+	c.s.release(sc)
+	c.writeClient(nil, rfq[:], true)
+	return true
+}
+
+// writeClient writes b to the client, flushing when asked. It reports whether the client is gone (then
+// sc, if not nil, has been disposed of).
+func (c *clientConn) writeClient(sc *serverConn, b []byte, flush bool) bool {
+	c.wmu.Lock()
+	err := c.wr.Write(b)
+	if err == nil && flush {
+		err = c.wr.Flush()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		if sc != nil {
+			c.clientGone(sc)
+		} else {
+			_ = c.conn.Close()
+		}
+		return true
+	}
+	return false
+}
+
+// clientGone ends the link after a failed write to the client: the server is mid-response, so it is
+// closed, and the client's socket is closed so that its goroutine ends too.
+func (c *clientConn) clientGone(sc *serverConn) {
+	c.mu.Lock()
+	c.closing = true
+	if c.sc == sc {
+		c.sc = nil
+	}
+	c.mu.Unlock()
+	_ = c.conn.Close()
+	c.s.abortServer(sc, "client connection lost during a query")
+}
+
+// relayFailed ends the link after reading the server failed. That is how the client goroutine wakes the
+// relay when the client leaves (a past read deadline): a server that sits cleanly between messages is then
+// rolled back, reset and returned to its pool; any other server is closed. Otherwise the server failed or
+// query_timeout fired, and the client is told and closed.
+func (c *clientConn) relayFailed(sc *serverConn, err error) {
+	c.mu.Lock()
+	closing := c.closing
+	busy := c.pending > 0 || c.openBatch
+	if c.sc == sc {
+		c.sc = nil
+	}
+	c.mu.Unlock()
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+
+	if closing {
+		if timeout && !busy && sc.rd.Buffered() == 0 {
+			c.s.returnAfterClient(sc, c.mode)
+		} else {
+			c.s.abortServer(sc, "client disconnected while the server was busy")
+		}
+		return
+	}
+	if timeout && busy {
+		qt := c.s.config().Pooler.QueryTimeout.D()
+		c.s.abortServer(sc, "query_timeout")
+		c.sendError(pgwire.NewFatal(pgerrcode.QueryCanceled, "query_timeout: query ran longer than %s and was canceled", qt))
+	} else {
+		c.s.closeServer(sc, "server connection failed: "+errString(err))
+		c.sendError(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err)))
+	}
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	_ = c.conn.Close()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "malformed message"
+	}
+	return err.Error()
+}
+
+// returnAfterClient puts a server whose client left back into service: ROLLBACK if the client left inside
+// a transaction, server_reset_query in session mode (or always with server_reset_query_always), then
+// release. Any failure closes the server instead.
+func (s *Server) returnAfterClient(sc *serverConn, mode string) {
+	cfg := s.config().Pooler
+	if sc.txStatus != 'I' {
+		if err := s.execBounded(sc, "ROLLBACK"); err != nil || sc.txStatus != 'I' {
+			s.closeServer(sc, "rollback after client disconnect failed")
+			return
+		}
+	}
+	if q := cfg.ServerResetQuery; q != "" && (mode == modeSession || cfg.ServerResetQueryAlways) {
+		if err := s.execBounded(sc, q); err != nil || sc.txStatus != 'I' {
+			s.closeServer(sc, "server_reset_query failed")
+			return
+		}
+		forgetSetParams(sc)
+	}
+	s.release(sc)
+}
+
+// abortServer closes a server that is in the middle of something: it first sends a CancelRequest so that
+// PostgreSQL stops the running query instead of finishing it for nobody, then closes the connection.
+func (s *Server) abortServer(sc *serverConn, reason string) {
+	go func() {
+		_ = sc.cancel(s.config().Pooler.CancelWaitTimeout.D())
+		s.closeServer(sc, reason)
+	}()
+}

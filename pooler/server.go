@@ -1,0 +1,318 @@
+package pooler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgpooler/pgpooler/auth"
+	"github.com/pgpooler/pgpooler/pooler/config"
+)
+
+// Server is a running pgpooler: listeners, client connections and pools. Create it with New, start it
+// with ListenAndServe or Serve, stop it with Shutdown, change its configuration with Reload.
+type Server struct {
+	logger *slog.Logger
+	cfg    atomic.Pointer[config.Config]
+	users  atomic.Pointer[auth.Userlist] // auth_file, nil when none
+
+	mu           sync.Mutex // guards pools, their contents, the counters below, listeners and closing
+	pools        map[poolKey]*pool
+	dbConns      map[string]int // servers per database name (max_db_connections)
+	userConns    map[string]int // servers per user name (max_user_connections)
+	nextServerID uint64
+	listeners    []net.Listener
+	closing      bool
+	clients      map[*clientConn]struct{}
+
+	clientCount  atomic.Int64 // against max_client_conn
+	nextClientID atomic.Uint64
+	cancelKeys   cancelRegistry
+
+	done       chan struct{}   // closed by Shutdown
+	baseCtx    context.Context // ends at Shutdown: waits for servers give up
+	cancelBase context.CancelFunc
+	janitor    sync.Once
+	clientWG   sync.WaitGroup
+}
+
+// New returns a Server for cfg (already validated by config.Load or config.Parse). It loads auth_file when
+// one is configured; a missing or malformed file is an error. logger may be nil (slog.Default()).
+func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{
+		logger:    logger,
+		pools:     map[poolKey]*pool{},
+		dbConns:   map[string]int{},
+		userConns: map[string]int{},
+		clients:   map[*clientConn]struct{}{},
+		done:      make(chan struct{}),
+	}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.cancelKeys.init()
+	if err := s.setConfig(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) config() *config.Config { return s.cfg.Load() }
+
+func (s *Server) setConfig(cfg *config.Config) error {
+	var users *auth.Userlist
+	if cfg.Pooler.AuthFile != "" {
+		u, err := auth.LoadUserlist(cfg.Pooler.AuthFile)
+		if err != nil {
+			return fmt.Errorf("auth_file: %w", err)
+		}
+		users = u
+	}
+	s.cfg.Store(cfg)
+	s.users.Store(users)
+	return nil
+}
+
+// Reload switches to cfg (SIGHUP): timeouts, limits and pool sizes apply at once; pools whose server
+// address, database name, user or password changed close their servers as they come back idle, like
+// PgBouncer's RELOAD. Listen addresses are not changed by a reload. On error nothing changes.
+func (s *Server) Reload(cfg *config.Config) error {
+	if err := s.setConfig(cfg); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, p := range s.pools {
+		pc, err := s.resolvePool(key.database, key.user)
+		if err != nil {
+			p.gen++ // database removed: existing servers close as they come back
+			continue
+		}
+		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery {
+			p.gen++
+			for _, sc := range p.idle {
+				go s.closeServer(sc, "configuration changed")
+			}
+			p.idle = nil
+		}
+		p.pc = pc
+		p.validated = nil
+		s.grantLocked(p)
+	}
+	s.logger.Info("configuration reloaded", "file", cfg.Path)
+	return nil
+}
+
+// resolvePool returns the settings of pool (database, user), with the server password taken from the
+// database section or, failing that, from a plain or md5 auth_file entry of the server user.
+func (s *Server) resolvePool(database, user string) (poolSettings, error) {
+	pc, err := s.config().PoolConfig(database, user)
+	if err != nil {
+		return pc, err
+	}
+	if pc.Password == "" {
+		if ul := s.users.Load(); ul != nil {
+			if sec, ok := ul.Lookup(pc.ServerUser); ok {
+				switch sec.Kind {
+				case auth.SecretPlain:
+					pc.Password = sec.Plain
+				case auth.SecretMD5:
+					pc.Password = sec.MD5
+				}
+			}
+		}
+	}
+	return pc, nil
+}
+
+// getPool returns the pool for (database, user), creating it on first use. The error wraps
+// config.ErrUnknownDatabase when no [databases] entry matches.
+func (s *Server) getPool(database, user string) (*pool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := poolKey{database, user}
+	if p, ok := s.pools[key]; ok {
+		return p, nil
+	}
+	pc, err := s.resolvePool(database, user)
+	if err != nil {
+		return nil, err
+	}
+	p := &pool{srv: s, key: key, pc: pc}
+	s.pools[key] = p
+	return p, nil
+}
+
+// ListenAndServe listens on listen_addr:listen_port (a comma-separated list; "*" means all addresses)
+// and on unix_socket_dir/.s.PGSQL.listen_port when set, then serves until Shutdown. It returns
+// net.ErrClosed after Shutdown, or the first listen error.
+func (s *Server) ListenAndServe() error {
+	lns, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.ServeAll(lns)
+}
+
+// Listen opens the configured listeners without serving them yet.
+func (s *Server) Listen() ([]net.Listener, error) {
+	cfg := s.config().Pooler
+	var lns []net.Listener
+	fail := func(err error) ([]net.Listener, error) {
+		for _, l := range lns {
+			l.Close()
+		}
+		return nil, err
+	}
+	for _, a := range strings.Split(cfg.ListenAddr, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if a == "*" {
+			a = ""
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(cfg.ListenPort)))
+		if err != nil {
+			return fail(fmt.Errorf("listen_addr %q listen_port %d: %w", a, cfg.ListenPort, err))
+		}
+		lns = append(lns, ln)
+	}
+	if cfg.UnixSocketDir != "" {
+		path := filepath.Join(cfg.UnixSocketDir, fmt.Sprintf(".s.PGSQL.%d", cfg.ListenPort))
+		_ = os.Remove(path) // a stale socket from an earlier run
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return fail(fmt.Errorf("unix_socket_dir %q: %w", cfg.UnixSocketDir, err))
+		}
+		_ = os.Chmod(path, 0o777)
+		lns = append(lns, ln)
+	}
+	if len(lns) == 0 {
+		return nil, errors.New("nothing to listen on: listen_addr and unix_socket_dir are both empty")
+	}
+	return lns, nil
+}
+
+// ServeAll serves every listener in lns until Shutdown.
+func (s *Server) ServeAll(lns []net.Listener) error {
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- s.Serve(ln) }()
+	}
+	var first error
+	for range lns {
+		if err := <-errc; first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Serve accepts client connections on ln until Shutdown; it returns net.ErrClosed then.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	s.janitor.Do(func() { go s.runJanitor() })
+	s.logger.Info("listening", "addr", ln.Addr().String())
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return net.ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		c := s.newClientConn(conn)
+		s.clientWG.Add(1)
+		go func() {
+			defer s.clientWG.Done()
+			c.serve()
+		}()
+	}
+}
+
+// Shutdown stops gracefully: it closes the listeners, closes clients that are between transactions,
+// lets running transactions finish and closes their clients afterwards, and once ctx ends (or
+// shutdown_timeout in cmd/pgpooler) closes whatever remains. Idle servers are closed last.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		s.cancelBase()
+	}
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	s.logger.Info("shutting down")
+
+	allGone := make(chan struct{})
+	go func() { s.clientWG.Wait(); close(allGone) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+loop:
+	for {
+		s.closeIdleClients(false)
+		select {
+		case <-allGone:
+			break loop
+		case <-ctx.Done():
+			s.closeIdleClients(true)
+			<-allGone
+			err = ctx.Err()
+			break loop
+		case <-tick.C:
+		}
+	}
+	s.mu.Lock()
+	var idle []*serverConn
+	for _, p := range s.pools {
+		idle = append(idle, p.idle...)
+		p.idle = nil
+	}
+	s.mu.Unlock()
+	for _, sc := range idle {
+		s.closeServer(sc, "shutting down")
+	}
+	return err
+}
+
+// closeIdleClients closes clients that are not inside a transaction (or all of them when force is set).
+func (s *Server) closeIdleClients(force bool) {
+	s.mu.Lock()
+	cs := make([]*clientConn, 0, len(s.clients))
+	for c := range s.clients {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.shutdown(force)
+	}
+}

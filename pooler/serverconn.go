@@ -1,0 +1,327 @@
+package pooler
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/xdg-go/scram"
+)
+
+// serverConn is one connection from the pooler to PostgreSQL, logged in as the pool's server user.
+// Between links it is owned by its pool; while linked, the client's goroutine writes to it and the
+// client's relay goroutine reads from it.
+type serverConn struct {
+	id      uint64
+	pool    *pool
+	gen     uint64 // pool generation it was opened under; older ones are closed on release
+	conn    net.Conn
+	rd      *pgwire.Reader
+	wr      *pgwire.Writer
+	network string // "tcp" or "unix", for cancel connections
+	addr    string
+
+	pid       uint32 // BackendKeyData from the server
+	secretKey []byte
+
+	// params holds the server's current values, keyed by lower-case name: every ParameterStatus it
+	// reported, plus non-reported parameters the pooler set on it (absent = server default).
+	params   map[string]string
+	reported map[string]bool // names the server reports with ParameterStatus
+
+	created  time.Time
+	idleFrom time.Time // when it last went back to the pool
+	txStatus byte      // last ReadyForQuery status: 'I', 'T' or 'E'
+
+	cancels sync.WaitGroup // cancel requests in flight for this server; release waits for them
+}
+
+// dialServer opens a connection to the pool's PostgreSQL and logs in (PostgreSQL protocol docs,
+// "Start-up"): StartupMessage, authentication (trust, cleartext, md5, SCRAM-SHA-256), ParameterStatus,
+// BackendKeyData, ReadyForQuery, then connect_query. The whole exchange is bounded by
+// server_connect_timeout. Errors the server sends come back as *pgwire.Error with its SQLSTATE.
+func dialServer(ctx context.Context, pc poolSettings, timeout time.Duration) (*serverConn, error) {
+	network, addr := serverAddr(pc.Host, pc.Port)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not connect to server %s: %v", addr, unwrapDial(err))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	sc := &serverConn{
+		conn: conn, rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		network: network, addr: addr,
+		params: map[string]string{}, reported: map[string]bool{},
+		created: time.Now(), txStatus: 'I',
+	}
+	if err := sc.login(pc); err != nil {
+		conn.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s timed out (server_connect_timeout)", addr)
+		}
+		return nil, err
+	}
+	if pc.ConnectQuery != "" {
+		if err := sc.exec(pc.ConnectQuery); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return sc, nil
+}
+
+func unwrapDial(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+// serverAddr returns the network and address for a database's host and port: a host starting with "/"
+// is a Unix socket directory (PostgreSQL's .s.PGSQL.PORT file in it), as in PgBouncer.
+func serverAddr(host string, port int) (string, string) {
+	if port == 0 {
+		port = 5432
+	}
+	if strings.HasPrefix(host, "/") {
+		return "unix", fmt.Sprintf("%s/.s.PGSQL.%d", host, port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return "tcp", net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+func (sc *serverConn) send(msgs ...pgproto3.FrontendMessage) error {
+	var buf []byte
+	for _, m := range msgs {
+		var err error
+		if buf, err = m.Encode(buf); err != nil {
+			return err
+		}
+	}
+	_, err := sc.conn.Write(buf)
+	return err
+}
+
+func (sc *serverConn) login(pc poolSettings) error {
+	params := map[string]string{"user": pc.ServerUser, "database": pc.DBName}
+	if pc.ApplicationName != "" {
+		params["application_name"] = pc.ApplicationName
+	}
+	if err := sc.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: params}); err != nil {
+		return pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not send startup packet to server %s: %v", sc.addr, err)
+	}
+	var sasl *scram.ClientConversation
+	for {
+		msg, err := sc.rd.ReadMsg()
+		if err != nil {
+			return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server %s closed the connection during login: %v", sc.addr, err)
+		}
+		body := msg[pgwire.HeaderSize:]
+		switch msg[0] {
+		case 'R':
+			if len(body) < 4 {
+				return pgwire.ProtocolViolation("server %s sent a malformed authentication request", sc.addr)
+			}
+			if sasl, err = sc.authStep(pc, binary.BigEndian.Uint32(body), body[4:], sasl); err != nil {
+				return err
+			}
+		case 'S':
+			sc.noteParameterStatus(body)
+		case 'K':
+			var k pgproto3.BackendKeyData
+			if err := k.Decode(body); err != nil {
+				return pgwire.ProtocolViolation("server %s sent a malformed BackendKeyData", sc.addr)
+			}
+			sc.pid, sc.secretKey = k.ProcessID, k.SecretKey
+		case 'E':
+			return decodeServerError("server login failed", body)
+		case 'N', 'v': // NoticeResponse, NegotiateProtocolVersion: nothing to do
+		case 'Z':
+			if len(body) == 1 {
+				sc.txStatus = body[0]
+			}
+			return nil
+		default:
+			return pgwire.ProtocolViolation("server %s sent unexpected message %q during login", sc.addr, msg[0])
+		}
+	}
+}
+
+// authStep answers one AuthenticationRequest ('R') during login.
+func (sc *serverConn) authStep(pc poolSettings, kind uint32, data []byte, conv *scram.ClientConversation) (*scram.ClientConversation, error) {
+	needPassword := func() error {
+		if pc.Password == "" {
+			return pgwire.NewFatal(pgerrcode.InvalidPassword, "server %s asks for a password for user %q and none is configured (password in [databases], or a plain or md5 entry in auth_file)", sc.addr, pc.ServerUser)
+		}
+		return nil
+	}
+	switch kind {
+	case 0: // AuthenticationOk
+		return conv, nil
+	case 3: // AuthenticationCleartextPassword
+		if err := needPassword(); err != nil {
+			return nil, err
+		}
+		return conv, sc.send(&pgproto3.PasswordMessage{Password: pc.Password})
+	case 5: // AuthenticationMD5Password
+		if err := needPassword(); err != nil {
+			return nil, err
+		}
+		if len(data) != 4 {
+			return nil, pgwire.ProtocolViolation("server %s sent a malformed MD5 salt", sc.addr)
+		}
+		return conv, sc.send(&pgproto3.PasswordMessage{Password: md5Response(pc.ServerUser, pc.Password, data)})
+	case 10: // AuthenticationSASL
+		if err := needPassword(); err != nil {
+			return nil, err
+		}
+		if !strings.Contains(string(data), "SCRAM-SHA-256\x00") {
+			return nil, pgwire.NewFatal(pgerrcode.FeatureNotSupported, "server %s offers no supported SASL mechanism", sc.addr)
+		}
+		client, err := scram.SHA256.NewClient("", pc.Password, "")
+		if err != nil {
+			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "cannot prepare SCRAM login for user %q: %v", pc.ServerUser, err)
+		}
+		conv = client.NewConversation()
+		first, err := conv.Step("")
+		if err != nil {
+			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login for user %q failed: %v", pc.ServerUser, err)
+		}
+		return conv, sc.send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte(first)})
+	case 11, 12: // AuthenticationSASLContinue, AuthenticationSASLFinal
+		if conv == nil {
+			return nil, pgwire.ProtocolViolation("server %s sent a SASL message out of order", sc.addr)
+		}
+		reply, err := conv.Step(string(data))
+		if err != nil {
+			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login to server %s failed: %v", sc.addr, err)
+		}
+		if kind == 11 {
+			return conv, sc.send(&pgproto3.SASLResponse{Data: []byte(reply)})
+		}
+		return conv, nil
+	default:
+		return nil, pgwire.NewFatal(pgerrcode.FeatureNotSupported, "server %s asks for unsupported authentication method %d", sc.addr, kind)
+	}
+}
+
+// md5Response computes "md5" + md5(md5(password + user) + salt); a password already stored as
+// "md5" + 32 hex digits (auth_file md5 form) is used as the inner hash directly.
+func md5Response(user, password string, salt []byte) string {
+	inner := password
+	if !(len(password) == 35 && strings.HasPrefix(password, "md5")) {
+		h := md5.Sum([]byte(password + user))
+		inner = "md5" + hex.EncodeToString(h[:])
+	}
+	h := md5.Sum(append([]byte(inner[3:]), salt...))
+	return "md5" + hex.EncodeToString(h[:])
+}
+
+func decodeServerError(prefix string, body []byte) *pgwire.Error {
+	var e pgproto3.ErrorResponse
+	if err := e.Decode(body); err != nil {
+		return pgwire.ProtocolViolation("%s: malformed ErrorResponse from server", prefix)
+	}
+	return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: e.Code, Message: prefix + ": " + e.Message, Detail: e.Detail, Hint: e.Hint}
+}
+
+// noteParameterStatus records a ParameterStatus body ("name\0value\0") and returns the name and value.
+func (sc *serverConn) noteParameterStatus(body []byte) (name, value string, ok bool) {
+	var ps pgproto3.ParameterStatus
+	if err := ps.Decode(body); err != nil {
+		return "", "", false
+	}
+	key := strings.ToLower(ps.Name)
+	sc.params[key] = ps.Value
+	sc.reported[key] = true
+	return ps.Name, ps.Value, true
+}
+
+// exec runs a simple query outside any client link and reads up to ReadyForQuery, keeping the
+// ParameterStatus it reports. An ErrorResponse becomes a *pgwire.Error (severity ERROR) with the
+// server's SQLSTATE; the connection stays usable after it.
+func (sc *serverConn) exec(sql string) error {
+	if err := sc.send(&pgproto3.Query{String: sql}); err != nil {
+		return err
+	}
+	var qerr *pgwire.Error
+	for {
+		msg, err := sc.rd.ReadMsg()
+		if err != nil {
+			return err
+		}
+		body := msg[pgwire.HeaderSize:]
+		switch msg[0] {
+		case 'E':
+			qerr = decodeServerError("", body)
+			qerr.Severity = pgwire.SeverityError
+			qerr.Message = strings.TrimPrefix(qerr.Message, ": ")
+		case 'S':
+			sc.noteParameterStatus(body)
+		case 'G', 'H', 'W':
+			return pgwire.ProtocolViolation("internal query %q started COPY", sql)
+		case 'Z':
+			if len(body) == 1 {
+				sc.txStatus = body[0]
+			}
+			if qerr != nil {
+				return qerr
+			}
+			return nil
+		}
+	}
+}
+
+// close closes the network connection; the caller updates the pool's counts.
+func (sc *serverConn) close() {
+	_ = sc.conn.Close()
+	sc.rd.Release()
+}
+
+// cancel sends a CancelRequest for this server's running query over a new connection and waits until the
+// server closes it, so that the signal has been delivered before the server can be lent to another client.
+func (sc *serverConn) cancel(timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.Dial(sc.network, sc.addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if timeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+	}
+	req := pgproto3.CancelRequest{ProcessID: sc.pid, SecretKey: sc.secretKey}
+	buf, err := req.Encode(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(buf); err != nil {
+		return err
+	}
+	var b [1]byte
+	_, _ = conn.Read(b[:]) // PostgreSQL answers nothing and closes
+	return nil
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in the repository for a short while: each `func FuzzXxx(` in a _test.go file,
+# as `go test -run '^$' -fuzz '^FuzzXxx$' -fuzztime $FUZZTIME ./its/package`. Works with none or many.
+# FUZZTIME (default 10s) sets the time per target. Exits non-zero if any target fails, after running all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime="${FUZZTIME:-10s}"
+go="${GO:-go}"
+
+# "path/to/x_test.go:func FuzzName(" lines, sorted, without vendor/ and hidden directories.
+targets=$({ grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . || true; } |
+	{ grep -Ev '^\./(.*/)?(\.[^/]+|vendor|testdata)/' || true; } | sort -u)
+
+if [ -z "$targets" ]; then
+	echo "fuzz: no fuzz targets"
+	exit 0
+fi
+
+failed=()
+count=0
+while IFS= read -r line; do
+	file="${line%%:*}"
+	name="${line#*:func }"
+	name="${name%(}"
+	pkg="$(dirname "$file")"
+	count=$((count + 1))
+	echo "fuzz: $name in $pkg for $fuzztime"
+	if ! "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
+		failed+=("$name ($pkg)")
+	fi
+done <<<"$targets"
+
+if [ "${#failed[@]}" -gt 0 ]; then
+	echo "fuzz: ${#failed[@]} of $count targets FAILED:"
+	printf '  %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "fuzz: all $count targets passed"

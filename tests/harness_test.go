@@ -1,0 +1,188 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgpooler/pgpooler/pooler"
+	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/tests/pgtest"
+)
+
+// The shared PostgreSQL: role appUser (SCRAM password appPassword) owning database appDB.
+const (
+	appUser     = "app"
+	appPassword = "app-secret-pw"
+	appDB       = "app"
+)
+
+var pg *pgtest.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	s, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"max_connections": "300"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests: cannot start PostgreSQL:", err)
+		return 1
+	}
+	defer s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.CreateRole(ctx, appUser, appPassword); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: create role:", err)
+		return 1
+	}
+	if err := s.CreateDatabase(ctx, appDB, appUser); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: create database:", err)
+		return 1
+	}
+	pg = s
+	return m.Run()
+}
+
+// testPooler is a pgpooler serving on 127.0.0.1 with a random port, its log kept for failure reports.
+type testPooler struct {
+	srv  *pooler.Server
+	cfg  *config.Config
+	port int
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// baseConfig routes database appDB (and any other name, via "*") to the shared PostgreSQL, logging in
+// as the client's user with appPassword.
+func baseConfig(backend *pgtest.Server) *config.Config {
+	cfg := config.Default()
+	cfg.Pooler.ListenAddr = "127.0.0.1"
+	cfg.Databases = map[string]config.Database{
+		"*": {Host: backend.Host, Port: backend.Port, Password: appPassword},
+	}
+	return cfg
+}
+
+// startPooler starts a pooler in front of the shared PostgreSQL; edit changes the configuration first.
+func startPooler(t testing.TB, edit func(*config.Config)) *testPooler {
+	t.Helper()
+	return startPoolerFor(t, pg, edit)
+}
+
+func startPoolerFor(t testing.TB, backend *pgtest.Server, edit func(*config.Config)) *testPooler {
+	t.Helper()
+	cfg := baseConfig(backend)
+	if edit != nil {
+		edit(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	logs := &syncBuffer{}
+	srv, err := pooler.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("pooler.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ServeAll([]net.Listener{ln}) }()
+	tp := &testPooler{srv: srv, cfg: cfg, port: ln.Addr().(*net.TCPAddr).Port, logs: logs}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("pooler shutdown: %v", err)
+		}
+		<-done
+		if t.Failed() {
+			t.Logf("pooler log:\n%s", tp.logs.String())
+		}
+	})
+	return tp
+}
+
+// url returns a libpq URL to the pooler for appUser.
+func (tp *testPooler) url(db string) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", appUser, appPassword, tp.port, db)
+}
+
+func (tp *testPooler) addr() string { return fmt.Sprintf("127.0.0.1:%d", tp.port) }
+
+// connect opens a pgx connection through the pooler to appDB.
+func (tp *testPooler) connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, tp.url(appDB))
+	if err != nil {
+		t.Fatalf("connect through pooler: %v\npooler log:\n%s", err, tp.logs.String())
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// superConn opens a direct superuser connection to PostgreSQL (for pg_stat_activity and setup).
+func superConn(t testing.TB, backend *pgtest.Server) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, backend.SuperConnString("postgres"))
+	if err != nil {
+		t.Fatalf("direct superuser connection: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// backendCount returns how many server connections PostgreSQL has for appUser on database db, counting
+// those in the given state only when state is not empty.
+func backendCount(t testing.TB, super *pgx.Conn, db, state string) int {
+	t.Helper()
+	var n int
+	q := "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND datname = $2 AND ($3 = '' OR state = $3)"
+	if err := super.QueryRow(context.Background(), q, appUser, db, state).Scan(&n); err != nil {
+		t.Fatalf("pg_stat_activity: %v", err)
+	}
+	return n
+}
+
+// eventually polls cond every 20 ms until it holds or the time runs out.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
