@@ -133,6 +133,13 @@ func (tp *testPooler) url(db string) string {
 	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", appUser, appPassword, tp.port, db)
 }
 
+// pgxURL is url plus the pgx option that makes pgx use unnamed prepared statements: until prepared
+// statements are tracked across servers, that is what transaction pooling supports (as PgBouncer with
+// max_prepared_statements = 0).
+func (tp *testPooler) pgxURL(db string) string {
+	return tp.url(db) + "&default_query_exec_mode=exec"
+}
+
 func (tp *testPooler) addr() string { return fmt.Sprintf("127.0.0.1:%d", tp.port) }
 
 // connect opens a pgx connection through the pooler to appDB.
@@ -140,7 +147,7 @@ func (tp *testPooler) connect(t testing.TB) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, tp.url(appDB))
+	conn, err := pgx.Connect(ctx, tp.pgxURL(appDB))
 	if err != nil {
 		t.Fatalf("connect through pooler: %v\npooler log:\n%s", err, tp.logs.String())
 	}
