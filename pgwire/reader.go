@@ -150,7 +150,8 @@ func (rd *Reader) Discard() error {
 	total := 1 + rd.length
 	for total > 0 {
 		if rd.r == rd.w {
-			if err := rd.fill(1, false); err != nil {
+			// The rest is still to come: ask for as much of it as a buffer holds, not one byte at a time.
+			if err := rd.fill(min(total, BufferSize), false); err != nil {
 				return err
 			}
 		}

@@ -96,7 +96,7 @@ func wantEmpty(t testing.TB, rd *Reader) {
 	}
 }
 
-// wantEOF fails the test unless the next Next reports err.
+// wantNextErr fails the test unless the next Next reports want.
 func wantNextErr(t testing.TB, rd *Reader, want error) {
 	t.Helper()
 	if typ, n, err := rd.Next(); err != want {

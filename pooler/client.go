@@ -301,15 +301,19 @@ func (c *clientConn) run() error {
 
 // setIdleDeadline arms client_idle_timeout between transactions and idle_transaction_timeout inside one.
 func (c *clientConn) setIdleDeadline() {
-	cfg := c.s.config().Pooler
 	c.mu.Lock()
-	waiting := c.pending == 0 && !c.openBatch
-	tx := c.txStatus
+	c.armIdleDeadlineLocked()
 	c.mu.Unlock()
+}
+
+// armIdleDeadlineLocked sets the client's read deadline from its state; both goroutines call it (the
+// relay when a ReadyForQuery leaves the client waiting on itself), with c.mu held so they agree.
+func (c *clientConn) armIdleDeadlineLocked() {
+	cfg := c.s.config().Pooler
 	var d time.Duration
 	switch {
-	case !waiting:
-	case tx == 'I':
+	case c.pending > 0 || c.openBatch:
+	case c.txStatus == 'I':
 		d = cfg.ClientIdleTimeout.D()
 	default:
 		d = cfg.IdleTransactionTimeout.D()

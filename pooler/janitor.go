@@ -41,7 +41,7 @@ func (s *Server) maintain(now time.Time) {
 		closed := 0
 		for _, sc := range p.idle { // oldest first: the LIFO list grows at its end
 			switch {
-			case lifetime > 0 && now.Sub(sc.created) > lifetime:
+			case lifetime > 0 && now.Sub(sc.created) > lifetime: // lifetime 0: closed on release already
 				expired, reasons = append(expired, sc), append(reasons, "server_lifetime")
 				closed++
 			case idleTimeout > 0 && now.Sub(sc.idleFrom) > idleTimeout && p.total-closed > p.pc.MinPoolSize:
@@ -55,7 +55,7 @@ func (s *Server) maintain(now time.Time) {
 			p.idle[i] = nil
 		}
 		p.idle = kept
-		if p.total < p.pc.MinPoolSize && len(p.waiters) == 0 && s.canOpenLocked(p, false) &&
+		if p.total < p.pc.MinPoolSize && lifetime > 0 && len(p.waiters) == 0 && s.canOpenLocked(p, false) &&
 			(p.loginErr == nil || now.Sub(p.loginErrAt) >= cfg.ServerLoginRetry.D()) {
 			s.addServerLocked(p)
 			fill = append(fill, p)

@@ -201,7 +201,7 @@ func (s *Server) checkIdle(sc *serverConn) bool {
 	if !pgwire.Alive(sc.conn) {
 		return false
 	}
-	if lt := cfg.Pooler.ServerLifetime.D(); lt > 0 && time.Since(sc.created) > lt {
+	if expired(sc, cfg.Pooler.ServerLifetime.D()) {
 		return false
 	}
 	if q := cfg.Pooler.ServerCheckQuery; q != "" && time.Since(sc.idleFrom) > cfg.Pooler.ServerCheckDelay.D() {
@@ -213,6 +213,12 @@ func (s *Server) checkIdle(sc *serverConn) bool {
 		}
 	}
 	return true
+}
+
+// expired reports whether sc has outlived server_lifetime; a lifetime of 0 means each server is used
+// once (PgBouncer doc/config.md, server_lifetime).
+func expired(sc *serverConn, lifetime time.Duration) bool {
+	return lifetime == 0 || time.Since(sc.created) > lifetime
 }
 
 // release gives a server back to its pool once it is provably idle (ReadyForQuery 'I', nothing
@@ -232,7 +238,7 @@ func (s *Server) release(sc *serverConn) {
 		reason = "unread data after use"
 	case sc.gen != p.gen:
 		reason = "configuration changed"
-	case cfg.Pooler.ServerLifetime.D() > 0 && time.Since(sc.created) > cfg.Pooler.ServerLifetime.D():
+	case expired(sc, cfg.Pooler.ServerLifetime.D()):
 		reason = "server_lifetime"
 	case s.closing:
 		reason = "shutting down"

@@ -98,6 +98,9 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		c.sc = nil
 		c.txStatus = 'I'
 	}
+	if idle {
+		c.armIdleDeadlineLocked()
+	}
 	c.mu.Unlock()
 
 	if !unlink {

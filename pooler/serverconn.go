@@ -74,10 +74,6 @@ func dialServer(ctx context.Context, pc poolSettings, timeout time.Duration) (*s
 	}
 	if err := sc.login(pc); err != nil {
 		conn.Close()
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s timed out (server_connect_timeout)", addr)
-		}
 		return nil, err
 	}
 	if pc.ConnectQuery != "" {
@@ -137,6 +133,9 @@ func (sc *serverConn) login(pc poolSettings) error {
 	for {
 		msg, err := sc.rd.ReadMsg()
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s timed out (server_connect_timeout)", sc.addr)
+			}
 			return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server %s closed the connection during login: %v", sc.addr, err)
 		}
 		body := msg[pgwire.HeaderSize:]

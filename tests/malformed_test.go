@@ -1,0 +1,373 @@
+package tests
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand"
+	"net"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/pooler/config"
+)
+
+// rawDeadline bounds every exchange of a raw client with the pooler: the pooler must answer or close
+// within it, never leave the client hanging.
+const rawDeadline = 5 * time.Second
+
+// malformedMaxPacket is the max_packet_size of the poolers here: small enough that a 1 MB message header is
+// refused, large enough that a 100 kB message is forwarded by streaming.
+const malformedMaxPacket = 256 << 10
+
+// malformedConfig is the configuration of these tests: transaction mode with a single server, so that a
+// server left in a bad state by a malformed client would be the one the next client gets.
+func malformedConfig(c *config.Config) {
+	c.Pooler.PoolMode = config.PoolModeTransaction
+	c.Pooler.DefaultPoolSize = 1
+	c.Pooler.MaxPacketSize = malformedMaxPacket
+}
+
+// dialRaw opens a plain TCP connection to the pooler with a rawDeadline deadline.
+func dialRaw(t *testing.T, tp *testPooler) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", tp.addr(), rawDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(rawDeadline))
+	return c.(*net.TCPConn)
+}
+
+// startupBytes is a valid protocol 3.0 StartupMessage for appUser on appDB.
+func startupBytes(t *testing.T) []byte {
+	t.Helper()
+	b, err := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": appUser, "database": appDB}}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// loginRaw opens a raw connection and logs in (auth_type trust) up to the first ReadyForQuery.
+func loginRaw(t *testing.T, tp *testPooler) *net.TCPConn {
+	t.Helper()
+	c := dialRaw(t, tp)
+	if _, err := c.Write(startupBytes(t)); err != nil {
+		t.Fatal(err)
+	}
+	readUntilReady(t, pgproto3.NewFrontend(c, c))
+	_ = c.SetDeadline(time.Now().Add(rawDeadline))
+	return c
+}
+
+// answer reads what the pooler sends until it closes the connection and returns the ErrorResponses
+// among it. A connection still open after rawDeadline fails the test: the pooler hung.
+func answer(t *testing.T, c net.Conn) []pgproto3.ErrorResponse {
+	t.Helper()
+	var errs []pgproto3.ErrorResponse
+	fe := pgproto3.NewFrontend(c, io.Discard)
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("pooler neither answered nor closed the connection within %s (got %d errors)", rawDeadline, len(errs))
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+				return errs
+			}
+			t.Fatalf("reading the pooler's answer: %v", err)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			errs = append(errs, *e)
+		}
+	}
+}
+
+// wantViolation fails the test unless the pooler answers with a FATAL ErrorResponse code and closes.
+func wantViolation(t *testing.T, c net.Conn, code string) {
+	t.Helper()
+	errs := answer(t, c)
+	if !slices.ContainsFunc(errs, func(e pgproto3.ErrorResponse) bool { return e.Code == code && e.Severity == "FATAL" }) {
+		t.Fatalf("pooler answered %+v, want a FATAL ErrorResponse %s before closing", errs, code)
+	}
+}
+
+// wantClosedOrFatal fails the test unless the pooler closes, after at most FATAL ErrorResponses.
+func wantClosedOrFatal(t *testing.T, c net.Conn) {
+	t.Helper()
+	for _, e := range answer(t, c) {
+		if e.Severity != "FATAL" && e.Severity != "ERROR" {
+			t.Fatalf("pooler answered %+v", e)
+		}
+	}
+}
+
+// send writes b, then half-closes when closeWrite is set so that the pooler sees the end of the stream
+// rather than waiting for bytes that never come. A failed write is not an error: the pooler may already
+// have refused the connection.
+func send(c *net.TCPConn, b []byte, closeWrite bool) {
+	_, _ = c.Write(b)
+	if closeWrite {
+		_ = c.CloseWrite()
+	}
+}
+
+// header5 returns a message header: type byte and int32 length.
+func header5(typ byte, n uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{typ}, n)
+}
+
+// stillServes checks that the pooler serves a new pgx client and the clients already connected.
+func stillServes(t *testing.T, tp *testPooler, others ...*pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for i, conn := range append([]*pgx.Conn{tp.connect(t)}, others...) {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("client %d after the malformed one: SELECT 1 = %d, %v", i, n, err)
+		}
+	}
+}
+
+func TestMalformedStartup(t *testing.T) {
+	tp := startPooler(t, malformedConfig)
+	bystander := tp.connect(t)
+	rng := rand.New(rand.NewSource(20251121))
+	for _, size := range []int{1, 3, 4, 5, 8, 64, 1000, 10000, 100000} {
+		garbage := make([]byte, size)
+		rng.Read(garbage)
+		t.Run("random bytes", func(t *testing.T) {
+			c := dialRaw(t, tp)
+			send(c, garbage, true)
+			wantClosedOrFatal(t, c)
+			stillServes(t, tp, bystander)
+		})
+	}
+	ssl, err := (&pgproto3.SSLRequest{}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := startupBytes(t)
+	binary.BigEndian.PutUint32(v2[4:], 2<<16)
+	cases := []struct {
+		name  string
+		input []byte
+		code  string
+	}{
+		// Only the length word is sent where the pooler must refuse before reading further: bytes it never
+		// reads could turn its close into a reset that loses the ErrorResponse.
+		{"length 0x7fffffff", []byte{0x7f, 0xff, 0xff, 0xff}, "08P01"},
+		{"length 3", []byte{0, 0, 0, 3}, "08P01"},
+		{"length 0", []byte{0, 0, 0, 0}, "08P01"},
+		{"length 10001", []byte{0, 0, 0x27, 0x11}, "08P01"},
+		{"direct TLS", []byte{0x16, 0x03, 0x01, 0x02}, "08P01"},
+		{"protocol 2.0", v2, "0A000"},
+		{"no terminator", append(binary.BigEndian.AppendUint32(nil, 13), 0, 3, 0, 0, 'u', 0, 'v', 0, 'x'), "08P01"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialRaw(t, tp)
+			send(conn, c.input, false)
+			wantViolation(t, conn, c.code)
+			stillServes(t, tp, bystander)
+		})
+	}
+	t.Run("truncated startup then close", func(t *testing.T) {
+		conn := dialRaw(t, tp)
+		p := startupBytes(t)
+		send(conn, p[:len(p)-5], true)
+		if errs := answer(t, conn); len(errs) != 0 {
+			t.Fatalf("pooler answered %+v to a client that left", errs)
+		}
+		stillServes(t, tp, bystander)
+	})
+	t.Run("SSLRequest then length 3", func(t *testing.T) {
+		conn := dialRaw(t, tp)
+		send(conn, ssl, false)
+		var b [1]byte
+		if _, err := io.ReadFull(conn, b[:]); err != nil || b[0] != 'N' {
+			t.Fatalf("SSLRequest answered %q, %v; want 'N'", b[:], err)
+		}
+		send(conn, []byte{0, 0, 0, 3}, false)
+		wantViolation(t, conn, "08P01")
+		stillServes(t, tp, bystander)
+	})
+}
+
+func TestMalformedAfterLogin(t *testing.T) {
+	tp := startPooler(t, malformedConfig)
+	bystander := tp.connect(t)
+	query := func(sql string) []byte {
+		b, err := (&pgproto3.Query{String: sql}).Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	largeQuery := query("SELECT 1 /*" + strings.Repeat("x", 100000) + "*/")
+	cases := []struct {
+		name  string
+		input []byte
+		code  string // "" when closing without an answer is right too
+	}{
+		{"invalid type byte", header5('!', 4), "08P01"},
+		{"type byte zero", header5(0, 4), "08P01"},
+		{"Query with length 2", header5('Q', 2), "08P01"},
+		{"Query with negative length", header5('Q', 0x80000000), "08P01"},
+		{"Query with a 1 MB length", header5('Q', 1<<20), "08P01"},
+		{"Query then invalid type byte", append(query("SELECT 1"), header5('!', 4)...), "08P01"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := loginRaw(t, tp)
+			send(conn, c.input, false)
+			wantViolation(t, conn, c.code)
+			stillServes(t, tp, bystander)
+		})
+	}
+	for _, cut := range []struct {
+		name string
+		msg  []byte
+		keep int
+	}{
+		{"truncated Query", query("SELECT 1"), 8},
+		{"truncated header", query("SELECT 1"), 3},
+		{"truncated large Query", largeQuery, 50000}, // streamed: part of it reached the server
+	} {
+		t.Run(cut.name+" then close", func(t *testing.T) {
+			conn := loginRaw(t, tp)
+			send(conn, cut.msg[:cut.keep], true)
+			wantClosedOrFatal(t, conn)
+			stillServes(t, tp, bystander)
+		})
+	}
+	rng := rand.New(rand.NewSource(7))
+	for _, size := range []int{1, 5, 16, 300, 5000, 70000} {
+		garbage := make([]byte, size)
+		rng.Read(garbage)
+		t.Run("random bytes", func(t *testing.T) {
+			conn := loginRaw(t, tp)
+			send(conn, garbage, true)
+			wantClosedOrFatal(t, conn)
+			stillServes(t, tp, bystander)
+		})
+	}
+}
+
+// TestMalformedClientDuringTransaction: while client A is inside a transaction on the only server
+// (transaction mode, pool_size 1), malformed clients are refused without disturbing A, which commits.
+func TestMalformedClientDuringTransaction(t *testing.T) {
+	tp := startPooler(t, malformedConfig)
+	ctx := context.Background()
+	a := tp.connect(t)
+	mustExec(t, a, "DROP TABLE IF EXISTS malformed_tx")
+	mustExec(t, a, "CREATE TABLE malformed_tx (id int)")
+	t.Cleanup(func() { _, _ = a.Exec(context.Background(), "DROP TABLE IF EXISTS malformed_tx") })
+	tx, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO malformed_tx VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(3))
+	garbage := make([]byte, 2000)
+	rng.Read(garbage)
+	malformed := []struct {
+		name  string
+		login bool
+		input []byte
+	}{
+		{"startup length 3", false, []byte{0, 0, 0, 3}},
+		{"startup length 0x7fffffff", false, []byte{0x7f, 0xff, 0xff, 0xff}},
+		{"random first packet", false, garbage},
+		{"invalid type byte", true, header5('!', 4)},
+		{"Query with length 2", true, header5('Q', 2)},
+		{"Query with a 1 MB length", true, header5('Q', 1<<20)},
+	}
+	for _, m := range malformed {
+		t.Run(m.name, func(t *testing.T) {
+			var conn *net.TCPConn
+			if m.login {
+				conn = loginRaw(t, tp)
+			} else {
+				conn = dialRaw(t, tp)
+			}
+			send(conn, m.input, true)
+			wantClosedOrFatal(t, conn)
+		})
+		if _, err := tx.Exec(ctx, "INSERT INTO malformed_tx VALUES (2)"); err != nil {
+			t.Fatalf("A inside its transaction after %s: %v", m.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("A's commit: %v", err)
+	}
+	var n int
+	if err := tp.connect(t).QueryRow(ctx, "SELECT count(*) FROM malformed_tx").Scan(&n); err != nil || n != 1+len(malformed) {
+		t.Fatalf("rows after A's commit: %d, %v; want %d", n, err, 1+len(malformed))
+	}
+}
+
+// TestMalformedNewerProtocolNegotiated: a protocol 3.2 StartupMessage with a "_pq_." option is answered
+// with NegotiateProtocolVersion (newest minor 0, the option unrecognized) and then a working session.
+func TestMalformedNewerProtocolNegotiated(t *testing.T) {
+	tp := startPooler(t, malformedConfig)
+	c := dialRaw(t, tp)
+	fe := pgproto3.NewFrontend(c, c)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32,
+		Parameters: map[string]string{"user": appUser, "database": appDB, "_pq_.foo": "on"}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	npv, ok := msg.(*pgproto3.NegotiateProtocolVersion)
+	if !ok {
+		t.Fatalf("first message %T %+v, want NegotiateProtocolVersion", msg, msg)
+	}
+	if npv.NewestMinorProtocol != 0 || !slices.Equal(npv.UnrecognizedOptions, []string{"_pq_.foo"}) {
+		t.Fatalf("NegotiateProtocolVersion %+v, want minor 0 and [_pq_.foo] unrecognized", npv)
+	}
+	if status := readUntilReady(t, fe); status != 'I' {
+		t.Fatalf("ReadyForQuery status %q", status)
+	}
+	fe.Send(&pgproto3.Query{String: "SELECT 40 + 2"})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dr, ok := msg.(*pgproto3.DataRow); ok && len(dr.Values) == 1 {
+			got = string(dr.Values[0])
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			t.Fatalf("query after negotiation: %s %s", e.Code, e.Message)
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	if got != "42" {
+		t.Fatalf("SELECT 40 + 2 returned %q", got)
+	}
+	fe.Send(&pgproto3.Terminate{})
+	_ = fe.Flush()
+}
