@@ -17,7 +17,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/pgpooler
 
 # The README's test command.
-test: vet race fuzz
+test: vet fuzz race
 
 vet:
 	$(GO) vet ./...
