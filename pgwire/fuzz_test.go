@@ -107,31 +107,47 @@ func checkStartup(t *testing.T, body []byte, s *Startup, err error) {
 	}
 }
 
-// FuzzReader feeds a byte stream, cut into reads of at most chunk+1 bytes, through a Reader with a 64 KiB
-// MaxMessageSize, consuming messages in turn with ReadMsg, Forward and Discard until an error. It checks
-// that headers and messages match the input, that forwarded bytes are exactly the input consumed, and
-// that the final error fits where the stream stopped.
+// FuzzReader feeds a byte stream through a Reader with a 64 KiB MaxMessageSize, consuming messages in turn
+// with ReadMsg, Forward and Discard until an error. It checks that headers and messages match the input,
+// that forwarded bytes are exactly the input consumed, and that the final error fits where the stream
+// stopped.
+//
+// The stream is data with, when bigLen is not zero, a message of type 'd' and a bigLen-byte body spliced in
+// at offset bigAt: so large messages (streamed by Forward, read into a buffer of their own by ReadMsg, or
+// over the limit) come from small inputs that the fuzzer mutates and minimizes quickly. chunk sets how
+// many bytes each Read returns at most: 1 to 128, or multiples of 512 bytes up to 64 KiB.
 func FuzzReader(f *testing.F) {
 	const maxSize = 64 << 10
 	stream, _ := sampleStream(f)
-	seeds := [][]byte{
-		stream,
-		encode(f, &pgproto3.Query{String: "SELECT 1"}),
-		bytes.Repeat(encode(f, &pgproto3.Sync{}), 5),
-		frame('d', patterned(maxSize-4)),
-		frame('d', patterned(BufferSize)),
-		frame('d', patterned(2*BufferSize))[:BufferSize+100],
-		header('Q', 3),
-		header('Q', maxSize+1),
-		header('Q', 0xffffffff),
-		{'Q', 0, 0},
-		{},
+	seeds := []struct {
+		data          []byte
+		bigAt, bigLen uint16
+	}{
+		{stream[:40], 0, 0},
+		{encode(f, &pgproto3.Query{String: "SELECT 1"}), 0, 0},
+		{bytes.Repeat(encode(f, &pgproto3.Sync{}), 5), 5, maxSize - 4},
+		{encode(f, &pgproto3.Sync{}), 5, maxSize - 3},
+		{encode(f, &pgproto3.Sync{}), 0, BufferSize},
+		{encode(f, &pgproto3.Query{String: "SELECT 1"}), 7, 2 * BufferSize},
+		{header('Q', 3), 0, 0},
+		{header('Q', maxSize+1), 0, 0},
+		{header('Q', 0xffffffff), 0, 0},
+		{[]byte{'Q', 0, 0}, 0, 0},
+		{nil, 0, 0},
 	}
 	for i, s := range seeds {
-		f.Add(s, uint8(i*37))
+		f.Add(s.data, uint8(i*37), s.bigAt, s.bigLen)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		rd := NewReader(&chunkReader{r: bytes.NewReader(data), max: int(chunk) + 1})
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, bigAt, bigLen uint16) {
+		if bigLen > 0 {
+			at := min(int(bigAt), len(data))
+			data = bytes.Join([][]byte{data[:at], frame('d', patterned(int(bigLen))), data[at:]}, nil)
+		}
+		readSize := int(chunk) + 1
+		if chunk >= 128 {
+			readSize = (int(chunk) - 127) * 512
+		}
+		rd := NewReader(&chunkReader{r: bytes.NewReader(data), max: readSize})
 		rd.MaxMessageSize = maxSize
 		var out bytes.Buffer
 		w := NewWriter(&out)

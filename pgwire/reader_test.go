@@ -233,17 +233,7 @@ func TestReaderForwardByteExact(t *testing.T) {
 					t.Fatalf("message %d: Forward: %v", i, err)
 				}
 			}
-			wantNextErr(t, rd, io.EOF)
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(out.Bytes(), stream) {
-				t.Fatalf("forwarded %d bytes that differ from the %d read", out.Len(), len(stream))
-			}
-			wantEmpty(t, rd)
-			if w.Buffered() != 0 || w.buf != nil {
-				t.Fatal("Writer holds bytes or a buffer after Flush")
-			}
+			wantRelayed(t, rd, w, &out, stream)
 		})
 	}
 }
@@ -499,6 +489,13 @@ func TestReaderOverPipe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	wantRelayed(t, rd, w, &out, stream)
+}
+
+// wantRelayed checks the end of a relay from rd to w over out: rd at EOF and empty, w flushed and empty,
+// and out holding exactly stream.
+func wantRelayed(t *testing.T, rd *Reader, w *Writer, out *bytes.Buffer, stream []byte) {
+	t.Helper()
 	wantNextErr(t, rd, io.EOF)
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
@@ -507,6 +504,9 @@ func TestReaderOverPipe(t *testing.T) {
 		t.Fatalf("relayed %d bytes that differ from the %d sent", out.Len(), len(stream))
 	}
 	wantEmpty(t, rd)
+	if w.Buffered() != 0 || w.buf != nil {
+		t.Fatal("Writer holds bytes or a buffer after Flush")
+	}
 }
 
 func TestReaderIdleHoldsNoBuffer(t *testing.T) {

@@ -142,11 +142,12 @@ func (c *clientConn) login(counted *bool) error {
 	if cfg.Pooler.LogConnections {
 		c.s.logger.Info("client connected", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "pool_mode", c.mode)
 	}
-	if err := c.establishParams(want); err != nil {
+	welcome, err := c.establishParams(want)
+	if err != nil {
 		return err
 	}
 	c.s.cancelKeys.register(c)
-	return c.sendWelcome(st)
+	return c.sendWelcome(st, welcome)
 }
 
 // errQuiet ends a connection without an ErrorResponse (a CancelRequest connection, a client that left).
@@ -167,11 +168,12 @@ func (c *clientConn) authenticate(cfg *config.Config) error {
 // establishParams works out the session parameters this client expects: the pool's server defaults, then
 // the client's start-up parameters as the server normalises them. Parameters not yet known to be
 // accepted are tried on a server first, so an unknown or invalid one fails the login with the server's
-// own error, as on a direct connection.
-func (c *clientConn) establishParams(want map[string]string) error {
+// own error, as on a direct connection. It returns the server parameters to greet the client with.
+func (c *clientConn) establishParams(want map[string]string) (map[string][2]string, error) {
 	p := c.pool
 	c.s.mu.Lock()
-	known := p.welcome != nil
+	welcome := p.welcome
+	known := welcome != nil
 	normalized := map[string]string{}
 	for k, v := range want {
 		nv, ok := p.validated[k+"\x00"+v]
@@ -185,16 +187,19 @@ func (c *clientConn) establishParams(want map[string]string) error {
 	if !known {
 		sc, err := c.s.acquire(c.s.baseCtx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sql, apply := syncSQL(sc, want)
 		if sql != "" {
 			if err := c.s.execBounded(sc, sql); err != nil {
-				return c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
+				return nil, c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
 			}
 			apply()
 		}
 		c.s.mu.Lock()
+		if welcome = p.welcome; welcome == nil { // a reload dropped it; this server tells the same
+			welcome = welcomeOf(sc)
+		}
 		if p.validated == nil {
 			p.validated = map[string]string{}
 		}
@@ -210,13 +215,11 @@ func (c *clientConn) establishParams(want map[string]string) error {
 		c.s.release(sc)
 	}
 	params := map[string]string{}
-	c.s.mu.Lock()
-	for k, nv := range p.welcome {
+	for k, nv := range welcome {
 		if !readOnlyParams[k] {
 			params[k] = nv[1]
 		}
 	}
-	c.s.mu.Unlock()
 	if _, ok := params["application_name"]; !ok {
 		params["application_name"] = p.pc.ApplicationName
 	}
@@ -226,20 +229,17 @@ func (c *clientConn) establishParams(want map[string]string) error {
 	c.mu.Lock()
 	c.params = params
 	c.mu.Unlock()
-	return nil
+	return welcome, nil
 }
 
 // sendWelcome completes the login: NegotiateProtocolVersion when the client asked for more than 3.0,
 // AuthenticationOk, ParameterStatus for every reported parameter, BackendKeyData, ReadyForQuery.
-func (c *clientConn) sendWelcome(st *pgwire.Startup) error {
+func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]string) error {
 	var buf []byte
 	if st.MinorVersion() > 0 || len(st.ProtocolOptions) > 0 {
 		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
 	}
 	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
-	c.s.mu.Lock()
-	welcome := c.pool.welcome
-	c.s.mu.Unlock()
 	c.mu.Lock()
 	for _, k := range sortedKeys(welcome) {
 		v := welcome[k][1]

@@ -2,6 +2,7 @@ package pooler
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -72,7 +73,11 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 		default:
 			w := &waiter{ch: make(chan grant, 1), since: time.Now()}
 			p.waiters = append(p.waiters, w)
+			victim := s.evictLocked(p)
 			s.mu.Unlock()
+			if victim != nil { // its slot goes to this pool's first waiter
+				s.closeServer(victim, "evicted for a pool of the same database or user (max_db_connections, max_user_connections)")
+			}
 			var err error
 			if g, err = s.wait(ctx, p, w, deadline); err != nil {
 				return nil, err
@@ -100,7 +105,7 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 		defer t.Stop()
 		timeout = t.C
 	}
-	if p.pc.ReservePoolSize > 0 {
+	if p.pc.ReservePoolSize > 0 && cfg.Pooler.ReservePoolTimeout.D() > 0 { // 0 disables the reserve
 		t := time.NewTimer(cfg.Pooler.ReservePoolTimeout.D())
 		defer t.Stop()
 		reserve = t.C
@@ -126,9 +131,12 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 			if g, ok := s.abandon(p, w); ok {
 				return g, nil
 			}
+			s.mu.Lock()
+			limit := s.limitLocked(p)
+			s.mu.Unlock()
 			return grant{}, pgwire.NewFatal(pgerrcode.TooManyConnections,
-				"query_wait_timeout: no server connection for database %q user %q became free within %s (pool_size %d)",
-				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), p.pc.PoolSize)
+				"query_wait_timeout: no server connection for database %q user %q became free within %s (%s)",
+				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), limit)
 		case <-ctx.Done():
 			if g, ok := s.abandon(p, w); ok {
 				return g, nil
@@ -184,10 +192,7 @@ func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 	p.loginErr = nil
 	s.nextServerID++
 	sc.id, sc.pool, sc.gen = s.nextServerID, p, gen
-	p.welcome = map[string][2]string{}
-	for k, v := range sc.params {
-		p.welcome[k] = [2]string{canonicalName(k), v}
-	}
+	p.welcome = welcomeOf(sc)
 	if cfg.Pooler.LogConnections {
 		s.logger.Info("server connection opened", "server", sc.id, "database", p.key.database, "user", p.key.user, "addr", sc.addr, "backend_pid", sc.pid)
 	}
@@ -253,10 +258,68 @@ func (s *Server) release(sc *serverConn) {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		w.ch <- grant{sc: sc}
+	} else if s.sharingPoolWaitsLocked(p) {
+		s.mu.Unlock()
+		s.closeServer(sc, "released for a pool of the same database or user (max_db_connections, max_user_connections)")
+		return
 	} else {
 		p.idle = append(p.idle, sc)
 	}
 	s.mu.Unlock()
+}
+
+// limitLocked names the limit that keeps p from opening a server, for error messages.
+func (s *Server) limitLocked(p *pool) string {
+	switch {
+	case p.total >= p.pc.PoolSize:
+		return fmt.Sprintf("pool_size %d", p.pc.PoolSize)
+	case p.pc.MaxDBConnections > 0 && s.dbConns[p.key.database] >= p.pc.MaxDBConnections:
+		return fmt.Sprintf("max_db_connections %d", p.pc.MaxDBConnections)
+	case p.pc.MaxUserConnections > 0 && s.userConns[p.key.user] >= p.pc.MaxUserConnections:
+		return fmt.Sprintf("max_user_connections %d", p.pc.MaxUserConnections)
+	}
+	return fmt.Sprintf("pool_size %d", p.pc.PoolSize)
+}
+
+// sharedLimitLocked reports whether p is below its pool_size but held back by max_db_connections or
+// max_user_connections, which it shares with other pools.
+func (s *Server) sharedLimitLocked(p *pool) bool {
+	return p.total < p.pc.PoolSize && !s.canOpenLocked(p, false)
+}
+
+// evictLocked takes, for a pool held back by a shared limit, the longest-idle server of another pool of
+// the same database or user out of its idle list, for the caller to close (PgBouncer evicts the same way
+// when max_db_connections or max_user_connections is reached). Nil when there is none.
+func (s *Server) evictLocked(p *pool) *serverConn {
+	if !s.sharedLimitLocked(p) {
+		return nil
+	}
+	var victim *pool
+	for _, q := range s.pools {
+		if q == p || len(q.idle) == 0 || (q.key.database != p.key.database && q.key.user != p.key.user) {
+			continue
+		}
+		if victim == nil || q.idle[0].idleFrom.Before(victim.idle[0].idleFrom) {
+			victim = q
+		}
+	}
+	if victim == nil {
+		return nil
+	}
+	sc := victim.idle[0]
+	victim.idle = append(victim.idle[:0], victim.idle[1:]...)
+	return sc
+}
+
+// sharingPoolWaitsLocked reports whether another pool of p's database or user has clients waiting
+// because of a shared limit: a server p no longer needs then closes to make room for them.
+func (s *Server) sharingPoolWaitsLocked(p *pool) bool {
+	for _, q := range s.pools {
+		if q != p && len(q.waiters) > 0 && (q.key.database == p.key.database || q.key.user == p.key.user) && s.sharedLimitLocked(q) {
+			return true
+		}
+	}
+	return false
 }
 
 // closeServer closes a server that is not in the idle list and frees its slot.
@@ -335,4 +398,15 @@ func (s *Server) grantLocked(p *pool) {
 		p.waiters = p.waiters[1:]
 		w.ch <- g
 	}
+}
+
+// welcomeOf returns the parameters a server reported at login, lower-case name to [canonical name, value].
+func welcomeOf(sc *serverConn) map[string][2]string {
+	w := make(map[string][2]string, len(sc.params))
+	for k, v := range sc.params {
+		if sc.reported[k] {
+			w[k] = [2]string{canonicalName(k), v}
+		}
+	}
+	return w
 }

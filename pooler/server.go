@@ -84,7 +84,7 @@ func (s *Server) setConfig(cfg *config.Config) error {
 }
 
 // Reload switches to cfg (SIGHUP): timeouts, limits and pool sizes apply at once; pools whose server
-// address, database name, user or password changed close their servers as they come back idle, like
+// address, database name, user, password, application_name or connect_query changed close their servers as they come back idle, like
 // PgBouncer's RELOAD. Listen addresses are not changed by a reload. On error nothing changes.
 func (s *Server) Reload(cfg *config.Config) error {
 	if err := s.setConfig(cfg); err != nil {
@@ -98,8 +98,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 			p.gen++ // database removed: existing servers close as they come back
 			continue
 		}
-		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery {
+		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery || pc.ApplicationName != p.pc.ApplicationName {
 			p.gen++
+			p.welcome = nil // the next login learns the new servers' parameters
 			for _, sc := range p.idle {
 				go s.closeServer(sc, "configuration changed")
 			}

@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"net"
@@ -48,9 +50,14 @@ func dialRaw(t *testing.T, tp *testPooler) *net.TCPConn {
 
 // startupBytes is a valid protocol 3.0 StartupMessage for appUser on appDB.
 func startupBytes(t *testing.T) []byte {
+	return encodeFrontend(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": appUser, "database": appDB}})
+}
+
+// encodeFrontend encodes a message as a client sends it.
+func encodeFrontend(t *testing.T, m pgproto3.FrontendMessage) []byte {
 	t.Helper()
-	b, err := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
-		Parameters: map[string]string{"user": appUser, "database": appDB}}).Encode(nil)
+	b, err := m.Encode(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,61 +147,77 @@ func stillServes(t *testing.T, tp *testPooler, others ...*pgx.Conn) {
 	}
 }
 
+// rawCase is one malformed client.
+type rawCase struct {
+	name  string
+	login bool   // log in first, then send input
+	input []byte // what the client sends
+	// code is the SQLSTATE of the FATAL ErrorResponse the pooler must answer with before closing the
+	// connection on its own; the client keeps its side open. When empty, the client closes its side after
+	// input and the pooler must close too, with at most a FATAL or ERROR ErrorResponse.
+	code string
+}
+
+// run runs c as a subtest and then, unless bystander is nil, checks that the pooler still serves a new
+// client and bystander.
+func (c rawCase) run(t *testing.T, tp *testPooler, bystander *pgx.Conn) {
+	t.Run(c.name, func(t *testing.T) {
+		var conn *net.TCPConn
+		if c.login {
+			conn = loginRaw(t, tp)
+		} else {
+			conn = dialRaw(t, tp)
+		}
+		send(conn, c.input, c.code == "")
+		if c.code != "" {
+			wantViolation(t, conn, c.code)
+		} else {
+			wantClosedOrFatal(t, conn)
+		}
+		if bystander != nil {
+			stillServes(t, tp, bystander)
+		}
+	})
+}
+
+// randomCases returns clients that send random bytes of the given sizes, the same for the same seed.
+func randomCases(seed int64, login bool, sizes ...int) []rawCase {
+	rng := rand.New(rand.NewSource(seed))
+	out := make([]rawCase, len(sizes))
+	for i, n := range sizes {
+		b := make([]byte, n)
+		rng.Read(b)
+		out[i] = rawCase{name: fmt.Sprintf("random %d bytes", n), login: login, input: b}
+	}
+	return out
+}
+
+// TestMalformedStartup: clients whose first packet is malformed get FATAL 08P01 (0A000 for protocol 2.0)
+// or a closed connection, promptly, and the pooler goes on serving.
 func TestMalformedStartup(t *testing.T) {
 	tp := startPooler(t, malformedConfig)
 	bystander := tp.connect(t)
-	rng := rand.New(rand.NewSource(20251121))
-	for _, size := range []int{1, 3, 4, 5, 8, 64, 1000, 10000, 100000} {
-		garbage := make([]byte, size)
-		rng.Read(garbage)
-		t.Run("random bytes", func(t *testing.T) {
-			c := dialRaw(t, tp)
-			send(c, garbage, true)
-			wantClosedOrFatal(t, c)
-			stillServes(t, tp, bystander)
-		})
-	}
-	ssl, err := (&pgproto3.SSLRequest{}).Encode(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v2 := startupBytes(t)
 	binary.BigEndian.PutUint32(v2[4:], 2<<16)
-	cases := []struct {
-		name  string
-		input []byte
-		code  string
-	}{
-		// Only the length word is sent where the pooler must refuse before reading further: bytes it never
-		// reads could turn its close into a reset that loses the ErrorResponse.
-		{"length 0x7fffffff", []byte{0x7f, 0xff, 0xff, 0xff}, "08P01"},
-		{"length 3", []byte{0, 0, 0, 3}, "08P01"},
-		{"length 0", []byte{0, 0, 0, 0}, "08P01"},
-		{"length 10001", []byte{0, 0, 0x27, 0x11}, "08P01"},
-		{"direct TLS", []byte{0x16, 0x03, 0x01, 0x02}, "08P01"},
-		{"protocol 2.0", v2, "0A000"},
-		{"no terminator", append(binary.BigEndian.AppendUint32(nil, 13), 0, 3, 0, 0, 'u', 0, 'v', 0, 'x'), "08P01"},
-	}
+	valid := startupBytes(t)
+	cases := append(randomCases(20251121, false, 1, 3, 4, 5, 8, 64, 1000, 10000, 100000),
+		// Only the length word is sent where the pooler must refuse before reading further: bytes it
+		// never reads could turn its close into a reset that loses the ErrorResponse.
+		rawCase{name: "length 0x7fffffff", input: []byte{0x7f, 0xff, 0xff, 0xff}, code: "08P01"},
+		rawCase{name: "length 3", input: []byte{0, 0, 0, 3}, code: "08P01"},
+		rawCase{name: "length 0", input: []byte{0, 0, 0, 0}, code: "08P01"},
+		rawCase{name: "length 10001", input: []byte{0, 0, 0x27, 0x11}, code: "08P01"},
+		rawCase{name: "direct TLS", input: []byte{0x16, 0x03, 0x01, 0x02}, code: "08P01"},
+		rawCase{name: "protocol 2.0", input: v2, code: "0A000"},
+		rawCase{name: "no terminator", input: append(binary.BigEndian.AppendUint32(nil, 13), 0, 3, 0, 0, 'u', 0, 'v', 0, 'x'), code: "08P01"},
+		rawCase{name: "truncated startup then close", input: valid[:len(valid)-5]},
+	)
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			conn := dialRaw(t, tp)
-			send(conn, c.input, false)
-			wantViolation(t, conn, c.code)
-			stillServes(t, tp, bystander)
-		})
+		c.run(t, tp, bystander)
 	}
-	t.Run("truncated startup then close", func(t *testing.T) {
-		conn := dialRaw(t, tp)
-		p := startupBytes(t)
-		send(conn, p[:len(p)-5], true)
-		if errs := answer(t, conn); len(errs) != 0 {
-			t.Fatalf("pooler answered %+v to a client that left", errs)
-		}
-		stillServes(t, tp, bystander)
-	})
 	t.Run("SSLRequest then length 3", func(t *testing.T) {
 		conn := dialRaw(t, tp)
-		send(conn, ssl, false)
+		send(conn, encodeFrontend(t, &pgproto3.SSLRequest{}), false)
 		var b [1]byte
 		if _, err := io.ReadFull(conn, b[:]); err != nil || b[0] != 'N' {
 			t.Fatalf("SSLRequest answered %q, %v; want 'N'", b[:], err)
@@ -205,63 +228,28 @@ func TestMalformedStartup(t *testing.T) {
 	})
 }
 
+// TestMalformedAfterLogin: logged-in clients that send malformed messages get FATAL 08P01 or a closed
+// connection, promptly; a message cut short (even one partly streamed to the server) does not leave the
+// only server unusable for the next client.
 func TestMalformedAfterLogin(t *testing.T) {
 	tp := startPooler(t, malformedConfig)
 	bystander := tp.connect(t)
-	query := func(sql string) []byte {
-		b, err := (&pgproto3.Query{String: sql}).Encode(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	largeQuery := query("SELECT 1 /*" + strings.Repeat("x", 100000) + "*/")
-	cases := []struct {
-		name  string
-		input []byte
-		code  string // "" when closing without an answer is right too
-	}{
-		{"invalid type byte", header5('!', 4), "08P01"},
-		{"type byte zero", header5(0, 4), "08P01"},
-		{"Query with length 2", header5('Q', 2), "08P01"},
-		{"Query with negative length", header5('Q', 0x80000000), "08P01"},
-		{"Query with a 1 MB length", header5('Q', 1<<20), "08P01"},
-		{"Query then invalid type byte", append(query("SELECT 1"), header5('!', 4)...), "08P01"},
-	}
+	small := encodeFrontend(t, &pgproto3.Query{String: "SELECT 1"})
+	large := encodeFrontend(t, &pgproto3.Query{String: "SELECT 1 /*" + strings.Repeat("x", 100000) + "*/"})
+	cases := append([]rawCase{
+		{name: "invalid type byte", login: true, input: header5('!', 4), code: "08P01"},
+		{name: "type byte zero", login: true, input: header5(0, 4), code: "08P01"},
+		{name: "Query with length 2", login: true, input: header5('Q', 2), code: "08P01"},
+		{name: "Query with negative length", login: true, input: header5('Q', 0x80000000), code: "08P01"},
+		{name: "Query with a 1 MB length", login: true, input: header5('Q', 1<<20), code: "08P01"},
+		{name: "Query then invalid type byte", login: true, input: append(bytes.Clone(small), header5('!', 4)...), code: "08P01"},
+		{name: "truncated Query then close", login: true, input: small[:8]},
+		{name: "truncated header then close", login: true, input: small[:3]},
+		// Streamed: part of it reached the server, which must not serve anyone else now.
+		{name: "truncated large Query then close", login: true, input: large[:50000]},
+	}, randomCases(7, true, 1, 5, 16, 300, 5000, 70000)...)
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			conn := loginRaw(t, tp)
-			send(conn, c.input, false)
-			wantViolation(t, conn, c.code)
-			stillServes(t, tp, bystander)
-		})
-	}
-	for _, cut := range []struct {
-		name string
-		msg  []byte
-		keep int
-	}{
-		{"truncated Query", query("SELECT 1"), 8},
-		{"truncated header", query("SELECT 1"), 3},
-		{"truncated large Query", largeQuery, 50000}, // streamed: part of it reached the server
-	} {
-		t.Run(cut.name+" then close", func(t *testing.T) {
-			conn := loginRaw(t, tp)
-			send(conn, cut.msg[:cut.keep], true)
-			wantClosedOrFatal(t, conn)
-			stillServes(t, tp, bystander)
-		})
-	}
-	rng := rand.New(rand.NewSource(7))
-	for _, size := range []int{1, 5, 16, 300, 5000, 70000} {
-		garbage := make([]byte, size)
-		rng.Read(garbage)
-		t.Run("random bytes", func(t *testing.T) {
-			conn := loginRaw(t, tp)
-			send(conn, garbage, true)
-			wantClosedOrFatal(t, conn)
-			stillServes(t, tp, bystander)
-		})
+		c.run(t, tp, bystander)
 	}
 }
 
@@ -281,32 +269,17 @@ func TestMalformedClientDuringTransaction(t *testing.T) {
 	if _, err := tx.Exec(ctx, "INSERT INTO malformed_tx VALUES (1)"); err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewSource(3))
-	garbage := make([]byte, 2000)
-	rng.Read(garbage)
-	malformed := []struct {
-		name  string
-		login bool
-		input []byte
-	}{
-		{"startup length 3", false, []byte{0, 0, 0, 3}},
-		{"startup length 0x7fffffff", false, []byte{0x7f, 0xff, 0xff, 0xff}},
-		{"random first packet", false, garbage},
-		{"invalid type byte", true, header5('!', 4)},
-		{"Query with length 2", true, header5('Q', 2)},
-		{"Query with a 1 MB length", true, header5('Q', 1<<20)},
+	malformed := []rawCase{
+		{name: "startup length 3", input: []byte{0, 0, 0, 3}, code: "08P01"},
+		{name: "startup length 0x7fffffff", input: []byte{0x7f, 0xff, 0xff, 0xff}, code: "08P01"},
+		randomCases(3, false, 2000)[0],
+		{name: "invalid type byte", login: true, input: header5('!', 4), code: "08P01"},
+		{name: "Query with length 2", login: true, input: header5('Q', 2), code: "08P01"},
+		{name: "Query with a 1 MB length", login: true, input: header5('Q', 1<<20), code: "08P01"},
 	}
 	for _, m := range malformed {
-		t.Run(m.name, func(t *testing.T) {
-			var conn *net.TCPConn
-			if m.login {
-				conn = loginRaw(t, tp)
-			} else {
-				conn = dialRaw(t, tp)
-			}
-			send(conn, m.input, true)
-			wantClosedOrFatal(t, conn)
-		})
+		// No new client is tried meanwhile: it would wait for the server that A holds.
+		m.run(t, tp, nil)
 		if _, err := tx.Exec(ctx, "INSERT INTO malformed_tx VALUES (2)"); err != nil {
 			t.Fatalf("A inside its transaction after %s: %v", m.name, err)
 		}
@@ -342,8 +315,29 @@ func TestMalformedNewerProtocolNegotiated(t *testing.T) {
 	if npv.NewestMinorProtocol != 0 || !slices.Equal(npv.UnrecognizedOptions, []string{"_pq_.foo"}) {
 		t.Fatalf("NegotiateProtocolVersion %+v, want minor 0 and [_pq_.foo] unrecognized", npv)
 	}
-	if status := readUntilReady(t, fe); status != 'I' {
-		t.Fatalf("ReadyForQuery status %q", status)
+	// The rest of the welcome is protocol 3.0: AuthenticationOk, ..., a 4-byte cancel key, ReadyForQuery.
+	var authOK, keyData bool
+	for ready := false; !ready; {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.AuthenticationOk:
+			authOK = true
+		case *pgproto3.BackendKeyData:
+			if len(m.SecretKey) != 4 {
+				t.Fatalf("BackendKeyData with a %d-byte key after negotiating 3.0, want 4", len(m.SecretKey))
+			}
+			keyData = true
+		case *pgproto3.ErrorResponse:
+			t.Fatalf("login after negotiation: %s %s", m.Code, m.Message)
+		case *pgproto3.ReadyForQuery:
+			ready = true
+		}
+	}
+	if !authOK || !keyData {
+		t.Fatalf("welcome without AuthenticationOk (%v) or BackendKeyData (%v)", authOK, keyData)
 	}
 	fe.Send(&pgproto3.Query{String: "SELECT 40 + 2"})
 	if err := fe.Flush(); err != nil {

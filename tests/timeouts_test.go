@@ -667,12 +667,13 @@ func TestClientLoginTimeout(t *testing.T) {
 	sslRequest := binary.BigEndian.AppendUint32(nil, 8)
 	sslRequest = binary.BigEndian.AppendUint32(sslRequest, 80877103)
 	for _, tc := range []struct {
-		name string
-		send []byte
+		name    string
+		send    []byte
+		answerN bool // the pooler answers 'N' (no TLS) first
 	}{
-		{"silent", nil},
-		{"half startup packet", half},
-		{"after SSLRequest", sslRequest},
+		{"silent", nil, false},
+		{"half startup packet", half, false},
+		{"after SSLRequest", sslRequest, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -686,7 +687,7 @@ func TestClientLoginTimeout(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if tc.send != nil && len(tc.send) == 8 { // SSLRequest: expect 'N', then nothing more
+			if tc.answerN {
 				var b [1]byte
 				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 				if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != 'N' {
@@ -836,7 +837,7 @@ func TestQueryTimeout(t *testing.T) {
 // acknowledge cancels).
 type silentCancelBackend struct {
 	ln       net.Listener
-	sleeping chan uint32          // pid of a backend that got a pg_sleep query
+	sleeping chan uint32            // pid of a backend that got a pg_sleep query
 	cancels  chan silentCancel      // one per cancel connection, once its peer has closed it
 	closed   chan silentServerClose // one per backend connection closed by its peer
 	mu       sync.Mutex
@@ -884,6 +885,18 @@ func startSilentCancelBackend(t testing.TB) *silentCancelBackend {
 		}
 	})
 	return fb
+}
+
+// recvWithin receives from ch, failing the test if nothing comes within 5 seconds.
+func recvWithin[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s within 5s", what)
+		panic("unreachable")
+	}
 }
 
 func (fb *silentCancelBackend) port() int { return fb.ln.Addr().(*net.TCPAddr).Port }
@@ -982,18 +995,18 @@ func TestCancelWaitTimeout(t *testing.T) {
 		conn := connectDB(t, tp, "fake")
 		done := make(chan error, 1)
 		go func() { _, err := conn.Exec(ctx, "SELECT pg_sleep(60)"); done <- err }()
-		pid := <-fb.sleeping
+		pid := recvWithin(t, fb.sleeping, "the query reaching the server")
 		start := time.Now()
 		if err := conn.PgConn().CancelRequest(ctx); err != nil {
 			t.Fatalf("CancelRequest: %v", err)
 		}
 		wantElapsed(t, "the client's cancel connection was closed", time.Since(start), cwt*9/10, cwt+tmoSlack)
-		fc := <-fb.cancels
+		fc := recvWithin(t, fb.cancels, "the cancel connection to the server ending")
 		if fc.pid != pid {
 			t.Fatalf("cancel reached backend %d, want %d (the one running the client's query)", fc.pid, pid)
 		}
 		wantElapsed(t, "the pooler gave up its unanswered cancel to the server", fc.closed.Sub(fc.opened), cwt*9/10, cwt+tmoSlack)
-		wantPgError(t, <-done, "canceled query", "57014")
+		wantPgError(t, recvWithin(t, done, "the canceled query ending"), "canceled query", "57014")
 		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
 			t.Fatalf("query after the canceled one: %v", err)
 		}
@@ -1010,7 +1023,7 @@ func TestCancelWaitTimeout(t *testing.T) {
 		start := time.Now()
 		_, err := conn.Exec(ctx, "SELECT pg_sleep(60)")
 		wantPgError(t, err, "query past query_timeout", "57014", "query_timeout")
-		pid := <-fb.sleeping
+		pid := recvWithin(t, fb.sleeping, "the query reaching the server")
 		var fc silentCancel
 		select {
 		case fc = <-fb.cancels:
