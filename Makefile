@@ -8,7 +8,7 @@ all: build
 
 help:
 	@echo "make build  - build $(BIN)"
-	@echo "make test   - go vet, go test -race on every package, then a short fuzz run of each fuzz target"
+	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
 	@echo "make fuzz   - only the fuzz runs (FUZZTIME=10s each by default)"
 	@echo "make run    - scripts/run.sh: build, start a local PostgreSQL if none answers on 5432, run the pooler"
 	@echo "make clean  - remove bin/ and the fuzz cache"
@@ -16,7 +16,7 @@ help:
 build:
 	$(GO) build -o $(BIN) ./cmd/pgpooler
 
-# The README's test command.
+# The README's test command. go test runs last, so that its results close the output (CI reads them).
 test: vet fuzz race
 
 vet:

@@ -2,7 +2,6 @@ package pgwire
 
 import (
 	"encoding/binary"
-	"errors"
 	"io"
 )
 
@@ -128,16 +127,23 @@ func (rd *Reader) Forward(w *Writer) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	n, err := io.CopyN(writerOnly{w}, rd.src, int64(total-have))
-	if err != nil {
-		var we *WriteError
-		if errors.As(err, &we) {
+	// Stream the remainder through a borrowed buffer: no allocation per message.
+	buf := getBuf()
+	defer putBuf(buf)
+	for remaining := total - have; remaining > 0; {
+		n, err := rd.src.Read(buf[:min(remaining, len(buf))])
+		if n > 0 {
+			if werr := w.writeDirect(buf[:n]); werr != nil {
+				return werr
+			}
+			remaining -= n
+		}
+		if err != nil && remaining > 0 {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
 			return err
 		}
-		if err == io.EOF && n < int64(total-have) {
-			return io.ErrUnexpectedEOF
-		}
-		return err
 	}
 	return nil
 }
@@ -220,14 +226,4 @@ func (rd *Reader) readErr(err error, atBoundary bool) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-// writerOnly hides Writer's other methods from io.CopyN and wraps its errors.
-type writerOnly struct{ w *Writer }
-
-func (wo writerOnly) Write(p []byte) (int, error) {
-	if err := wo.w.writeDirect(p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

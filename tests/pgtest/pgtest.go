@@ -263,7 +263,7 @@ func FindBinDir() (string, error) {
 		if hasServerBinaries(dir) {
 			return dir, nil
 		}
-		return "", fmt.Errorf("pgtest: PG_BINDIR=%s lacks initdb, pg_ctl or postgres", dir)
+		return "", fmt.Errorf("pgtest: PG_BINDIR=%s lacks initdb, pg_ctl or postgres (Debian/Ubuntu: apt-get install postgresql)", dir)
 	}
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
 		if dir := strings.TrimSpace(string(out)); hasServerBinaries(dir) {
