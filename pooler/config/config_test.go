@@ -226,3 +226,16 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func ptr(n int) *int { return &n }
+
+// TestDockerConfig: the configuration baked into the Docker image loads, routes any database to the
+// compose service "postgres" and listens on all addresses.
+func TestDockerConfig(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "docker", "config.toml"))
+	if err != nil {
+		t.Fatalf("docker/config.toml: %v", err)
+	}
+	pc, err := c.PoolConfig("anydb", "postgres")
+	if err != nil || pc.Host != "postgres" || pc.Port != 5432 || c.Pooler.ListenAddr != "*" {
+		t.Fatalf("docker/config.toml routes anydb to %s:%d (%v), listen_addr %q; want postgres:5432 and *", pc.Host, pc.Port, err, c.Pooler.ListenAddr)
+	}
+}
