@@ -5,6 +5,9 @@ import (
 	"io"
 )
 
+// smallSize is the size in bytes of the array inside each Reader that idle reads land in.
+const smallSize = 512
+
 // HeaderSize is the size in bytes of a regular message header: a type byte and an int32 length that counts
 // itself but not the type byte (PostgreSQL protocol docs, "Message Formats").
 const HeaderSize = 5
@@ -19,17 +22,18 @@ const DefaultMaxMessageSize = 1<<31 - 1
 // (the whole message, for decoding) or Forward (raw bytes to a Writer, streamed if large). Next without
 // consuming returns the same header again.
 //
-// While no bytes are buffered the Reader holds no buffer: a blocking read goes into a 5-byte array and a
-// BufferSize buffer is borrowed only when data arrives.
+// While no bytes are buffered the Reader holds no pooled buffer: a blocking read goes into a small array
+// inside the Reader (smallSize bytes), and a BufferSize buffer is borrowed only when a message does not
+// fit there. One read system call then serves a typical query or reply.
 type Reader struct {
 	// MaxMessageSize is the largest accepted message length in bytes, counting the length word but not the
 	// type byte; larger ones make Next fail with a *Error (08P01). Zero means DefaultMaxMessageSize.
 	MaxMessageSize int
 
 	src   io.Reader
-	buf   []byte // borrowed or, for a large ReadMsg, owned; nil while nothing is buffered
+	buf   []byte // small, borrowed, or (for a large ReadMsg) owned; nil while nothing is buffered
 	r, w  int
-	small [HeaderSize]byte
+	small [smallSize]byte // where an idle read lands: most messages fit, so most bursts need no borrowing
 
 	hdrOK  bool // a header has been validated by Next and not consumed yet
 	typ    byte
@@ -188,37 +192,41 @@ func (rd *Reader) fill(need int, atBoundary bool) error {
 	}
 	for rd.w-rd.r < need {
 		if rd.buf == nil {
-			// Idle: block with no buffer held; borrow one only once bytes arrive.
-			n, err := rd.src.Read(rd.small[:])
-			if n > 0 {
-				rd.buf = getBuf()
-				rd.r, rd.w = 0, copy(rd.buf, rd.small[:n])
-			}
-			if err != nil && rd.w-rd.r < need {
-				return rd.readErr(err, atBoundary)
-			}
-			continue
+			rd.buf, rd.r, rd.w = rd.small[:], 0, 0
 		}
 		if need > len(rd.buf)-rd.r {
-			if need > len(rd.buf) {
-				nb := make([]byte, need)
-				rd.w = copy(nb, rd.buf[rd.r:rd.w])
-				if cap(rd.buf) == BufferSize {
-					putBuf(rd.buf)
-				}
-				rd.buf, rd.r = nb, 0
-			} else {
+			if need <= len(rd.buf) {
 				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
 				rd.r = 0
+			} else {
+				rd.grow(need)
 			}
 		}
 		n, err := rd.src.Read(rd.buf[rd.w:])
 		rd.w += n
 		if err != nil && rd.w-rd.r < need {
-			return rd.readErr(err, atBoundary)
+			err = rd.readErr(err, atBoundary)
+			rd.releaseIfEmpty()
+			return err
 		}
 	}
 	return nil
+}
+
+// grow moves the buffered bytes into a buffer of at least need bytes: a borrowed BufferSize one, or an
+// owned one of exactly need bytes for a message larger than that.
+func (rd *Reader) grow(need int) {
+	var nb []byte
+	if need <= BufferSize {
+		nb = getBuf()
+	} else {
+		nb = make([]byte, need)
+	}
+	n := copy(nb, rd.buf[rd.r:rd.w])
+	if cap(rd.buf) == BufferSize {
+		putBuf(rd.buf)
+	}
+	rd.buf, rd.r, rd.w = nb, 0, n
 }
 
 func (rd *Reader) readErr(err error, atBoundary bool) error {

@@ -363,6 +363,9 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 			return nil, nil
 		}
 		c.mu.Unlock()
+		if c.s.stopping.Load() { // between transactions during a shutdown: this client is done
+			return nil, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
+		}
 		sc, err := c.s.acquire(c.s.baseCtx, c.pool)
 		if err != nil {
 			return nil, err
@@ -488,7 +491,17 @@ func (c *clientConn) waitRelay() {
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).
 func (c *clientConn) shutdown(force bool) {
 	c.mu.Lock()
-	idle := c.sc == nil || (c.pending == 0 && !c.openBatch && c.txStatus == 'I' && c.mode == modeSession)
+	// A relay still running after its unlink is delivering the last ReadyForQuery: not idle yet, or the
+	// client would see its COMMIT fail although it succeeded.
+	relaying := false
+	if c.relayDone != nil {
+		select {
+		case <-c.relayDone:
+		default:
+			relaying = true
+		}
+	}
+	idle := (c.sc == nil && !relaying) || (c.sc != nil && c.pending == 0 && !c.openBatch && c.txStatus == 'I' && c.mode == modeSession)
 	if !idle && !force {
 		c.mu.Unlock()
 		return

@@ -34,6 +34,7 @@ type Server struct {
 	closing      bool
 	clients      map[*clientConn]struct{}
 
+	stopping     atomic.Bool  // set by Shutdown: no client starts a new transaction
 	clientCount  atomic.Int64 // against max_client_conn
 	nextClientID atomic.Uint64
 	cancelKeys   cancelRegistry
@@ -264,6 +265,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
 		s.closing = true
+		s.stopping.Store(true)
 		close(s.done)
 		s.cancelBase()
 	}
