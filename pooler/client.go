@@ -39,14 +39,15 @@ type clientConn struct {
 	cancelPID      uint32
 	cancelKey      []byte
 
-	mu        sync.Mutex        // guards the fields below and params
-	params    map[string]string // session parameters this client expects, lower-case names
-	sc        *serverConn       // linked server, nil between transactions (transaction/statement mode)
-	pending   int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
-	openBatch bool              // extended-protocol messages sent since the last Sync
-	txStatus  byte              // last ReadyForQuery status seen
-	closing   bool              // the client is gone or being closed: link nothing new
-	relayDone chan struct{}     // closed when relayServer for the current link returns
+	mu           sync.Mutex        // guards the fields below and params
+	params       map[string]string // session parameters this client expects, lower-case names
+	sc           *serverConn       // linked server, nil between transactions (transaction/statement mode)
+	pending      int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
+	openBatch    bool              // extended-protocol messages sent since the last Sync
+	txStatus     byte              // last ReadyForQuery status seen
+	closing      bool              // the client is gone or being closed: link nothing new
+	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
+	relayDone    chan struct{}     // closed when relayServer for the current link returns
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -310,6 +311,9 @@ func (c *clientConn) setIdleDeadline() {
 // relay when a ReadyForQuery leaves the client waiting on itself), with c.mu held so they agree.
 func (c *clientConn) armIdleDeadlineLocked() {
 	cfg := c.s.config().Pooler
+	if cfg.ClientIdleTimeout == 0 && cfg.IdleTransactionTimeout == 0 && !c.idleDeadline {
+		return // nothing to arm and nothing armed: no timer work per transaction
+	}
 	var d time.Duration
 	switch {
 	case c.pending > 0 || c.openBatch:
@@ -323,6 +327,7 @@ func (c *clientConn) armIdleDeadlineLocked() {
 	} else {
 		_ = c.conn.SetReadDeadline(time.Time{})
 	}
+	c.idleDeadline = d > 0
 }
 
 // readError classifies an error reading from the client.
