@@ -103,11 +103,10 @@ func (c *clientConn) login(counted *bool) error {
 		}
 	}
 	cfg := c.s.config()
-	if n := c.s.clientCount.Add(1); true {
-		*counted = true
-		if int(n) > cfg.Pooler.MaxClientConn {
-			return pgwire.NewFatal(pgerrcode.TooManyConnections, "no more connections allowed (max_client_conn %d)", cfg.Pooler.MaxClientConn)
-		}
+	n := c.s.clientCount.Add(1)
+	*counted = true
+	if int(n) > cfg.Pooler.MaxClientConn {
+		return pgwire.NewFatal(pgerrcode.TooManyConnections, "no more connections allowed (max_client_conn %d)", cfg.Pooler.MaxClientConn)
 	}
 	c.s.mu.Lock()
 	if c.s.closing {
@@ -453,9 +452,11 @@ func (c *clientConn) sendError(e *pgwire.Error) {
 // finish closes the client: it sends err when it is an ErrorResponse, stops the relay (which returns or
 // closes the linked server), closes the socket and forgets the client.
 func (c *clientConn) finish(err error) {
+	// Bound every write from here on, the relay's included: a client that stopped reading must not keep
+	// its relay (and so this close) blocked on a full socket.
+	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.sendError(pe)
 	}
 	c.mu.Lock()
