@@ -2,5 +2,5 @@
 //
 // This version reads PgBouncer's auth_file (userlist.txt: plain, md5 and SCRAM-SHA-256 secrets; see
 // PgBouncer doc/config.md, "Authentication file format") and supports auth_type trust. md5,
-// scram-sha-256 (with SCRAM passthrough), plain, cert, hba and auth_query come in a later change.
+// and checks clients with md5, SCRAM-SHA-256 (-PLUS), cleartext passwords, certificates and auth_hba_file rules.
 package auth

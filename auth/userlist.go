@@ -337,6 +337,18 @@ func isCSpace(c byte) bool {
 }
 
 // classify tells a plain password from an md5 hash and a SCRAM verifier.
+// ParseSecret classifies a secret as stored in pg_authid.rolpassword, returned by auth_query or written in
+// auth_file: "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>", "md5" and 32 hex digits, or
+// else a plain password. A value that starts like a hash but is not a valid one is an error, which never
+// quotes the value.
+func ParseSecret(s string) (Secret, error) {
+	sec, reason := classify(s)
+	if reason != "" {
+		return Secret{}, errors.New(reason)
+	}
+	return sec, nil
+}
+
 // A secret that starts like a hash but is not a valid one is refused
 // rather than taken as a plain password (which PostgreSQL would do):
 // a truncated hash is a mistake, not a password.

@@ -1,6 +1,8 @@
 package pooler
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -25,9 +27,16 @@ const (
 type clientConn struct {
 	s      *Server
 	id     uint64
-	conn   net.Conn
-	rd     *pgwire.Reader
+	conn   net.Conn       // the socket: deadlines and Close
+	stream net.Conn       // what reads and writes go through: conn, or TLS on it
+	rd     *pgwire.Reader // reads stream
 	remote string
+
+	tls         *tls.ConnectionState // nil without TLS
+	tlsEndPoint []byte               // tls-server-end-point channel binding data of our certificate
+	identity    Identity             // who the client proved to be
+	learned     serverCreds          // server credentials its login revealed (password, SCRAM keys)
+	loginCtx    context.Context      // ends at client_login_timeout, for waits during login
 
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
@@ -52,7 +61,7 @@ type clientConn struct {
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
 	c := &clientConn{
-		s: s, id: s.nextClientID.Add(1), conn: conn,
+		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
 		rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I',
 	}
@@ -63,8 +72,12 @@ func (s *Server) newClientConn(conn net.Conn) *clientConn {
 // serve runs one client connection from its first byte to its close.
 func (c *clientConn) serve() {
 	cfg := c.s.config()
+	c.loginCtx = c.s.baseCtx
 	if d := cfg.Pooler.ClientLoginTimeout.D(); d > 0 {
 		_ = c.conn.SetDeadline(time.Now().Add(d))
+		var cancel context.CancelFunc
+		c.loginCtx, cancel = context.WithTimeout(c.s.baseCtx, d)
+		defer cancel()
 	}
 	counted := false
 	err := c.login(&counted)
@@ -78,14 +91,30 @@ func (c *clientConn) serve() {
 	}
 }
 
-// login reads start-up packets until a StartupMessage (answering SSLRequest and GSSENCRequest with 'N',
+// login reads start-up packets until a StartupMessage (answering SSLRequest with 'S' and a TLS handshake
+// when client TLS is configured, 'N' otherwise and to GSSENCRequest; accepting PostgreSQL 17 direct TLS;
 // forwarding CancelRequest), authenticates the client and sends it AuthenticationOk, its parameters,
-// BackendKeyData and ReadyForQuery (PostgreSQL protocol docs, "Start-up").
+// BackendKeyData and ReadyForQuery (PostgreSQL protocol docs, "Start-up", "SSL Session Encryption").
 func (c *clientConn) login(counted *bool) error {
+	tlsSt := c.s.tls.Load()
+	first, stream, err := pgwire.PeekByte(c.conn)
+	if err != nil {
+		return errQuiet
+	}
+	c.setStream(stream)
+	if first == pgwire.TLSHandshakeByte {
+		if tlsSt.clients == nil || c.isUnix() {
+			// No TLS here. A TLS client cannot read the answer, but a person with nc can.
+			return pgwire.ProtocolViolation("direct TLS connection, and TLS is not configured here (client_tls_sslmode)")
+		}
+		if err := c.startTLS(tlsSt.clients, stream, true); err != nil {
+			return err
+		}
+		c.tlsEndPoint = tlsSt.endPoint
+	}
 	var st *pgwire.Startup
 	for negotiations := 0; ; negotiations++ {
-		var err error
-		if st, err = pgwire.ReadStartup(c.conn); err != nil {
+		if st, err = pgwire.ReadStartup(c.stream); err != nil {
 			return err
 		}
 		if st.Kind == pgwire.KindStartupMessage {
@@ -98,9 +127,22 @@ func (c *clientConn) login(counted *bool) error {
 		if negotiations >= 2 {
 			return pgwire.ProtocolViolation("too many SSL/GSS negotiation requests")
 		}
-		if _, err := c.conn.Write([]byte{'N'}); err != nil { // SSLRequest / GSSENCRequest: not supported yet
+		if st.Kind == pgwire.KindSSLRequest && c.tls == nil && tlsSt.clients != nil && !c.isUnix() {
+			if _, err := c.stream.Write([]byte{'S'}); err != nil {
+				return err
+			}
+			if err := c.startTLS(tlsSt.clients, c.stream, false); err != nil {
+				return err
+			}
+			c.tlsEndPoint = tlsSt.endPoint
+			continue
+		}
+		if _, err := c.stream.Write([]byte{'N'}); err != nil { // GSSENCRequest, or SSLRequest without TLS here
 			return err
 		}
+	}
+	if c.tls == nil && !c.isUnix() && tlsSt.clientTLSRequired() {
+		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "SSL required (client_tls_sslmode %s)", tlsSt.clientMode)
 	}
 	cfg := c.s.config()
 	n := c.s.clientCount.Add(1)
@@ -138,6 +180,7 @@ func (c *clientConn) login(counted *bool) error {
 		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
 	}
 	c.pool, c.mode = p, p.pc.PoolMode
+	c.s.learnCreds(p, c.user, c.learned)
 	c.loggedIn = true
 	if cfg.Pooler.LogConnections {
 		c.s.logger.Info("client connected", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "pool_mode", c.mode)
@@ -152,18 +195,6 @@ func (c *clientConn) login(counted *bool) error {
 
 // errQuiet ends a connection without an ErrorResponse (a CancelRequest connection, a client that left).
 var errQuiet = errors.New("connection ended")
-
-// authenticate checks the client (auth_type). With "trust" nobody is asked for a password; as in
-// PgBouncer, when auth_file is set the user must be listed in it.
-func (c *clientConn) authenticate(cfg *config.Config) error {
-	if ul := c.s.users.Load(); ul != nil {
-		if _, ok := ul.Lookup(c.user); !ok {
-			c.s.logger.Info("login refused: user not in auth_file", "client", c.id, "user", c.user)
-			return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "user %q is not allowed to connect (not in auth_file)", c.user)
-		}
-	}
-	return nil
-}
 
 // establishParams works out the session parameters this client expects: the pool's server defaults, then
 // the client's start-up parameters as the server normalises them. Parameters not yet known to be
@@ -251,7 +282,7 @@ func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]strin
 	c.mu.Unlock()
 	buf, _ = (&pgproto3.BackendKeyData{ProcessID: c.cancelPID, SecretKey: c.cancelKey}).Encode(buf)
 	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
-	_, err := c.conn.Write(buf)
+	_, err := c.stream.Write(buf)
 	return err
 }
 
@@ -290,7 +321,7 @@ func (c *clientConn) run() error {
 			var we *pgwire.WriteError
 			if errors.As(err, &we) {
 				// The server is gone; relayServer sees it too and tells the client.
-				_ = sc.conn.Close()
+				_ = sc.raw.Close()
 				c.waitRelay()
 				return errQuiet
 			}

@@ -28,6 +28,8 @@ type pool struct {
 	total   int           // servers open or being opened, idle or linked
 	waiters []*waiter     // FIFO
 
+	learned serverCreds // server credentials learned from client logins (see Server.learnCreds)
+
 	loginErr   *pgwire.Error // last failed server login
 	loginErrAt time.Time
 
@@ -171,7 +173,7 @@ func (s *Server) removeWaiterLocked(p *pool, w *waiter) bool {
 func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 	cfg := s.config()
 	s.mu.Lock()
-	pc, gen := p.pc, p.gen
+	pc, gen, creds := p.pc, p.gen, s.serverCredsLocked(p)
 	if p.loginErr != nil && time.Since(p.loginErrAt) < cfg.Pooler.ServerLoginRetry.D() {
 		lerr := p.loginErr
 		s.dropServerLocked(p)
@@ -179,7 +181,7 @@ func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 		return nil, pgwire.NewFatal(lerr.Code, "server login has been failing, try again later (server_login_retry): %s", lerr.Message)
 	}
 	s.mu.Unlock()
-	sc, err := dialServer(ctx, pc, cfg.Pooler.ServerConnectTimeout.D())
+	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

@@ -2,6 +2,7 @@ package pooler
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,11 @@ type Server struct {
 	logger *slog.Logger
 	cfg    atomic.Pointer[config.Config]
 	users  atomic.Pointer[auth.Userlist] // auth_file, nil when none
+	hba    atomic.Pointer[auth.HBA]      // auth_hba_file, nil when none
+	tls    atomic.Pointer[tlsState]      // client_tls_* and server_tls_*
+
+	mockKey   []byte    // random per process: salts of mock SCRAM exchanges for unknown users
+	authCache authCache // recent auth_query answers
 
 	mu           sync.Mutex // guards pools, their contents, the counters below, listeners and closing
 	pools        map[poolKey]*pool
@@ -62,6 +68,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.cancelKeys.init()
+	s.mockKey = make([]byte, 32)
+	_, _ = rand.Read(s.mockKey)
 	if err := s.setConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -79,9 +87,51 @@ func (s *Server) setConfig(cfg *config.Config) error {
 		}
 		users = u
 	}
+	var hba *auth.HBA
+	if cfg.Pooler.AuthHBAFile != "" {
+		h, err := auth.LoadHBA(cfg.Pooler.AuthHBAFile)
+		if err != nil {
+			return fmt.Errorf("auth_hba_file: %w", err)
+		}
+		hba = h
+	}
+	tlsSt, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
 	s.cfg.Store(cfg)
 	s.users.Store(users)
+	s.hba.Store(hba)
+	s.tls.Store(tlsSt)
+	s.authCache.clear()
 	return nil
+}
+
+// learnCreds keeps what a client's login revealed about logging in to servers as user (its password,
+// or its SCRAM ClientKey for passthrough) on pool p, when p's servers log in as that same user and the
+// configuration gives no password of its own. A change clears a cached server login failure.
+func (s *Server) learnCreds(p *pool, user string, creds serverCreds) {
+	if creds.password == "" && creds.scram == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.pc.ServerUser != user || p.pc.Password != "" {
+		return
+	}
+	if creds.password == p.learned.password && creds.scram.equal(p.learned.scram) {
+		return
+	}
+	p.learned = creds
+	p.loginErr = nil
+}
+
+// serverCredsLocked returns how p's servers log in: the configured password, else learned ones.
+func (s *Server) serverCredsLocked(p *pool) serverCreds {
+	if p.pc.Password != "" {
+		return serverCreds{password: p.pc.Password}
+	}
+	return p.learned
 }
 
 // Reload switches to cfg (SIGHUP): timeouts, limits and pool sizes apply at once; pools whose server

@@ -1,6 +1,7 @@
 package pooler
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/binary"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/auth"
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/xdg-go/scram"
 )
@@ -25,8 +27,10 @@ import (
 type serverConn struct {
 	id      uint64
 	pool    *pool
-	gen     uint64 // pool generation it was opened under; older ones are closed on release
-	conn    net.Conn
+	gen     uint64   // pool generation it was opened under; older ones are closed on release
+	conn    net.Conn // TLS on raw when tls is set, else raw
+	raw     net.Conn // the socket itself: closing it aborts any read or write in progress
+	tls     bool     // the connection uses TLS (server_tls_sslmode)
 	rd      *pgwire.Reader
 	wr      *pgwire.Writer
 	network string // "tcp" or "unix", for cancel connections
@@ -47,11 +51,37 @@ type serverConn struct {
 	cancels sync.WaitGroup // cancel requests in flight for this server; release waits for them
 }
 
+// serverCreds is how a pool proves itself to its servers.
+type serverCreds struct {
+	// password is a plain password or an "md5" + 32 hex digits hash: the [databases] password, an
+	// auth_file or auth_query secret, or the password a client logged in with. "" when none is known.
+	password string
+	// scram holds the ClientKey recovered from a client's SCRAM login (SCRAM passthrough), with the
+	// secret it was verified against; nil when none.
+	scram *scramKeys
+}
+
+// scramKeys lets the pooler log in to PostgreSQL as a user whose password it never saw: ClientKey and
+// the user's SCRAM secret (salt, iterations, ServerKey) are all a SCRAM client needs.
+type scramKeys struct {
+	clientKey []byte
+	secret    *auth.SCRAMSecret
+}
+
+// equal reports whether k and o hold the same keys.
+func (k *scramKeys) equal(o *scramKeys) bool {
+	if k == nil || o == nil {
+		return k == o
+	}
+	return bytes.Equal(k.clientKey, o.clientKey) && bytes.Equal(k.secret.StoredKey, o.secret.StoredKey) && bytes.Equal(k.secret.Salt, o.secret.Salt)
+}
+
 // dialServer opens a connection to the pool's PostgreSQL and logs in (PostgreSQL protocol docs,
-// "Start-up"): StartupMessage, authentication (trust, cleartext, md5, SCRAM-SHA-256), ParameterStatus,
+// "Start-up"): SSLRequest and TLS as server_tls_sslmode says, StartupMessage, authentication (trust,
+// cleartext, md5, SCRAM-SHA-256 with a password or with passthrough keys), ParameterStatus,
 // BackendKeyData, ReadyForQuery, then connect_query. The whole exchange is bounded by
 // server_connect_timeout. Errors the server sends come back as *pgwire.Error with its SQLSTATE.
-func dialServer(ctx context.Context, pc poolSettings, timeout time.Duration) (*serverConn, error) {
+func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration) (*serverConn, error) {
 	network, addr := serverAddr(pc.Host, pc.Port)
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -63,16 +93,21 @@ func dialServer(ctx context.Context, pc poolSettings, timeout time.Duration) (*s
 	if err != nil {
 		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not connect to server %s: %v", addr, unwrapDial(err))
 	}
-	if dl, ok := ctx.Deadline(); ok {
+	dl, _ := ctx.Deadline()
+	if !dl.IsZero() {
 		_ = conn.SetDeadline(dl)
 	}
 	sc := &serverConn{
-		conn: conn, rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		conn: conn, raw: conn, rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
 		network: network, addr: addr,
 		params: map[string]string{}, reported: map[string]bool{},
 		created: time.Now(), txStatus: 'I',
 	}
-	if err := sc.login(pc); err != nil {
+	if err := sc.startServerTLS(st, pc.Host, dl); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := sc.login(pc, creds); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -84,6 +119,17 @@ func dialServer(ctx context.Context, pc poolSettings, timeout time.Duration) (*s
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return sc, nil
+}
+
+// isTimeout reports whether err is a network timeout (a deadline passed).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// loginTimedOut is the error of a server login that ran past server_connect_timeout.
+func (sc *serverConn) loginTimedOut() error {
+	return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s timed out (server_connect_timeout)", sc.addr)
 }
 
 func unwrapDial(err error) error {
@@ -121,7 +167,7 @@ func (sc *serverConn) send(msgs ...pgproto3.FrontendMessage) error {
 	return err
 }
 
-func (sc *serverConn) login(pc poolSettings) error {
+func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
 	params := map[string]string{"user": pc.ServerUser, "database": pc.DBName}
 	if pc.ApplicationName != "" {
 		params["application_name"] = pc.ApplicationName
@@ -129,12 +175,12 @@ func (sc *serverConn) login(pc poolSettings) error {
 	if err := sc.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: params}); err != nil {
 		return pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not send startup packet to server %s: %v", sc.addr, err)
 	}
-	var sasl *scram.ClientConversation
+	var sasl saslClient
 	for {
 		msg, err := sc.rd.ReadMsg()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s timed out (server_connect_timeout)", sc.addr)
+			if isTimeout(err) {
+				return sc.loginTimedOut()
 			}
 			return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server %s closed the connection during login: %v", sc.addr, err)
 		}
@@ -144,7 +190,7 @@ func (sc *serverConn) login(pc poolSettings) error {
 			if len(body) < 4 {
 				return pgwire.ProtocolViolation("server %s sent a malformed authentication request", sc.addr)
 			}
-			if sasl, err = sc.authStep(pc, binary.BigEndian.Uint32(body), body[4:], sasl); err != nil {
+			if sasl, err = sc.authStep(pc, creds, binary.BigEndian.Uint32(body), body[4:], sasl); err != nil {
 				return err
 			}
 		case 'S':
@@ -169,11 +215,33 @@ func (sc *serverConn) login(pc poolSettings) error {
 	}
 }
 
+// saslClient is the client side of a SASL exchange in progress: xdg-go/scram's conversation when the
+// password is known, auth.SCRAMClient for SCRAM passthrough.
+type saslClient interface {
+	step(challenge []byte, final bool) ([]byte, error)
+}
+
+type passwordSCRAM struct{ conv *scram.ClientConversation }
+
+func (p passwordSCRAM) step(challenge []byte, _ bool) ([]byte, error) {
+	reply, err := p.conv.Step(string(challenge))
+	return []byte(reply), err
+}
+
+type keysSCRAM struct{ c *auth.SCRAMClient }
+
+func (k keysSCRAM) step(challenge []byte, final bool) ([]byte, error) {
+	if final {
+		return nil, k.c.Verify(challenge)
+	}
+	return k.c.Final(challenge)
+}
+
 // authStep answers one AuthenticationRequest ('R') during login.
-func (sc *serverConn) authStep(pc poolSettings, kind uint32, data []byte, conv *scram.ClientConversation) (*scram.ClientConversation, error) {
+func (sc *serverConn) authStep(pc poolSettings, creds serverCreds, kind uint32, data []byte, conv saslClient) (saslClient, error) {
 	needPassword := func() error {
-		if pc.Password == "" {
-			return pgwire.NewFatal(pgerrcode.InvalidPassword, "server %s asks for a password for user %q and none is configured (password in [databases], or a plain or md5 entry in auth_file)", sc.addr, pc.ServerUser)
+		if creds.password == "" {
+			return pgwire.NewFatal(pgerrcode.InvalidPassword, "server %s asks for a password for user %q and none is known (password in [databases], a plain or md5 secret in auth_file or from auth_query, or a client's SCRAM login for passthrough)", sc.addr, pc.ServerUser)
 		}
 		return nil
 	}
@@ -184,7 +252,10 @@ func (sc *serverConn) authStep(pc poolSettings, kind uint32, data []byte, conv *
 		if err := needPassword(); err != nil {
 			return nil, err
 		}
-		return conv, sc.send(&pgproto3.PasswordMessage{Password: pc.Password})
+		if isMD5Secret(creds.password) {
+			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "server %s asks user %q for a cleartext password and only an md5 secret is known", sc.addr, pc.ServerUser)
+		}
+		return conv, sc.send(&pgproto3.PasswordMessage{Password: creds.password})
 	case 5: // AuthenticationMD5Password
 		if err := needPassword(); err != nil {
 			return nil, err
@@ -192,34 +263,45 @@ func (sc *serverConn) authStep(pc poolSettings, kind uint32, data []byte, conv *
 		if len(data) != 4 {
 			return nil, pgwire.ProtocolViolation("server %s sent a malformed MD5 salt", sc.addr)
 		}
-		return conv, sc.send(&pgproto3.PasswordMessage{Password: md5Response(pc.ServerUser, pc.Password, data)})
+		return conv, sc.send(&pgproto3.PasswordMessage{Password: md5Response(pc.ServerUser, creds.password, data)})
 	case 10: // AuthenticationSASL
-		if err := needPassword(); err != nil {
-			return nil, err
-		}
-		if !strings.Contains(string(data), "SCRAM-SHA-256\x00") {
+		if !strings.Contains(string(data), auth.MechSCRAMSHA256+"\x00") {
 			return nil, pgwire.NewFatal(pgerrcode.FeatureNotSupported, "server %s offers no supported SASL mechanism", sc.addr)
 		}
-		client, err := scram.SHA256.NewClient("", pc.Password, "")
-		if err != nil {
-			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "cannot prepare SCRAM login for user %q: %v", pc.ServerUser, err)
+		var first []byte
+		switch {
+		case creds.password != "" && !isMD5Secret(creds.password):
+			client, err := scram.SHA256.NewClient("", creds.password, "")
+			if err != nil {
+				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "cannot prepare SCRAM login for user %q: %v", pc.ServerUser, err)
+			}
+			c := passwordSCRAM{client.NewConversation()}
+			if first, err = c.step(nil, false); err != nil {
+				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login for user %q failed: %v", pc.ServerUser, err)
+			}
+			conv = c
+		case creds.scram != nil:
+			c := auth.NewSCRAMClient(creds.scram.clientKey, creds.scram.secret)
+			first, conv = c.First(), keysSCRAM{c}
+		case creds.password != "":
+			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "server %s asks user %q for SCRAM-SHA-256 and only an md5 secret is known; give the pooler a plain password or a SCRAM secret for passthrough", sc.addr, pc.ServerUser)
+		default:
+			return nil, needPassword()
 		}
-		conv = client.NewConversation()
-		first, err := conv.Step("")
-		if err != nil {
-			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login for user %q failed: %v", pc.ServerUser, err)
-		}
-		return conv, sc.send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte(first)})
+		return conv, sc.send(&pgproto3.SASLInitialResponse{AuthMechanism: auth.MechSCRAMSHA256, Data: first})
 	case 11, 12: // AuthenticationSASLContinue, AuthenticationSASLFinal
 		if conv == nil {
 			return nil, pgwire.ProtocolViolation("server %s sent a SASL message out of order", sc.addr)
 		}
-		reply, err := conv.Step(string(data))
+		reply, err := conv.step(data, kind == 12)
 		if err != nil {
+			if errors.Is(err, auth.ErrSCRAMSecretMismatch) {
+				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM passthrough login to server %s failed: the SCRAM secret of user %q differs from the server's (salt or iterations); copy it again from pg_authid", sc.addr, pc.ServerUser)
+			}
 			return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login to server %s failed: %v", sc.addr, err)
 		}
 		if kind == 11 {
-			return conv, sc.send(&pgproto3.SASLResponse{Data: []byte(reply)})
+			return conv, sc.send(&pgproto3.SASLResponse{Data: reply})
 		}
 		return conv, nil
 	default:
@@ -227,13 +309,21 @@ func (sc *serverConn) authStep(pc poolSettings, kind uint32, data []byte, conv *
 	}
 }
 
+// isMD5Secret reports whether s is an md5 secret, "md5" followed by 32 hex digits (pg_authid, auth_file).
+func isMD5Secret(s string) bool { return len(s) == 35 && strings.HasPrefix(s, "md5") }
+
+// md5Secret returns the md5 secret PostgreSQL stores for a password: "md5" + hex(md5(password + user)).
+func md5Secret(user, password string) string {
+	h := md5.Sum([]byte(password + user))
+	return "md5" + hex.EncodeToString(h[:])
+}
+
 // md5Response computes "md5" + md5(md5(password + user) + salt); a password already stored as
 // "md5" + 32 hex digits (auth_file md5 form) is used as the inner hash directly.
 func md5Response(user, password string, salt []byte) string {
 	inner := password
-	if !(len(password) == 35 && strings.HasPrefix(password, "md5")) {
-		h := md5.Sum([]byte(password + user))
-		inner = "md5" + hex.EncodeToString(h[:])
+	if !isMD5Secret(password) {
+		inner = md5Secret(user, password)
 	}
 	h := md5.Sum(append([]byte(inner[3:]), salt...))
 	return "md5" + hex.EncodeToString(h[:])
@@ -296,7 +386,7 @@ func (sc *serverConn) exec(sql string) error {
 
 // close closes the network connection; the caller updates the pool's counts.
 func (sc *serverConn) close() {
-	_ = sc.conn.Close()
+	_ = sc.raw.Close()
 	sc.rd.Release()
 }
 

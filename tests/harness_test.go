@@ -31,7 +31,10 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	s, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"max_connections": "300"}})
+	s, err := pgtest.Start(pgtest.Options{
+		Settings: map[string]string{"max_connections": "300"},
+		HBA:      "host all " + md5User + " 127.0.0.1/32 md5\n", // the md5 role of the auth tests
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests: cannot start PostgreSQL:", err)
 		return 1

@@ -168,9 +168,26 @@ type Pooler struct {
 	// once. Default 30s. pgpooler's own key; PgBouncer has none.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 
-	// AuthType is how clients prove who they are. Only "trust" (default) is
-	// supported for now; PgBouncer's other values (md5, scram-sha-256,
-	// plain, cert, hba, ...) are refused as not supported yet. PgBouncer's
+	// AuthType is how clients prove who they are:
+	//
+	//   - "trust" (default): nobody is asked for a password. When auth_file
+	//     is set, the user must be listed in it, as in PgBouncer.
+	//   - "md5": an MD5 password exchange; a user whose secret is a SCRAM
+	//     secret is asked for SCRAM-SHA-256 instead, as in PgBouncer.
+	//   - "scram-sha-256": a SCRAM-SHA-256 exchange; the secret must be a
+	//     SCRAM secret or a plain-text password.
+	//   - "plain": the password is sent in clear text (deprecated in
+	//     PgBouncer); refused to clients not on TLS unless
+	//     auth_plain_without_tls is set.
+	//   - "cert": the client's TLS certificate is the proof, and its common
+	//     name must be the user name; needs client_tls_sslmode "verify-ca"
+	//     or "verify-full".
+	//   - "hba": the method is chosen per connection by the rules in
+	//     auth_hba_file.
+	//
+	// md5, scram-sha-256 and plain need a source of secrets: auth_file, or
+	// an auth_user in [pooler] or a [databases] table. PgBouncer's other
+	// values (any, ldap, pam) are refused as not supported. PgBouncer's
 	// default is "md5". PgBouncer doc/config.md key auth_type.
 	AuthType string `toml:"auth_type"`
 
@@ -179,6 +196,142 @@ type Pooler struct {
 	// directory of the configuration file. PgBouncer doc/config.md key
 	// auth_file.
 	AuthFile string `toml:"auth_file"`
+
+	// AuthHBAFile is the path of the HBA file (PostgreSQL pg_hba.conf
+	// syntax, as PgBouncer reads it) that chooses the authentication method
+	// per connection when auth_type is "hba", where it is required; ignored
+	// otherwise. Default "" (none). A relative path is taken relative to the
+	// directory of the configuration file. PgBouncer doc/config.md key
+	// auth_hba_file.
+	AuthHBAFile string `toml:"auth_hba_file"`
+
+	// AuthUser is the server user that looks up the secrets of users not
+	// in auth_file by running AuthQuery; its own password is taken from
+	// auth_file (none is needed if the server does not ask for one).
+	// Default "" (no lookup). A [databases] table may override it.
+	// PgBouncer doc/config.md key auth_user.
+	AuthUser string `toml:"auth_user"`
+
+	// AuthQuery is the query AuthUser runs, with the user name as $1, to
+	// get a user's name and secret; a NULL secret or no row means the user
+	// cannot log in. It runs in the database named by AuthDBName. Default
+	// [DefaultAuthQuery], PgBouncer's current one, which reads pg_authid
+	// and so needs a superuser; a SECURITY DEFINER function called by an
+	// ordinary user is preferable. A [databases] table may override it.
+	// Must not be empty where an auth_user uses it. PgBouncer doc/config.md
+	// key auth_query.
+	AuthQuery string `toml:"auth_query"`
+
+	// AuthDBName is the name of the [databases] table (or a name the "*"
+	// table covers) whose connection settings AuthQuery runs on; ""
+	// (default) means the database the client asked for. A [databases]
+	// table may override it. PgBouncer doc/config.md key auth_dbname.
+	AuthDBName string `toml:"auth_dbname"`
+
+	// AuthPlainWithoutTLS lets a client send its password in clear text
+	// (auth_type "plain", or an hba "password" rule) over a connection that
+	// is not encrypted. Default false: such a client is refused unless it
+	// is on TLS or on the Unix socket, which counts as secure. pgpooler's
+	// own key; PgBouncer has none and always allows it.
+	AuthPlainWithoutTLS bool `toml:"auth_plain_without_tls"`
+
+	// ClientTLSSSLMode is the TLS mode for connections from clients:
+	//
+	//   - "disable" (default): a client asking for TLS is answered no.
+	//   - "allow", "prefer": a client asking for TLS gets it; one that does
+	//     not is served in plain TCP. A client certificate is not checked.
+	//   - "require": clients must use TLS; a client certificate is not
+	//     checked.
+	//   - "verify-ca", "verify-full" (the same on this side): clients must
+	//     use TLS and present a certificate signed by client_tls_ca_file.
+	//
+	// Every mode but "disable" needs client_tls_key_file and
+	// client_tls_cert_file. Clients on the Unix socket never use TLS and are
+	// not refused for it. PgBouncer doc/config.md key client_tls_sslmode.
+	ClientTLSSSLMode string `toml:"client_tls_sslmode"`
+
+	// ClientTLSKeyFile is the path of the private key (PEM) the pooler
+	// accepts TLS clients with. Default "" (none). A relative path is taken
+	// relative to the directory of the configuration file. PgBouncer
+	// doc/config.md key client_tls_key_file.
+	ClientTLSKeyFile string `toml:"client_tls_key_file"`
+
+	// ClientTLSCertFile is the path of the certificate (PEM, possibly with
+	// its chain) for ClientTLSKeyFile, which clients can verify. Default ""
+	// (none). A relative path is taken relative to the directory of the
+	// configuration file. PgBouncer doc/config.md key client_tls_cert_file.
+	ClientTLSCertFile string `toml:"client_tls_cert_file"`
+
+	// ClientTLSCAFile is the path of the root certificates (PEM) client
+	// certificates are checked against; required by client_tls_sslmode
+	// "verify-ca" and "verify-full". Default "" (none). A relative path is
+	// taken relative to the directory of the configuration file. PgBouncer
+	// doc/config.md key client_tls_ca_file.
+	ClientTLSCAFile string `toml:"client_tls_ca_file"`
+
+	// ClientTLSProtocols is which TLS versions clients may use: a list,
+	// separated by commas or spaces, of "tlsv1.0", "tlsv1.1", "tlsv1.2",
+	// "tlsv1.3" and the shortcuts "all" and "legacy" (every version) and
+	// "secure" (tlsv1.2,tlsv1.3); case does not matter. The versions must
+	// form a range without gaps; [TLSVersions] has the full syntax and
+	// turns the value into crypto/tls versions. Default "secure".
+	// PgBouncer doc/config.md key client_tls_protocols.
+	ClientTLSProtocols string `toml:"client_tls_protocols"`
+
+	// ClientTLSCiphers is the allowed cipher suites of TLS 1.2 and older
+	// for client connections; "default" (default) is Go's defaults. Its
+	// syntax is checked where the TLS configuration is built; here it must
+	// only not be empty. PgBouncer doc/config.md key client_tls_ciphers.
+	ClientTLSCiphers string `toml:"client_tls_ciphers"`
+
+	// ServerTLSSSLMode is the TLS mode for connections to servers:
+	//
+	//   - "disable": TLS is not even requested.
+	//   - "allow", "prefer" (default, as in PgBouncer 1.21 and later): TLS is
+	//     requested first; if the server refuses, plain TCP is used. The
+	//     server certificate is not checked. (PgBouncer's documentation
+	//     leaves "allow" undefined; its code treats it as "prefer".)
+	//   - "require": TLS must be used; the certificate is not checked.
+	//   - "verify-ca": TLS must be used and the server certificate must be
+	//     signed by server_tls_ca_file; the host name is not checked.
+	//   - "verify-full": as verify-ca, and the certificate must also match
+	//     the server's host name.
+	//
+	// Connections to a server's Unix socket never use TLS. PgBouncer
+	// doc/config.md key server_tls_sslmode.
+	ServerTLSSSLMode string `toml:"server_tls_sslmode"`
+
+	// ServerTLSCAFile is the path of the root certificates (PEM) server
+	// certificates are checked against; required by server_tls_sslmode
+	// "verify-ca" and "verify-full". Default "" (none). A relative path is
+	// taken relative to the directory of the configuration file. PgBouncer
+	// doc/config.md key server_tls_ca_file.
+	ServerTLSCAFile string `toml:"server_tls_ca_file"`
+
+	// ServerTLSCertFile is the path of the client certificate (PEM) the
+	// pooler presents to servers, which they can verify; set with
+	// server_tls_key_file or not at all. Default "" (none). A relative path
+	// is taken relative to the directory of the configuration file.
+	// PgBouncer doc/config.md key server_tls_cert_file.
+	ServerTLSCertFile string `toml:"server_tls_cert_file"`
+
+	// ServerTLSKeyFile is the path of the private key (PEM) for
+	// ServerTLSCertFile; set with server_tls_cert_file or not at all.
+	// Default "" (none). A relative path is taken relative to the directory
+	// of the configuration file. PgBouncer doc/config.md key
+	// server_tls_key_file.
+	ServerTLSKeyFile string `toml:"server_tls_key_file"`
+
+	// ServerTLSProtocols is which TLS versions may be used with servers,
+	// written as client_tls_protocols is. Default "secure". PgBouncer
+	// doc/config.md key server_tls_protocols.
+	ServerTLSProtocols string `toml:"server_tls_protocols"`
+
+	// ServerTLSCiphers is the allowed cipher suites of TLS 1.2 and older
+	// for server connections; "default" (default) is Go's defaults. Its
+	// syntax is checked where the TLS configuration is built; here it must
+	// only not be empty. PgBouncer doc/config.md key server_tls_ciphers.
+	ServerTLSCiphers string `toml:"server_tls_ciphers"`
 
 	// MaxPacketSize is the largest protocol message, in bytes, let through.
 	// 1024 to 2147483647, default 2147483647. PgBouncer doc/config.md key
@@ -254,6 +407,18 @@ type Database struct {
 	// ApplicationName is sent as application_name when connecting to the
 	// server. PgBouncer doc/config.md key application_name.
 	ApplicationName string `toml:"application_name"`
+	// AuthUser overrides [pooler] auth_user for clients of this database;
+	// "" inherits. PgBouncer doc/config.md key auth_user.
+	AuthUser string `toml:"auth_user"`
+
+	// AuthQuery overrides [pooler] auth_query for clients of this database;
+	// "" inherits. PgBouncer doc/config.md key auth_query.
+	AuthQuery string `toml:"auth_query"`
+
+	// AuthDBName overrides [pooler] auth_dbname for clients of this
+	// database: the [databases] table whose connection settings the auth
+	// query runs on; "" inherits. PgBouncer doc/config.md key auth_dbname.
+	AuthDBName string `toml:"auth_dbname"`
 }
 
 // User is a [users.NAME] table: overrides for clients logging in as NAME.
@@ -306,8 +471,25 @@ func Default() *Config {
 			QueryWaitTimeout:       Duration(120 * time.Second),
 			CancelWaitTimeout:      Duration(10 * time.Second),
 			ShutdownTimeout:        Duration(30 * time.Second),
-			AuthType:               "trust",
+			AuthType:               AuthTypeTrust,
 			AuthFile:               "",
+			AuthHBAFile:            "",
+			AuthUser:               "",
+			AuthQuery:              DefaultAuthQuery,
+			AuthDBName:             "",
+			AuthPlainWithoutTLS:    false,
+			ClientTLSSSLMode:       SSLModeDisable,
+			ClientTLSKeyFile:       "",
+			ClientTLSCertFile:      "",
+			ClientTLSCAFile:        "",
+			ClientTLSProtocols:     "secure",
+			ClientTLSCiphers:       "default",
+			ServerTLSSSLMode:       SSLModePrefer,
+			ServerTLSCAFile:        "",
+			ServerTLSCertFile:      "",
+			ServerTLSKeyFile:       "",
+			ServerTLSProtocols:     "secure",
+			ServerTLSCiphers:       "default",
 			MaxPacketSize:          2147483647,
 			LogConnections:         true,
 			LogDisconnections:      true,

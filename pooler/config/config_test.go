@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,6 +40,23 @@ var pgbouncerDefaults = map[string]any{
 	"shutdown_timeout":          30 * time.Second, // pgpooler's own key
 	"auth_type":                 "trust",          // PgBouncer: md5
 	"auth_file":                 "",
+	"auth_hba_file":             "",
+	"auth_user":                 "",
+	"auth_query":                "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin",
+	"auth_dbname":               "",
+	"auth_plain_without_tls":    false, // pgpooler's own key
+	"client_tls_sslmode":        "disable",
+	"client_tls_key_file":       "",
+	"client_tls_cert_file":      "",
+	"client_tls_ca_file":        "",
+	"client_tls_protocols":      "secure",
+	"client_tls_ciphers":        "default",
+	"server_tls_sslmode":        "prefer", // PgBouncer 1.21 and later
+	"server_tls_ca_file":        "",
+	"server_tls_cert_file":      "",
+	"server_tls_key_file":       "",
+	"server_tls_protocols":      "secure",
+	"server_tls_ciphers":        "default",
 	"max_packet_size":           2147483647,
 	"log_connections":           true,
 	"log_disconnections":        true,
@@ -114,8 +133,25 @@ query_timeout = "5m"
 query_wait_timeout = "0"
 cancel_wait_timeout = "1.5"
 shutdown_timeout = "45s"
-auth_type = "trust"
+auth_type = "hba"
 auth_file = "/etc/pgpooler/userlist.txt"
+auth_hba_file = "/etc/pgpooler/hba.conf"
+auth_user = "pgpooler_auth"
+auth_query = "SELECT usename, passwd FROM pgpooler.user_lookup($1)"
+auth_dbname = "authdb"
+auth_plain_without_tls = true
+client_tls_sslmode = "verify-full"
+client_tls_key_file = "/etc/pgpooler/server.key"
+client_tls_cert_file = "/etc/pgpooler/server.crt"
+client_tls_ca_file = "/etc/pgpooler/clients-ca.crt"
+client_tls_protocols = "TLSv1.3"
+client_tls_ciphers = "HIGH:!aNULL"
+server_tls_sslmode = "verify-ca"
+server_tls_ca_file = "/etc/pgpooler/postgres-ca.crt"
+server_tls_cert_file = "/etc/pgpooler/pooler.crt"
+server_tls_key_file = "/etc/pgpooler/pooler.key"
+server_tls_protocols = "tlsv1.2, tlsv1.3"
+server_tls_ciphers = "ECDHE-RSA-AES256-GCM-SHA384"
 max_packet_size = 1024
 log_connections = false
 log_disconnections = false
@@ -134,6 +170,11 @@ pool_mode = "transaction"
 max_db_connections = 30
 connect_query = "SET search_path = app"
 application_name = "pgpooler"
+auth_user = "app_auth"
+auth_query = "SELECT usename, passwd FROM app.user_lookup($1)"
+auth_dbname = "app"
+
+[databases.authdb]
 
 [users.alice]
 pool_mode = "session"
@@ -159,7 +200,16 @@ max_user_connections = 8
 			IdleTransactionTimeout: Duration(30 * time.Second), QueryTimeout: Duration(5 * time.Minute),
 			QueryWaitTimeout: 0, CancelWaitTimeout: Duration(1500 * time.Millisecond),
 			ShutdownTimeout: Duration(45 * time.Second),
-			AuthType:        "trust", AuthFile: "/etc/pgpooler/userlist.txt",
+			AuthType:        "hba", AuthFile: "/etc/pgpooler/userlist.txt",
+			AuthHBAFile: "/etc/pgpooler/hba.conf", AuthUser: "pgpooler_auth",
+			AuthQuery:  "SELECT usename, passwd FROM pgpooler.user_lookup($1)",
+			AuthDBName: "authdb", AuthPlainWithoutTLS: true,
+			ClientTLSSSLMode: "verify-full", ClientTLSKeyFile: "/etc/pgpooler/server.key",
+			ClientTLSCertFile: "/etc/pgpooler/server.crt", ClientTLSCAFile: "/etc/pgpooler/clients-ca.crt",
+			ClientTLSProtocols: "TLSv1.3", ClientTLSCiphers: "HIGH:!aNULL",
+			ServerTLSSSLMode: "verify-ca", ServerTLSCAFile: "/etc/pgpooler/postgres-ca.crt",
+			ServerTLSCertFile: "/etc/pgpooler/pooler.crt", ServerTLSKeyFile: "/etc/pgpooler/pooler.key",
+			ServerTLSProtocols: "tlsv1.2, tlsv1.3", ServerTLSCiphers: "ECDHE-RSA-AES256-GCM-SHA384",
 			MaxPacketSize: 1024, LogConnections: false, LogDisconnections: false, Verbose: 1,
 		},
 		Databases: map[string]Database{"app": {
@@ -167,7 +217,9 @@ max_user_connections = 8
 			Password: "s3cret", PoolSize: ptr(10), MinPoolSize: ptr(2), ReservePoolSize: ptr(1),
 			PoolMode: "transaction", MaxDBConnections: ptr(30),
 			ConnectQuery: "SET search_path = app", ApplicationName: "pgpooler",
-		}},
+			AuthUser: "app_auth", AuthQuery: "SELECT usename, passwd FROM app.user_lookup($1)",
+			AuthDBName: "app",
+		}, "authdb": {}},
 		Users: map[string]User{"alice": {PoolMode: "session", PoolSize: ptr(4), MaxUserConnections: ptr(8)}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -189,6 +241,54 @@ func TestAuthFileRelativeToConfig(t *testing.T) {
 		}
 		if c.Pooler.AuthFile != tc.want {
 			t.Errorf("auth_file %q in %q = %q, want %q", tc.authFile, tc.path, c.Pooler.AuthFile, tc.want)
+		}
+	}
+}
+
+// TestFilePathsRelativeToConfig: every file path key is taken relative to
+// the configuration file's directory, as auth_file is.
+func TestFilePathsRelativeToConfig(t *testing.T) {
+	keys := map[string]func(*Pooler) string{
+		"auth_file":            func(p *Pooler) string { return p.AuthFile },
+		"auth_hba_file":        func(p *Pooler) string { return p.AuthHBAFile },
+		"client_tls_key_file":  func(p *Pooler) string { return p.ClientTLSKeyFile },
+		"client_tls_cert_file": func(p *Pooler) string { return p.ClientTLSCertFile },
+		"client_tls_ca_file":   func(p *Pooler) string { return p.ClientTLSCAFile },
+		"server_tls_ca_file":   func(p *Pooler) string { return p.ServerTLSCAFile },
+		"server_tls_cert_file": func(p *Pooler) string { return p.ServerTLSCertFile },
+		"server_tls_key_file":  func(p *Pooler) string { return p.ServerTLSKeyFile },
+	}
+	for _, tc := range []struct{ path, file, want string }{
+		{"/etc/pgpooler/config.toml", "f.pem", "/etc/pgpooler/f.pem"},
+		{"/etc/pgpooler/config.toml", "tls/f.pem", "/etc/pgpooler/tls/f.pem"},
+		{"/etc/pgpooler/config.toml", "/srv/f.pem", "/srv/f.pem"},
+		{"conf/config.toml", "../f.pem", "f.pem"},
+		{"config.toml", "f.pem", "f.pem"},
+		{"", "f.pem", "f.pem"},
+	} {
+		var text strings.Builder
+		text.WriteString("[pooler]\n")
+		for key := range keys {
+			fmt.Fprintf(&text, "%s = %q\n", key, tc.file)
+		}
+		c, err := Parse([]byte(text.String()), tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key, get := range keys {
+			if got := get(&c.Pooler); got != tc.want {
+				t.Errorf("%s %q in %q = %q, want %q", key, tc.file, tc.path, got, tc.want)
+			}
+		}
+	}
+	// Unset paths stay unset.
+	c, err := Parse([]byte("[pooler]\n"), "/etc/pgpooler/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, get := range keys {
+		if got := get(&c.Pooler); got != "" {
+			t.Errorf("unset %s = %q, want \"\"", key, got)
 		}
 	}
 }

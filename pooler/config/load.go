@@ -26,7 +26,9 @@ func Load(path string) (*Config, error) {
 
 // Parse reads a configuration from TOML text. path is the file it came
 // from ("" for none): it starts every error message, becomes [Config.Path],
-// and a relative auth_file is taken relative to its directory.
+// and relative file paths (auth_file, auth_hba_file, client_tls_*_file,
+// server_tls_*_file) are taken relative to its directory. Parse does not
+// look at those files.
 //
 // Keys missing from the text keep their defaults (see [Default]). A key that
 // is not part of the configuration, a value of the wrong type and a value
@@ -43,13 +45,32 @@ func Parse(data []byte, path string) (*Config, error) {
 	c.Path = path
 	d := decoder{problems: problems{file: path}, order: keyOrder(md)}
 	d.decode(raw, c)
-	if path != "" && c.Pooler.AuthFile != "" && !filepath.IsAbs(c.Pooler.AuthFile) {
-		c.Pooler.AuthFile = filepath.Join(filepath.Dir(path), c.Pooler.AuthFile)
-	}
+	c.resolvePaths()
 	if errs := append(d.errs, c.check()...); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// resolvePaths joins every relative file path of [pooler] (auth_file,
+// auth_hba_file and the TLS key, certificate and CA files) to the directory
+// of c.Path; with no Path it leaves them as they are. Whether the files
+// exist is for whoever reads them to say.
+func (c *Config) resolvePaths() {
+	if c.Path == "" {
+		return
+	}
+	dir := filepath.Dir(c.Path)
+	pl := &c.Pooler
+	for _, f := range []*string{
+		&pl.AuthFile, &pl.AuthHBAFile,
+		&pl.ClientTLSKeyFile, &pl.ClientTLSCertFile, &pl.ClientTLSCAFile,
+		&pl.ServerTLSCAFile, &pl.ServerTLSCertFile, &pl.ServerTLSKeyFile,
+	} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
+	}
 }
 
 // tomlSyntaxError is a TOML syntax error with the file it is in.

@@ -51,6 +51,19 @@ type PoolConfig struct {
 	ConnectQuery string
 	// ApplicationName is sent to the server at start-up; "" for none.
 	ApplicationName string
+
+	// AuthUser is the server user that looks up the secret of a client
+	// user not in auth_file, by running AuthQuery: the database's
+	// auth_user, else [pooler]'s; "" for no lookup.
+	AuthUser string
+	// AuthQuery is the query AuthUser runs, with the user name as $1: the
+	// database's auth_query, else [pooler]'s.
+	AuthQuery string
+	// AuthDBName is the name of the database whose connection settings
+	// AuthQuery runs on (resolve them with PoolConfig(AuthDBName,
+	// AuthUser)): the database's auth_dbname, else [pooler]'s, else
+	// Database, the name the client asked for. Never "".
+	AuthDBName string
 }
 
 // ErrUnknownDatabase is returned, wrapped, by [Config.PoolConfig] when the
@@ -72,6 +85,8 @@ const (
 //   - min_pool_size, reserve_pool_size, max_db_connections: [databases.DB],
 //     then [pooler]; min_pool_size is capped at the pool size
 //   - max_user_connections: [users.USER], then [pooler]
+//   - auth_user, auth_query, auth_dbname: [databases.DB], then [pooler];
+//     auth_dbname then defaults to database
 //
 // [databases.DB] is the table named database, or else [databases."*"].
 // [users.USER] is the table named after the client's user, not the forced
@@ -102,6 +117,9 @@ func (c *Config) PoolConfig(database, user string) (PoolConfig, error) {
 		MaxUserConnections: first(u.MaxUserConnections, nil, c.Pooler.MaxUserConnections),
 		ConnectQuery:       db.ConnectQuery,
 		ApplicationName:    db.ApplicationName,
+		AuthUser:           cmp.Or(db.AuthUser, c.Pooler.AuthUser),
+		AuthQuery:          cmp.Or(db.AuthQuery, c.Pooler.AuthQuery),
+		AuthDBName:         cmp.Or(db.AuthDBName, c.Pooler.AuthDBName, database),
 	}
 	pc.MinPoolSize = min(pc.MinPoolSize, pc.PoolSize)
 	return pc, nil

@@ -62,28 +62,33 @@ func TestPoolConfigPrecedence(t *testing.T) {
 			ServerUser: "carol", PoolMode: "transaction", PoolSize: 10, MinPoolSize: 3,
 			ReservePoolSize: 4, MaxDBConnections: 30, MaxUserConnections: 50,
 			ConnectQuery: "SET search_path = app", ApplicationName: "app-via-pgpooler",
+			AuthQuery: DefaultAuthQuery, AuthDBName: "app",
 		}},
 		{"app", "alice", PoolConfig{ // user over database
 			Database: "app", User: "alice", Host: "db.internal", Port: 5433, DBName: "app_prod",
 			ServerUser: "alice", PoolMode: "statement", PoolSize: 5, MinPoolSize: 3,
 			ReservePoolSize: 4, MaxDBConnections: 30, MaxUserConnections: 7,
 			ConnectQuery: "SET search_path = app", ApplicationName: "app-via-pgpooler",
+			AuthQuery: DefaultAuthQuery, AuthDBName: "app",
 		}},
 		{"app", "bob", PoolConfig{ // user pool_size under the database's min: min capped
 			Database: "app", User: "bob", Host: "db.internal", Port: 5433, DBName: "app_prod",
 			ServerUser: "bob", PoolMode: "transaction", PoolSize: 1, MinPoolSize: 1,
 			ReservePoolSize: 4, MaxDBConnections: 30, MaxUserConnections: 50,
 			ConnectQuery: "SET search_path = app", ApplicationName: "app-via-pgpooler",
+			AuthQuery: DefaultAuthQuery, AuthDBName: "app",
 		}},
 		{"forced", "alice", PoolConfig{ // forced server user; [pooler] where the database is silent
 			Database: "forced", User: "alice", Host: "127.0.0.1", Port: 5432, DBName: "forced",
 			ServerUser: "owner", Password: "pw", PoolMode: "statement", PoolSize: 5, MinPoolSize: 2,
 			ReservePoolSize: 1, MaxDBConnections: 100, MaxUserConnections: 7,
+			AuthQuery: DefaultAuthQuery, AuthDBName: "forced",
 		}},
 		{"anything", "carol", PoolConfig{ // "*" fallback, dbname = the client's
 			Database: "anything", User: "carol", Host: "/var/run/postgresql", Port: 5432,
 			DBName: "anything", ServerUser: "carol", PoolMode: "session", PoolSize: 20,
 			MinPoolSize: 2, ReservePoolSize: 1, MaxDBConnections: 100, MaxUserConnections: 50,
+			AuthQuery: DefaultAuthQuery, AuthDBName: "anything",
 		}},
 	} {
 		got, err := c.PoolConfig(tc.db, tc.user)
@@ -113,5 +118,69 @@ func TestPoolConfigUnknownDatabase(t *testing.T) {
 	}
 	if _, err := Default().PoolConfig("postgres", "x"); !errors.Is(err, ErrUnknownDatabase) {
 		t.Errorf("Default().PoolConfig: %v, want ErrUnknownDatabase", err)
+	}
+}
+
+func TestPoolConfigAuth(t *testing.T) {
+	const text = `
+[pooler]
+auth_type = "md5"
+auth_user = "lookup"
+auth_query = "SELECT * FROM global_lookup($1)"
+auth_dbname = "authdb"
+
+[databases.authdb]
+
+[databases.app]
+auth_user = "app_lookup"
+auth_query = "SELECT * FROM app_lookup($1)"
+auth_dbname = "app"
+
+[databases.onlyuser]
+auth_user = "own_lookup"
+
+[databases.onlydb]
+auth_dbname = "app"
+
+[databases."*"]
+auth_query = "SELECT * FROM star_lookup($1)"
+`
+	c, err := Parse([]byte(text), "auth.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		db                      string
+		user, query, authDBName string
+	}{
+		{"app", "app_lookup", "SELECT * FROM app_lookup($1)", "app"},            // the database's own
+		{"onlyuser", "own_lookup", "SELECT * FROM global_lookup($1)", "authdb"}, // mixed
+		{"onlydb", "lookup", "SELECT * FROM global_lookup($1)", "app"},
+		{"authdb", "lookup", "SELECT * FROM global_lookup($1)", "authdb"}, // all [pooler]'s
+		{"other", "lookup", "SELECT * FROM star_lookup($1)", "authdb"},    // via "*"
+	} {
+		pc, err := c.PoolConfig(tc.db, "alice")
+		if err != nil {
+			t.Fatalf("PoolConfig(%q): %v", tc.db, err)
+		}
+		if pc.AuthUser != tc.user || pc.AuthQuery != tc.query || pc.AuthDBName != tc.authDBName {
+			t.Errorf("PoolConfig(%q) auth = %q, %q, %q; want %q, %q, %q", tc.db,
+				pc.AuthUser, pc.AuthQuery, pc.AuthDBName, tc.user, tc.query, tc.authDBName)
+		}
+	}
+
+	// No auth_dbname anywhere: the auth query runs in the database asked for.
+	c.Pooler.AuthDBName = ""
+	for _, db := range []string{"authdb", "other"} {
+		if pc, _ := c.PoolConfig(db, "alice"); pc.AuthDBName != db {
+			t.Errorf("PoolConfig(%q).AuthDBName = %q, want %q", db, pc.AuthDBName, db)
+		}
+	}
+	// No auth_user anywhere: AuthUser is "", the query is still resolved.
+	d := Default()
+	d.Databases["x"] = Database{}
+	pc, _ := d.PoolConfig("x", "alice")
+	if pc.AuthUser != "" || pc.AuthQuery != DefaultAuthQuery || pc.AuthDBName != "x" {
+		t.Errorf("default auth resolution = %q, %q, %q", pc.AuthUser, pc.AuthQuery, pc.AuthDBName)
 	}
 }

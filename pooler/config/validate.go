@@ -57,7 +57,8 @@ func (c *Config) checkPooler(p *problems) {
 	atLeast(p, key("max_db_connections"), pl.MaxDBConnections, 0)
 	atLeast(p, key("max_user_connections"), pl.MaxUserConnections, 0)
 	checkDurations(p, toml.Key{"pooler"}, pl)
-	checkAuthType(p, key("auth_type"), pl.AuthType)
+	c.checkAuth(p)
+	c.checkTLS(p)
 	if pl.MaxPacketSize < 1024 || pl.MaxPacketSize > math.MaxInt32 {
 		p.add(key("max_packet_size"), "%d is outside 1024..%d", pl.MaxPacketSize, math.MaxInt32)
 	}
@@ -77,6 +78,7 @@ func (c *Config) checkDatabase(p *problems, name string, db Database) {
 	atLeastPtr(p, key("min_pool_size"), db.MinPoolSize, 0)
 	atLeastPtr(p, key("reserve_pool_size"), db.ReservePoolSize, 0)
 	atLeastPtr(p, key("max_db_connections"), db.MaxDBConnections, 0)
+	c.checkDatabaseAuth(p, sect, db)
 
 	// The smallest a pool of this database can be kept must fit in it. Only
 	// checked when the database sets one of the two; [pooler] is checked on
@@ -106,22 +108,25 @@ func checkUser(p *problems, name string, u User) {
 
 // supportedAuthTypes are the auth_type values pgpooler implements. This is
 // the one place to add a value when package auth learns a method.
-var supportedAuthTypes = []string{"trust"}
+var supportedAuthTypes = []string{AuthTypeTrust, AuthTypeMD5, AuthTypeSCRAMSHA256, AuthTypePlain, AuthTypeCert, AuthTypeHBA}
 
 // pgbouncerAuthTypes are PgBouncer's other auth_type values (doc/config.md
-// key auth_type): refused for now, with a message saying so.
-var pgbouncerAuthTypes = []string{"md5", "scram-sha-256", "plain", "cert", "hba", "any", "ldap", "pam"}
+// key auth_type): refused, with a message saying they are not supported.
+var pgbouncerAuthTypes = []string{"any", "ldap", "pam"}
 
-// checkAuthType checks pooler.auth_type against supportedAuthTypes.
-func checkAuthType(p *problems, key toml.Key, v string) {
+// checkAuthType checks pooler.auth_type against supportedAuthTypes and
+// reports whether it is one of them.
+func checkAuthType(p *problems, key toml.Key, v string) bool {
 	supported := strings.Join(supportedAuthTypes, ", ")
 	switch {
 	case slices.Contains(supportedAuthTypes, v):
+		return true
 	case slices.Contains(pgbouncerAuthTypes, v):
-		p.add(key, "%q is not supported yet (supported: %s)", v, supported)
+		p.add(key, "%q is not supported (supported: %s)", v, supported)
 	default:
 		p.add(key, "%q is not one of %s", v, supported)
 	}
+	return false
 }
 
 // poolModes are the values of pool_mode.

@@ -9,6 +9,7 @@
 //   - Unix socket in Server.SocketDir: trust.
 //   - fsync, synchronous_commit and full_page_writes off, max_connections 200, shared_buffers 128MB.
 //   - The server log is Server.LogFile inside the data directory; LogTail returns its last lines.
+//   - TLS (ssl = on) when Options.SSL holds certificates; NewCerts makes a throwaway CA and certificates.
 //
 // PostgreSQL refuses to run as root. When the test runs as root, the directory is given to the OS user
 // "postgres" (created by Debian's postgresql package) and initdb, pg_ctl and postgres run as that user.

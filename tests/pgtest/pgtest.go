@@ -52,6 +52,12 @@ type Options struct {
 	// Settings are extra postgresql.conf settings, e.g. "max_connections": "200". They override the
 	// defaults, except listen_addresses, port and unix_socket_directories, which pgtest manages.
 	Settings map[string]string
+	// SSL, when set, turns on TLS: ssl = on with copies of SSL.ServerCert and SSL.ServerKey in the data
+	// directory (mode 0600, owned by the server's OS user) as ssl_cert_file and ssl_key_file, and of
+	// SSL.CAFile as ssl_ca_file, so that hba "cert" rules and clientcert check client certificates the CA
+	// signed. Settings may override these. Connect with sslmode=verify-full and sslrootcert=SSL.CAFile
+	// when the server certificate is for 127.0.0.1 (NewCerts(dir, "127.0.0.1", "localhost")).
+	SSL *Certs
 }
 
 const (
@@ -109,8 +115,13 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	live.Store(s, struct{}{})
-	if err := s.initdb(opts.HBA); err == nil {
-		err = s.startOnFreePort(opts.Settings)
+	err = s.initdb(opts.HBA)
+	settings := opts.Settings
+	if err == nil && opts.SSL != nil {
+		settings, err = s.installSSL(opts.SSL, settings)
+	}
+	if err == nil {
+		err = s.startOnFreePort(settings)
 	}
 	if err != nil {
 		if stopErr := s.Stop(); stopErr != nil {
