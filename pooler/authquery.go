@@ -108,6 +108,34 @@ func (s *Server) authQuery(ctx context.Context, aq authQuerySettings, user strin
 	return e.sec, e.found, nil
 }
 
+// memberQuery asks PostgreSQL whether a role is a member of another, directly or through other roles
+// (what pg_hba.conf's "+role" means).
+const memberQuery = "SELECT pg_catalog.pg_has_role($1::name, $2::name, 'MEMBER')"
+
+// isMember answers an auth_hba_file "+role" or "samerole" question with memberQuery, run as auth_user
+// like auth_query; any failure (no auth_user, role unknown, server unreachable) is "not a member",
+// which makes the rule not match.
+func (s *Server) isMember(ctx context.Context, aq authQuerySettings, user, role string) bool {
+	if aq.user == "" {
+		return false
+	}
+	p, err := s.getPool(aq.dbname, aq.user)
+	if err != nil {
+		return false
+	}
+	sc, err := s.acquire(ctx, p)
+	if err != nil {
+		return false
+	}
+	row, err := s.queryRowBounded(sc, memberQuery, user, role)
+	if err != nil {
+		_ = s.failedInternal(sc, err, "role membership query failed")
+		return false
+	}
+	s.release(sc)
+	return len(row) == 1 && string(row[0]) == "t"
+}
+
 // queryRowBounded runs queryRow within server_connect_timeout on a server no relay is reading.
 func (s *Server) queryRowBounded(sc *serverConn, sql string, args ...string) ([][]byte, error) {
 	if d := s.config().Pooler.ServerConnectTimeout.D(); d > 0 {

@@ -122,7 +122,10 @@ func (c *clientConn) hbaRule() (*auth.HBARule, error) {
 		}
 	}
 	if h != nil {
-		if rule, ok := h.Match(req, nil); ok {
+		member := func(user, role string) bool {
+			return c.s.isMember(c.loginCtx, c.authQuerySettings(c.s.config()), user, role)
+		}
+		if rule, ok := h.Match(req, member); ok {
 			return rule, nil
 		}
 	}
@@ -372,15 +375,22 @@ func (c *clientConn) lookupSecret(cfg *config.Config) (auth.Secret, bool, error)
 	if sec, ok := c.s.users.Load().Lookup(c.user); ok {
 		return sec, true, nil
 	}
+	aq := c.authQuerySettings(cfg)
+	if aq.user == "" {
+		return auth.Secret{}, false, nil
+	}
+	return c.s.authQuery(c.loginCtx, aq, c.user)
+}
+
+// authQuerySettings resolves auth_user, auth_query and auth_dbname for this client's database: the
+// [databases] entry's, else [pooler]'s; auth_dbname "" is the database the client asked for.
+func (c *clientConn) authQuerySettings(cfg *config.Config) authQuerySettings {
 	aq := authQuerySettings{user: cfg.Pooler.AuthUser, query: cfg.Pooler.AuthQuery, dbname: cfg.Pooler.AuthDBName}
 	if pc, err := cfg.PoolConfig(c.database, c.user); err == nil {
 		aq = authQuerySettings{user: pc.AuthUser, query: pc.AuthQuery, dbname: pc.AuthDBName}
 	}
-	if aq.user == "" {
-		return auth.Secret{}, false, nil
-	}
 	if aq.dbname == "" {
 		aq.dbname = c.database
 	}
-	return c.s.authQuery(c.loginCtx, aq, c.user)
+	return aq
 }

@@ -68,6 +68,12 @@ type scramKeys struct {
 	secret    *auth.SCRAMSecret
 }
 
+// String and Format keep credentials out of logs and panics whatever the verb.
+func (c serverCreds) String() string             { return "server credentials (redacted)" }
+func (c serverCreds) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+func (k *scramKeys) String() string              { return "SCRAM keys (redacted)" }
+func (k *scramKeys) Format(f fmt.State, _ rune)  { fmt.Fprint(f, k.String()) }
+
 // equal reports whether k and o hold the same keys.
 func (k *scramKeys) equal(o *scramKeys) bool {
 	if k == nil || o == nil {

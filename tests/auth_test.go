@@ -433,3 +433,32 @@ func assertNoSecretsLogged(t testing.TB, tp *testPooler) {
 		}
 	}
 }
+
+// TestHBARoleMembership: an auth_hba_file "+role" entry matches members of the role, asked of
+// PostgreSQL through auth_user; a user outside the role falls through to the next rule.
+func TestHBARoleMembership(t *testing.T) {
+	setupAuthRoles(t)
+	super := superConn(t, pg)
+	for _, sql := range []string{"CREATE ROLE hba_group NOLOGIN", "GRANT hba_group TO " + appUser} {
+		if _, err := super.Exec(context.Background(), sql); err != nil && !strings.Contains(err.Error(), "already") {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	hba := filepath.Join(t.TempDir(), "pg_hba.conf")
+	rules := "host all +hba_group 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 reject\n"
+	if err := os.WriteFile(hba, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tp := startPooler(t, func(c *config.Config) {
+		c.Databases["authdb"] = config.Database{Host: pg.SocketDir, Port: pg.Port, DBName: "postgres"}
+		c.Databases["*"] = config.Database{Host: pg.Host, Port: pg.Port, Password: appPassword}
+		c.Pooler.AuthType = "hba"
+		c.Pooler.AuthHBAFile = hba
+		c.Pooler.AuthUser = authUser
+		c.Pooler.AuthDBName = "authdb"
+		c.Pooler.AuthQuery = "SELECT usename, passwd FROM public.pgpooler_lookup($1)"
+	})
+	queryWorks(t, urlAs(tp, appUser, "not-even-asked", appDB, "")) // trust: member of hba_group
+	_, err := tryConnect(urlAs(tp, md5User, md5Password, appDB, ""))
+	wantPgError(t, err, "user outside +hba_group", "28000", "pg_hba.conf rejects connection")
+}
