@@ -63,7 +63,7 @@ func ReadStartup(r io.Reader) (*Startup, error) {
 		return nil, err
 	}
 	if hdr[0] == 0x16 {
-		return nil, ProtocolViolation("direct TLS connections are not supported; use sslmode with SSLRequest")
+		return nil, ProtocolViolation("TLS handshake where a startup packet was expected (direct TLS is only accepted as the first bytes of a connection, with client TLS configured)")
 	}
 	n := int(int32(binary.BigEndian.Uint32(hdr[:])))
 	if n < 8 || n > MaxStartupPacketSize {
