@@ -41,6 +41,11 @@ var (
 	// on the server), or the ClientKey or secret given is not usable. No
 	// proof has been computed.
 	ErrSCRAMSecretMismatch = errors.New("SCRAM secret does not match the server's")
+	// ErrSCRAMChannelBinding: the client bound the exchange to another TLS
+	// connection than this one (a man in the middle terminated TLS). It
+	// wraps ErrSCRAMAuth; PostgreSQL answers SQLSTATE 28000 "SCRAM channel
+	// binding check failed" (auth-scram.c, read_client_final_message).
+	ErrSCRAMChannelBinding = fmt.Errorf("%w: SCRAM channel binding check failed", ErrSCRAMAuth)
 )
 
 const (

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 )
 
@@ -289,7 +290,7 @@ func (s *SCRAMServer) checkChannelBinding(cbind string) error {
 	case err == nil && hmac.Equal(got, want):
 		return nil
 	case err == nil && s.header.flag == 'p' && bytes.HasPrefix(got, []byte(s.header.raw)):
-		return authError("SCRAM channel binding check failed: the binding data is not this connection's")
+		return fmt.Errorf("%w: the binding data is not this connection's", ErrSCRAMChannelBinding)
 	}
 	return protocolError("unexpected SCRAM channel-binding attribute in the client-final-message")
 }

@@ -312,6 +312,10 @@ func (c *clientConn) scramExchange(secret *auth.SCRAMSecret) error {
 // scramError maps a failed SCRAM step to what the client sees: 08P01 for a malformed or inconsistent
 // exchange, the uniform 28P01 for a wrong proof.
 func (c *clientConn) scramError(err error, known bool) error {
+	if errors.Is(err, auth.ErrSCRAMChannelBinding) {
+		c.logRefused("SCRAM channel binding check failed: the client bound its login to another TLS connection (a man in the middle?)")
+		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "SCRAM channel binding check failed")
+	}
 	if errors.Is(err, auth.ErrSCRAMProtocol) {
 		c.logRefused("malformed SCRAM exchange: " + err.Error())
 		return pgwire.ProtocolViolation("malformed SCRAM message")

@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pooler/config"
 	"github.com/pgpooler/pgpooler/tests/pgtest"
@@ -126,7 +128,7 @@ func TestTLSClientRequire(t *testing.T) {
 	t.Run("pgx verify-full other CA", func(t *testing.T) {
 		other := newTLSCerts(t)
 		_, err := tryConnect(poolerURLAt(tp, "127.0.0.1", appUser, appPassword, appDB, "sslmode", "verify-full", "sslrootcert", other.CAFile))
-		if err == nil || !strings.Contains(err.Error(), "certificate") {
+		if err == nil || !strings.Contains(err.Error(), "signed by unknown authority") {
 			t.Fatalf("verify-full against another CA: %v, want a certificate error", err)
 		}
 	})
@@ -267,7 +269,7 @@ func TestTLSChannelBinding(t *testing.T) {
 	// PostgreSQL answers a binding that is not the connection's with 28000 "SCRAM channel binding check
 	// failed" (auth-scram.c, read_client_final_message); the operator needs to see it in the log too,
 	// not a wrong password.
-	t.Run("man in the middle named", func(t *testing.T) {
+	t.Run("man in the middle error names channel binding", func(t *testing.T) {
 		_, err := tryConnect(mitmURL("require"))
 		pe := asPgError(t, err, "channel binding through a man in the middle")
 		logged := strings.Contains(tp.logs.String(), "channel binding")
@@ -405,18 +407,34 @@ func TestTLSCertAuth(t *testing.T) {
 	})
 	t.Run("no certificate", func(t *testing.T) {
 		_, err := tryConnect(certURL("", ""))
-		if err == nil || !strings.Contains(err.Error(), "certificate") {
-			t.Fatalf("no client certificate: %v, want a TLS certificate error", err)
+		if err == nil || !strings.Contains(err.Error(), "certificate required") {
+			t.Fatalf("no client certificate: %v, want the pooler's TLS alert certificate required", err)
 		}
 	})
 	t.Run("other CA", func(t *testing.T) {
-		selfCert, selfKey, err := newTLSCerts(t).Client(appUser)
+		otherCert, otherKey, err := newTLSCerts(t).Client(appUser)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = tryConnect(certURL(selfCert, selfKey))
-		if err == nil || !strings.Contains(err.Error(), "certificate") {
-			t.Fatalf("client certificate of another CA: %v, want a TLS certificate error", err)
+		cfg, err := pgx.ParseConfig(certURL("", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.LoadX509KeyPair(otherCert, otherKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Present the certificate although the pooler names another CA (crypto/tls would send none).
+		cfg.TLSConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			conn.Close(context.Background())
+			t.Fatal("a client certificate of another CA was accepted")
+		}
+		if !strings.Contains(err.Error(), "unknown certificate authority") {
+			t.Fatalf("client certificate of another CA: %v, want the pooler's TLS alert", err)
 		}
 	})
 	t.Run("no TLS", func(t *testing.T) {
@@ -432,7 +450,7 @@ func TestTLSCertAuth(t *testing.T) {
 func TestTLSReloadCertificates(t *testing.T) {
 	oldCerts := newTLSCerts(t)
 	dir := t.TempDir()
-	certFile, keyFile := dir+"/pooler.crt", dir+"/pooler.key"
+	certFile, keyFile := filepath.Join(dir, "pooler.crt"), filepath.Join(dir, "pooler.key")
 	install := func(c *pgtest.Certs) {
 		t.Helper()
 		for _, f := range [][2]string{{c.ServerCert, certFile}, {c.ServerKey, keyFile}} {
@@ -476,7 +494,7 @@ func TestTLSReloadCertificates(t *testing.T) {
 		t.Fatalf("Reload: %v", err)
 	}
 	tlsConnWorks(t, verifyURL(newCerts.CAFile))
-	if _, err := tryConnect(verifyURL(oldCerts.CAFile)); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := tryConnect(verifyURL(oldCerts.CAFile)); err == nil || !strings.Contains(err.Error(), "signed by unknown authority") {
 		t.Fatalf("old CA after the reload: %v, want a certificate error", err)
 	}
 	if _, err := before.Exec(context.Background(), "SELECT 1"); err != nil {
@@ -554,6 +572,47 @@ func TestTLSServer(t *testing.T) {
 			t.Fatalf("%d of %d server connections of the pooler use TLS, want all (and at least one)", enc, all)
 		}
 	})
+	// A cancel travels over TLS from the client (pgx encrypts its cancel connection like the session,
+	// after an SSLRequest or with direct TLS) and reaches the query on the TLS server connection.
+	for _, negotiation := range []string{"postgres", "direct"} {
+		t.Run("cancel "+negotiation, func(t *testing.T) {
+			clientCerts := newTLSCerts(t)
+			tp := startPoolerFor(t, backend, func(c *config.Config) {
+				serverTLS(config.SSLModeVerifyFull, pgCerts.CAFile, "")(c)
+				clientTLS(c, clientCerts, config.SSLModeRequire)
+			})
+			conn, err := tryConnect(poolerURLAt(tp, "127.0.0.1", appUser, appPassword, appDB,
+				"sslmode", "verify-full", "sslrootcert", clientCerts.CAFile, "sslnegotiation", negotiation))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := conn.Exec(context.Background(), "SELECT pg_sleep(30)")
+				done <- err
+			}()
+			eventually(t, 10*time.Second, "pg_sleep running on the server", func() bool {
+				var n int
+				q := "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%'"
+				if err := super.QueryRow(context.Background(), q, appUser).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n == 1
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := conn.PgConn().CancelRequest(ctx); err != nil {
+				t.Fatalf("CancelRequest over TLS: %v", err)
+			}
+			select {
+			case err := <-done:
+				wantPgError(t, err, "cancelled query", "57014")
+			case <-time.After(10 * time.Second):
+				t.Fatal("the query was not cancelled within 10s")
+			}
+		})
+	}
 	t.Run("verify-ca other host name", func(t *testing.T) {
 		tp := startPoolerFor(t, backend, serverTLS(config.SSLModeVerifyCA, pgCerts.CAFile, "localhost"))
 		queryWorks(t, tp.pgxURL(appDB))
