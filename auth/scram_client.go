@@ -55,12 +55,7 @@ const (
 func NewSCRAMClient(clientKey []byte, secret *SCRAMSecret) *SCRAMClient {
 	c := &SCRAMClient{clientKey: bytes.Clone(clientKey), newNonce: clientNonce}
 	if secret != nil {
-		c.secret = SCRAMSecret{
-			Iterations: secret.Iterations,
-			Salt:       bytes.Clone(secret.Salt),
-			StoredKey:  bytes.Clone(secret.StoredKey),
-			ServerKey:  bytes.Clone(secret.ServerKey),
-		}
+		c.secret = secret.clone()
 	}
 	return c
 }

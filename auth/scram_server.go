@@ -77,12 +77,7 @@ func NewSCRAMServer(secret *SCRAMSecret, endPoint []byte) *SCRAMServer {
 		s.unusable, s.doomed = true, true
 		return s
 	}
-	s.secret = SCRAMSecret{
-		Iterations: secret.Iterations,
-		Salt:       bytes.Clone(secret.Salt),
-		StoredKey:  bytes.Clone(secret.StoredKey),
-		ServerKey:  bytes.Clone(secret.ServerKey),
-	}
+	s.secret = secret.clone()
 	return s
 }
 

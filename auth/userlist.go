@@ -75,6 +75,16 @@ type SCRAMSecret struct {
 	ServerKey []byte
 }
 
+// clone returns a copy of s that shares no memory with it.
+func (s *SCRAMSecret) clone() SCRAMSecret {
+	return SCRAMSecret{
+		Iterations: s.Iterations,
+		Salt:       bytes.Clone(s.Salt),
+		StoredKey:  bytes.Clone(s.StoredKey),
+		ServerKey:  bytes.Clone(s.ServerKey),
+	}
+}
+
 // String describes the verifier without showing its keys.
 func (s SCRAMSecret) String() string {
 	return "SCRAM-SHA-256 secret (redacted, " + strconv.Itoa(s.Iterations) + " iterations)"
@@ -160,10 +170,7 @@ func (u *Userlist) Lookup(user string) (Secret, bool) {
 	}
 	s, ok := u.secrets[user]
 	if ok && s.SCRAM != nil {
-		c := *s.SCRAM
-		c.Salt = bytes.Clone(c.Salt)
-		c.StoredKey = bytes.Clone(c.StoredKey)
-		c.ServerKey = bytes.Clone(c.ServerKey)
+		c := s.SCRAM.clone()
 		s.SCRAM = &c
 	}
 	return s, ok
