@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/pgpooler
 
-.PHONY: all build test vet race fuzz run clean help
+.PHONY: all build test vet race fuzz bench run clean help
 
 all: build
 
@@ -10,6 +10,7 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
 	@echo "make fuzz   - only the fuzz runs (FUZZTIME=10s each by default)"
+	@echo "make bench  - benchmarks side by side: direct PostgreSQL, pgpooler, PgBouncer (when installed)"
 	@echo "make run    - scripts/run.sh: build, start a local PostgreSQL if none answers on 5432, run the pooler"
 	@echo "make clean  - remove bin/ and the fuzz cache"
 
@@ -27,6 +28,9 @@ race:
 
 fuzz:
 	scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./bench/
 
 run:
 	scripts/run.sh
