@@ -57,13 +57,18 @@ type clientConn struct {
 	closing      bool              // the client is gone or being closed: link nothing new
 	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
 	relayDone    chan struct{}     // closed when relayServer for the current link returns
+	queryStart   time.Time         // when the query now running began (zero: none), for query_time
+	xactStart    time.Time         // when the transaction now open began (zero: none), for xact_time
+	waitSince    time.Time         // when the client began waiting for a server (zero: not waiting)
+
+	connectTime time.Time // when the connection was accepted
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
 	c := &clientConn{
 		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
 		rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
-		remote: conn.RemoteAddr().String(), txStatus: 'I',
+		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
 	c.rd.MaxMessageSize = s.config().Pooler.MaxPacketSize
 	return c
@@ -180,6 +185,7 @@ func (c *clientConn) login(counted *bool) error {
 		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
 	}
 	c.pool, c.mode = p, p.pc.PoolMode
+	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
 	c.loggedIn = true
 	if cfg.Pooler.LogConnections {
@@ -292,10 +298,11 @@ func (c *clientConn) run() error {
 		if !c.rd.HasMessage() {
 			c.setIdleDeadline()
 		}
-		typ, _, err := c.rd.Next()
+		typ, n, err := c.rd.Next()
 		if err != nil {
 			return c.readError(err)
 		}
+		c.pool.stats.countClientMessage(typ, n)
 		switch typ {
 		case 'X': // Terminate
 			return errQuiet
@@ -401,10 +408,21 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		if c.s.stopping.Load() { // between transactions during a shutdown: this client is done
 			return nil, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
 		}
+		start := time.Now()
+		c.mu.Lock()
+		c.waitSince = start
+		c.mu.Unlock()
 		sc, err := c.s.acquire(c.s.baseCtx, c.pool)
+		c.mu.Lock()
+		c.waitSince = time.Time{}
+		c.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
+		waited := time.Since(start)
+		c.pool.stats.serverAssignments.Add(1)
+		c.pool.stats.waitTime.Add(waited.Microseconds())
+		c.pool.obs.Wait(waited)
 		if err := c.prepareServer(sc); err != nil {
 			return nil, err
 		}
@@ -419,6 +437,12 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		go c.relayServer(sc, c.relayDone)
 	}
 	sc := c.sc
+	if c.queryStart.IsZero() && typ != 'd' && typ != 'c' && typ != 'f' && typ != 'H' {
+		c.queryStart = time.Now()
+		if c.xactStart.IsZero() {
+			c.xactStart = c.queryStart
+		}
+	}
 	switch typ {
 	case 'Q', 'F', 'S':
 		c.pending++

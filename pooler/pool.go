@@ -29,6 +29,9 @@ type pool struct {
 	waiters []*waiter     // FIFO
 
 	learned serverCreds // server credentials learned from client logins (see Server.learnCreds)
+	opening int         // servers being logged in to (counted in total)
+	stats   poolCounters
+	obs     PoolObserver // never nil
 
 	loginErr   *pgwire.Error // last failed server login
 	loginErrAt time.Time
@@ -180,10 +183,14 @@ func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 		s.mu.Unlock()
 		return nil, pgwire.NewFatal(lerr.Code, "server login has been failing, try again later (server_login_retry): %s", lerr.Message)
 	}
+	p.opening++
 	s.mu.Unlock()
+	start := time.Now()
 	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D())
+	p.obs.Connect(time.Since(start))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p.opening--
 	if err != nil {
 		pe := asClientError(err)
 		p.loginErr, p.loginErrAt = pe, time.Now()

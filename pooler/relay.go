@@ -16,8 +16,9 @@ import (
 // before the ReadyForQuery reaches the client. ParameterStatus messages update both sides' parameters.
 func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 	defer close(done)
+	stats := &c.pool.stats
 	for {
-		typ, _, err := sc.rd.Next()
+		typ, n, err := sc.rd.Next()
 		if err != nil {
 			c.relayFailed(sc, err)
 			return
@@ -34,6 +35,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				c.relayFailed(sc, err)
 				return
 			}
+			stats.sent.Add(int64(len(msg)))
 			if name, value, ok := sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
 				c.mu.Lock()
 				c.params[lowerName(name)] = value
@@ -47,6 +49,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				return
 			}
 		default:
+			stats.sent.Add(int64(n) + 1)
 			c.wmu.Lock()
 			err := sc.rd.Forward(c.wr)
 			c.wmu.Unlock()
@@ -72,6 +75,28 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 	}
 }
 
+// countReadyForQueryLocked counts a ReadyForQuery on its way to the client: a query ends, and with
+// status 'I' a transaction too (PgBouncer counts the same way: query_count, xact_count and their times).
+func (c *clientConn) countReadyForQueryLocked(status byte) {
+	stats := &c.pool.stats
+	now := time.Now()
+	stats.sent.Add(pgwire.HeaderSize + 1)
+	stats.queries.Add(1)
+	if !c.queryStart.IsZero() {
+		d := now.Sub(c.queryStart)
+		stats.queryTime.Add(d.Microseconds())
+		c.pool.obs.Query(d)
+		c.queryStart = time.Time{}
+	}
+	if status == 'I' && !c.xactStart.IsZero() {
+		d := now.Sub(c.xactStart)
+		stats.xacts.Add(1)
+		stats.xactTime.Add(d.Microseconds())
+		c.pool.obs.Xact(d)
+		c.xactStart = time.Time{}
+	}
+}
+
 // readyForQuery handles a ReadyForQuery from the linked server and reports whether the link ended.
 func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	msg, err := sc.rd.ReadMsg()
@@ -89,6 +114,7 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		c.pending--
 	}
 	c.txStatus = status
+	c.countReadyForQueryLocked(status)
 	idle := c.pending == 0 && !c.openBatch
 	if idle && c.s.config().Pooler.QueryTimeout.D() > 0 {
 		_ = sc.conn.SetReadDeadline(time.Time{})

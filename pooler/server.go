@@ -31,6 +31,10 @@ type Server struct {
 	mockKey   []byte    // random per process: salts of mock SCRAM exchanges for unknown users
 	authCache authCache // recent auth_query answers
 
+	observer Observer      // timings for histograms, nil for none (SetObserver)
+	started  time.Time     // when New created it
+	averages averagesStore // SHOW STATS averages of the last stats_period
+
 	mu           sync.Mutex // guards pools, their contents, the counters below, listeners and closing
 	pools        map[poolKey]*pool
 	dbConns      map[string]int // servers per database name (max_db_connections)
@@ -68,6 +72,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.cancelKeys.init()
+	s.started = time.Now()
 	s.mockKey = make([]byte, 32)
 	_, _ = rand.Read(s.mockKey)
 	if err := s.setConfig(cfg); err != nil {
@@ -200,7 +205,7 @@ func (s *Server) getPool(database, user string) (*pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{srv: s, key: key, pc: pc}
+	p := &pool{srv: s, key: key, pc: pc, obs: s.poolObserver(database, user)}
 	s.pools[key] = p
 	return p, nil
 }
@@ -281,7 +286,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	s.janitor.Do(func() { go s.runJanitor() })
+	s.janitor.Do(func() { go s.runJanitor(); go s.runStats() })
 	s.logger.Info("listening", "addr", ln.Addr().String())
 	for {
 		conn, err := ln.Accept()

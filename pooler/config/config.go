@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Pool modes: when a server connection goes back to its pool. PgBouncer
 // doc/config.md key pool_mode.
@@ -346,6 +349,21 @@ type Pooler struct {
 	// PgBouncer doc/config.md key log_disconnections.
 	LogDisconnections bool `toml:"log_disconnections"`
 
+	// AdminUsers is a comma-separated list of users allowed into the admin
+	// console (the virtual database "pgbouncer", alias "pgpooler") with
+	// every command. Default "". PgBouncer doc/config.md key admin_users.
+	AdminUsers string `toml:"admin_users"`
+
+	// StatsUsers is a comma-separated list of users allowed into the admin
+	// console for read-only SHOW commands. Default "". PgBouncer
+	// doc/config.md key stats_users.
+	StatsUsers string `toml:"stats_users"`
+
+	// StatsPeriod is how often the averages of SHOW STATS (avg_*) are
+	// recomputed, over the period that just ended. Default 60s; at least 1s.
+	// PgBouncer doc/config.md key stats_period.
+	StatsPeriod Duration `toml:"stats_period"`
+
 	// Verbose raises log verbosity: 0 (default) is normal, 1 adds debug
 	// logs. PgBouncer doc/config.md key verbose.
 	Verbose int `toml:"verbose"`
@@ -494,6 +512,18 @@ func Default() *Config {
 			LogConnections:         true,
 			LogDisconnections:      true,
 			Verbose:                0,
+			StatsPeriod:            Duration(60 * time.Second),
 		},
 	}
+}
+
+// InList reports whether name is one of the comma-separated names of list
+// (admin_users, stats_users); blanks around names are ignored.
+func InList(list, name string) bool {
+	for _, n := range strings.Split(list, ",") {
+		if strings.TrimSpace(n) == name && name != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -61,6 +61,9 @@ var pgbouncerDefaults = map[string]any{
 	"log_connections":           true,
 	"log_disconnections":        true,
 	"verbose":                   0,
+	"admin_users":               "",
+	"stats_users":               "",
+	"stats_period":              60 * time.Second,
 }
 
 func TestDefaultMatchesPgBouncer(t *testing.T) {
@@ -156,6 +159,9 @@ max_packet_size = 1024
 log_connections = false
 log_disconnections = false
 verbose = 1
+admin_users = "admin, ops"
+stats_users = "monitor"
+stats_period = "15s"
 
 [databases.app]
 host = "/var/run/postgresql"
@@ -211,6 +217,7 @@ max_user_connections = 8
 			ServerTLSCertFile: "/etc/pgpooler/pooler.crt", ServerTLSKeyFile: "/etc/pgpooler/pooler.key",
 			ServerTLSProtocols: "tlsv1.2, tlsv1.3", ServerTLSCiphers: "ECDHE-RSA-AES256-GCM-SHA384",
 			MaxPacketSize: 1024, LogConnections: false, LogDisconnections: false, Verbose: 1,
+			AdminUsers: "admin, ops", StatsUsers: "monitor", StatsPeriod: Duration(15 * time.Second),
 		},
 		Databases: map[string]Database{"app": {
 			Host: "/var/run/postgresql", Port: 5433, DBName: "app_prod", User: "app_owner",
@@ -337,5 +344,22 @@ func TestDockerConfig(t *testing.T) {
 	pc, err := c.PoolConfig("anydb", "postgres")
 	if err != nil || pc.Host != "postgres" || pc.Port != 5432 || c.Pooler.ListenAddr != "*" {
 		t.Fatalf("docker/config.toml routes anydb to %s:%d (%v), listen_addr %q; want postgres:5432 and *", pc.Host, pc.Port, err, c.Pooler.ListenAddr)
+	}
+}
+
+func TestInList(t *testing.T) {
+	for _, tt := range []struct {
+		list, name string
+		want       bool
+	}{
+		{"admin, ops", "ops", true},
+		{"admin,ops", "admin", true},
+		{"admin, ops", "op", false},
+		{"", "", false},
+		{" , ", "", false},
+	} {
+		if got := InList(tt.list, tt.name); got != tt.want {
+			t.Errorf("InList(%q, %q) = %v, want %v", tt.list, tt.name, got, tt.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -63,6 +64,9 @@ func (c *Config) checkPooler(p *problems) {
 		p.add(key("max_packet_size"), "%d is outside 1024..%d", pl.MaxPacketSize, math.MaxInt32)
 	}
 	atLeast(p, key("verbose"), pl.Verbose, 0)
+	if pl.StatsPeriod.D() < time.Second {
+		p.add(key("stats_period"), "%v is less than 1s", pl.StatsPeriod)
+	}
 }
 
 // checkDatabase checks one [databases.NAME] table.
