@@ -2,6 +2,7 @@ package pooler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -67,7 +68,16 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 		deadline = time.Now().Add(d)
 	}
 	for {
+		if waited, err := s.waitResumed(ctx, p.key.database); err != nil {
+			return nil, err
+		} else if waited && cfg.Pooler.QueryWaitTimeout.D() > 0 {
+			deadline = time.Now().Add(cfg.Pooler.QueryWaitTimeout.D()) // time spent paused does not count
+		}
 		s.mu.Lock()
+		if s.pause.pausedLocked(p.key.database) { // paused since waitResumed returned
+			s.mu.Unlock()
+			continue
+		}
 		var g grant
 		switch {
 		case len(p.waiters) == 0 && len(p.idle) > 0:
@@ -84,7 +94,12 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 				s.closeServer(victim, "evicted for a pool of the same database or user (max_db_connections, max_user_connections)")
 			}
 			var err error
-			if g, err = s.wait(ctx, p, w, deadline); err != nil {
+			if g, err = s.wait(ctx, p, w, deadline); err == errPaused {
+				if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
+					deadline = time.Now().Add(d) // time spent paused does not count
+				}
+				continue
+			} else if err != nil {
 				return nil, err
 			}
 			s.mu.Lock()
@@ -137,8 +152,11 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 				return g, nil
 			}
 			s.mu.Lock()
-			limit := s.limitLocked(p)
+			limit, paused := s.limitLocked(p), s.pause.pausedLocked(p.key.database)
 			s.mu.Unlock()
+			if paused {
+				return grant{}, errPaused
+			}
 			return grant{}, pgwire.NewFatal(pgerrcode.TooManyConnections,
 				"query_wait_timeout: no server connection for database %q user %q became free within %s (%s)",
 				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), limit)
@@ -150,6 +168,10 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 		}
 	}
 }
+
+// errPaused tells acquire that its wait timed out while the database was paused: it waits for RESUME
+// and then queues again, since time spent paused does not count against query_wait_timeout.
+var errPaused = errors.New("database paused")
 
 // abandon takes w out of line; if a grant raced in first, it returns that grant instead.
 func (s *Server) abandon(p *pool, w *waiter) (grant, bool) {
@@ -263,7 +285,7 @@ func (s *Server) release(sc *serverConn) {
 		return
 	}
 	sc.idleFrom = time.Now()
-	if len(p.waiters) > 0 {
+	if len(p.waiters) > 0 && !s.pause.pausedLocked(p.key.database) {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		w.ch <- grant{sc: sc}
@@ -273,6 +295,7 @@ func (s *Server) release(sc *serverConn) {
 		return
 	} else {
 		p.idle = append(p.idle, sc)
+		s.poolCond.Broadcast()
 	}
 	s.mu.Unlock()
 }
@@ -381,6 +404,7 @@ func (s *Server) addServerLocked(p *pool) {
 // dropServerLocked frees a server slot and lets waiters of every pool that the slot may unblock go on.
 func (s *Server) dropServerLocked(p *pool) {
 	p.total--
+	s.poolCond.Broadcast()
 	s.dbConns[p.key.database]--
 	s.userConns[p.key.user]--
 	s.grantLocked(p)
@@ -393,6 +417,9 @@ func (s *Server) dropServerLocked(p *pool) {
 
 // grantLocked serves p's waiters in order while idle servers or free slots remain.
 func (s *Server) grantLocked(p *pool) {
+	if s.pause.pausedLocked(p.key.database) {
+		return // PAUSE: waiters stay in line until RESUME
+	}
 	for len(p.waiters) > 0 {
 		var g grant
 		if sc := p.popIdleLocked(); sc != nil {

@@ -33,6 +33,8 @@ type Server struct {
 
 	observer Observer      // timings for histograms, nil for none (SetObserver)
 	started  time.Time     // when New created it
+	pause    pauseState    // PAUSE, KILL, DISABLE state; guarded by mu
+	poolCond *sync.Cond    // on mu: broadcast when a server goes back to its pool or closes (PAUSE waits)
 	averages averagesStore // SHOW STATS averages of the last stats_period
 
 	mu           sync.Mutex // guards pools, their contents, the counters below, listeners and closing
@@ -73,6 +75,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.cancelKeys.init()
 	s.started = time.Now()
+	s.poolCond = sync.NewCond(&s.mu)
+	s.pause = pauseState{paused: map[string]bool{}, disabled: map[string]bool{}, resumed: make(chan struct{})}
 	s.mockKey = make([]byte, 32)
 	_, _ = rand.Read(s.mockKey)
 	if err := s.setConfig(cfg); err != nil {

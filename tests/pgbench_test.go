@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -31,6 +32,15 @@ var (
 // runPgbench runs pgbench through the pooler and returns the processed and failed transaction counts.
 func runPgbench(t *testing.T, tp *testPooler, args ...string) (processed, failed int) {
 	t.Helper()
+	processed, failed, err := pgbench(tp, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return processed, failed
+}
+
+// pgbench runs pgbench through the pooler; safe to call from any goroutine. The error carries the output.
+func pgbench(tp *testPooler, args ...string) (processed, failed int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	all := append([]string{"-n", "-h", "127.0.0.1", "-p", strconv.Itoa(tp.port), "-U", appUser}, args...)
@@ -39,17 +49,17 @@ func runPgbench(t *testing.T, tp *testPooler, args ...string) (processed, failed
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+appPassword)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		return 0, 0, fmt.Errorf("pgbench %v: %v\n%s", args, err, out)
 	}
 	m := processedRe.FindSubmatch(out)
 	if m == nil {
-		t.Fatalf("pgbench output has no processed count:\n%s", out)
+		return 0, 0, fmt.Errorf("pgbench output has no processed count:\n%s", out)
 	}
 	processed, _ = strconv.Atoi(string(m[1]))
 	if m := failedRe.FindSubmatch(out); m != nil {
 		failed, _ = strconv.Atoi(string(m[1]))
 	}
-	return processed, failed
+	return processed, failed, nil
 }
 
 // TestPgbenchTransactionMode is the acceptance run: 50 pgbench clients on a pool of 10 in transaction

@@ -1,0 +1,227 @@
+package pooler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/pgpooler/pgpooler/pgwire"
+)
+
+// pauseState is which databases are paused or disabled (PgBouncer doc/usage.md, PAUSE, RESUME, DISABLE,
+// ENABLE, KILL). It is guarded by Server.mu.
+type pauseState struct {
+	all      bool            // PAUSE without a database
+	paused   map[string]bool // PAUSE db, KILL db
+	disabled map[string]bool // DISABLE db
+	resumed  chan struct{}   // closed and replaced by every RESUME: paused clients wait on it
+}
+
+func (ps *pauseState) pausedLocked(db string) bool { return ps.all || ps.paused[db] }
+
+// matches reports whether a command's database argument ("" = every database) covers db.
+func matches(arg, db string) bool { return arg == "" || arg == db }
+
+// waitResumed blocks a client that needs a server while its database is paused, until RESUME, the end of
+// ctx, or shutdown, and reports whether it waited. Paused clients wait without query_wait_timeout: a
+// maintenance window loses no query.
+func (s *Server) waitResumed(ctx context.Context, db string) (waited bool, err error) {
+	for {
+		s.mu.Lock()
+		if !s.pause.pausedLocked(db) {
+			s.mu.Unlock()
+			return waited, nil
+		}
+		ch := s.pause.resumed
+		s.mu.Unlock()
+		waited = true
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return true, pgwire.NewFatal(pgerrcode.AdminShutdown, "gave up waiting for database %q to be resumed", db)
+		case <-s.done:
+			return true, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
+		}
+	}
+}
+
+// Pause stops lending servers of database db ("" = all): clients wait for RESUME, transactions already
+// running finish. It returns when every server of those databases is back in its pool, and closes them,
+// so that the database can be maintained with no pooler connection open (PgBouncer PAUSE). ctx bounds the
+// wait; the pause itself stays in force when ctx ends.
+func (s *Server) Pause(ctx context.Context, db string) error {
+	s.mu.Lock()
+	if db == "" {
+		s.pause.all = true
+	} else {
+		s.pause.paused[db] = true
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.poolCond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	for !s.releasedLocked(db) {
+		if ctx.Err() != nil {
+			s.mu.Unlock()
+			return ctx.Err()
+		}
+		s.poolCond.Wait()
+	}
+	idle := s.takeIdleLocked(db)
+	s.mu.Unlock()
+	for _, sc := range idle {
+		s.closeServer(sc, "PAUSE")
+	}
+	s.logger.Info("paused", "database", dbLabel(db))
+	return nil
+}
+
+// releasedLocked reports whether no server of database db ("" = all) is lent or being opened.
+func (s *Server) releasedLocked(db string) bool {
+	for _, p := range s.pools {
+		if matches(db, p.key.database) && p.total != len(p.idle) {
+			return false
+		}
+	}
+	return true
+}
+
+// takeIdleLocked removes and returns the idle servers of database db ("" = all).
+func (s *Server) takeIdleLocked(db string) []*serverConn {
+	var out []*serverConn
+	for _, p := range s.pools {
+		if matches(db, p.key.database) {
+			out = append(out, p.idle...)
+			p.idle = nil
+		}
+	}
+	return out
+}
+
+// Resume ends a PAUSE or KILL of database db ("" = every paused database); waiting clients go on.
+// Resuming a database that is not paused is an error, as in PgBouncer.
+func (s *Server) Resume(db string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case db == "" && !s.pause.all && len(s.pause.paused) == 0:
+		return pgwire.NewError(pgerrcode.ObjectNotInPrerequisiteState, "pooler is not paused")
+	case db == "":
+		s.pause.all = false
+		clear(s.pause.paused)
+	case !s.pause.paused[db]:
+		return pgwire.NewError(pgerrcode.ObjectNotInPrerequisiteState, "database %q is not paused", db)
+	default:
+		delete(s.pause.paused, db)
+	}
+	close(s.pause.resumed)
+	s.pause.resumed = make(chan struct{})
+	for _, p := range s.pools {
+		s.grantLocked(p) // clients that were already in line before the PAUSE
+	}
+	s.logger.Info("resumed", "database", dbLabel(db))
+	return nil
+}
+
+// Disable refuses new client logins to database db (PgBouncer DISABLE); Enable allows them again.
+func (s *Server) Disable(db string) {
+	s.mu.Lock()
+	s.pause.disabled[db] = true
+	s.mu.Unlock()
+}
+
+// Enable undoes Disable.
+func (s *Server) Enable(db string) {
+	s.mu.Lock()
+	delete(s.pause.disabled, db)
+	s.mu.Unlock()
+}
+
+// loginAllowed returns the error for a client login to a DISABLEd database, nil otherwise.
+func (s *Server) loginAllowed(db string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pause.disabled[db] {
+		return pgwire.NewFatal(pgerrcode.CannotConnectNow, "database %q does not allow connections: it is disabled (DISABLE)", db)
+	}
+	return nil
+}
+
+// Reconnect makes every server of database db ("" = all) close when it is next released, and closes
+// the idle ones now, so that new servers are opened (PgBouncer RECONNECT).
+func (s *Server) Reconnect(db string) {
+	s.mu.Lock()
+	for _, p := range s.pools {
+		if matches(db, p.key.database) {
+			p.gen++
+		}
+	}
+	idle := s.takeIdleLocked(db)
+	s.mu.Unlock()
+	for _, sc := range idle {
+		s.closeServer(sc, "RECONNECT")
+	}
+}
+
+// Kill closes every client and server connection of database db ("" = all) at once and pauses it: new
+// clients wait until RESUME (PgBouncer KILL).
+func (s *Server) Kill(db string) {
+	s.mu.Lock()
+	if db == "" {
+		s.pause.all = true
+	} else {
+		s.pause.paused[db] = true
+	}
+	var victims []*clientConn
+	for c := range s.clients {
+		if c.loggedIn && c.pool != nil && matches(db, c.database) {
+			victims = append(victims, c)
+		}
+	}
+	idle := s.takeIdleLocked(db)
+	s.mu.Unlock()
+	for _, c := range victims {
+		c.kill("KILL")
+	}
+	for _, sc := range idle {
+		s.closeServer(sc, "KILL")
+	}
+}
+
+// KillClient closes the client connection with the given ID (SHOW CLIENTS id; PgBouncer KILL_CLIENT).
+// It reports whether such a client existed.
+func (s *Server) KillClient(id uint64) bool {
+	s.mu.Lock()
+	var victim *clientConn
+	for c := range s.clients {
+		if c.id == id {
+			victim = c
+			break
+		}
+	}
+	s.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	victim.kill("KILL_CLIENT")
+	return true
+}
+
+// kill closes the client at once with FATAL 57P01, whatever it is doing; its server, if any, is
+// cancelled and closed or rolled back by its relay, as when a client dies.
+func (c *clientConn) kill(command string) {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	c.sendError(pgwire.NewFatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command (%s)", command))
+	_ = c.conn.Close()
+}
+
+func dbLabel(db string) string {
+	if db == "" {
+		return "(all)"
+	}
+	return fmt.Sprintf("%q", db)
+}
