@@ -145,10 +145,21 @@ func (s *Server) serverCredsLocked(p *pool) serverCreds {
 
 // Reload switches to cfg (SIGHUP): timeouts, limits and pool sizes apply at once; pools whose server
 // address, database name, user, password, application_name or connect_query changed close their servers as they come back idle, like
-// PgBouncer's RELOAD. Listen addresses are not changed by a reload. On error nothing changes.
+// PgBouncer's RELOAD. Listen addresses (config.FixedKeys) keep their running values: a changed one is
+// logged and returned in notes, and takes effect at the next start. On error nothing changes.
 func (s *Server) Reload(cfg *config.Config) error {
+	_, err := s.ReloadNotes(cfg)
+	return err
+}
+
+// ReloadNotes is Reload, returning what the new configuration changes that cannot apply while running.
+func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
+	cfg, notes = keepFixed(s.config(), cfg)
+	for _, n := range notes {
+		s.logger.Warn("reload: " + n)
+	}
 	if err := s.setConfig(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -171,7 +182,29 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.grantLocked(p)
 	}
 	s.logger.Info("configuration reloaded", "file", cfg.Path)
-	return nil
+	return notes, nil
+}
+
+// keepFixed returns next with the listening settings of running (config.FixedKeys), and a note for each
+// one next wanted changed.
+func keepFixed(running, next *config.Config) (*config.Config, []string) {
+	var notes []string
+	r, n := running.Pooler, next.Pooler
+	if r.ListenAddr != n.ListenAddr {
+		notes = append(notes, fmt.Sprintf("listen_addr %q cannot change while running; still listening on %q until restart", n.ListenAddr, r.ListenAddr))
+	}
+	if r.ListenPort != n.ListenPort {
+		notes = append(notes, fmt.Sprintf("listen_port %d cannot change while running; still listening on %d until restart", n.ListenPort, r.ListenPort))
+	}
+	if r.UnixSocketDir != n.UnixSocketDir {
+		notes = append(notes, fmt.Sprintf("unix_socket_dir %q cannot change while running; still %q until restart", n.UnixSocketDir, r.UnixSocketDir))
+	}
+	if len(notes) == 0 {
+		return next, nil
+	}
+	c := *next
+	c.Pooler.ListenAddr, c.Pooler.ListenPort, c.Pooler.UnixSocketDir = r.ListenAddr, r.ListenPort, r.UnixSocketDir
+	return &c, notes
 }
 
 // resolvePool returns the settings of pool (database, user), with the server password taken from the
