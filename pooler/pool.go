@@ -278,6 +278,8 @@ func (s *Server) release(sc *serverConn) {
 		reason = "server_lifetime"
 	case s.closing:
 		reason = "shutting down"
+	case p.total > p.pc.PoolSize+p.pc.ReservePoolSize && len(p.waiters) == 0:
+		reason = "pool_size reduced"
 	}
 	if reason != "" {
 		s.mu.Unlock()

@@ -179,6 +179,9 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 		}
 		p.pc = pc
 		p.validated = nil
+		for excess := p.total - pc.PoolSize - pc.ReservePoolSize; excess > 0 && len(p.idle) > 0; excess-- {
+			go s.closeServer(p.popIdleLocked(), "pool_size reduced") // closeServer updates p.total
+		}
 		s.grantLocked(p)
 	}
 	s.logger.Info("configuration reloaded", "file", cfg.Path)
