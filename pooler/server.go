@@ -51,7 +51,9 @@ type Server struct {
 	nextClientID atomic.Uint64
 	cancelKeys   cancelRegistry
 
-	done       chan struct{}   // closed by Shutdown
+	done       chan struct{}   // closed when Shutdown starts
+	stopped    chan struct{}   // closed when a Shutdown has finished (Stopped)
+	stopOnce   sync.Once
 	baseCtx    context.Context // ends at Shutdown: waits for servers give up
 	cancelBase context.CancelFunc
 	janitor    sync.Once
@@ -71,6 +73,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		userConns: map[string]int{},
 		clients:   map[*clientConn]struct{}{},
 		done:      make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.cancelKeys.init()
@@ -399,8 +402,14 @@ loop:
 	for _, sc := range idle {
 		s.closeServer(sc, "shutting down")
 	}
+	s.stopOnce.Do(func() { close(s.stopped) })
 	return err
 }
+
+// Stopped returns a channel closed when a Shutdown has finished: every client is gone and the idle
+// servers are closed. A process waits on it after ServeAll returns, since the admin console's SHUTDOWN
+// and ShutdownWaitClients stop the listeners before the clients are gone.
+func (s *Server) Stopped() <-chan struct{} { return s.stopped }
 
 // closeIdleClients closes clients that are not inside a transaction (or all of them when force is set).
 func (s *Server) closeIdleClients(force bool) {
