@@ -51,8 +51,8 @@ type Server struct {
 	nextClientID atomic.Uint64
 	cancelKeys   cancelRegistry
 
-	done       chan struct{}   // closed when Shutdown starts
-	stopped    chan struct{}   // closed when a Shutdown has finished (Stopped)
+	done       chan struct{} // closed when Shutdown starts
+	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)
 	stopOnce   sync.Once
 	baseCtx    context.Context // ends at Shutdown: waits for servers give up
 	cancelBase context.CancelFunc

@@ -4,7 +4,8 @@
 //
 // It loads the TOML configuration (default ./config.toml), listens on listen_addr:listen_port and serves
 // until SIGTERM or SIGINT, which shut it down gracefully (running transactions may finish within
-// shutdown_timeout; a second signal stops at once). SIGHUP reloads the configuration file.
+// shutdown_timeout; a second signal stops at once). SIGHUP reloads the configuration file. With
+// metrics_addr set it also serves Prometheus metrics, /healthz and /readyz over HTTP on that address.
 package main
 
 import (
@@ -17,9 +18,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgpooler/pgpooler/pooler"
 	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -78,10 +83,25 @@ func run(args []string) int {
 		logger.Error("cannot start", "error", err)
 		return 1
 	}
+	var reg *prometheus.Registry
+	if cfg.Pooler.MetricsAddr != "" {
+		reg = metrics.NewRegistry(srv) // sets the pooler's Observer: before it serves
+	}
 	lns, err := srv.Listen()
 	if err != nil {
 		logger.Error("cannot listen", "error", err)
 		return 1
+	}
+	if reg != nil {
+		ms, err := metrics.Start(cfg.Pooler.MetricsAddr, metrics.Handler(reg, srv.Ready), logger)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			logger.Error("cannot listen", "error", err)
+			return 1
+		}
+		defer stopMetrics(ms, logger)
 	}
 	logger.Info("pgpooler started", "version", version, "config", path, "pool_mode", cfg.Pooler.PoolMode)
 
@@ -104,6 +124,16 @@ func run(args []string) int {
 			}
 			return shutdown(srv, cfg, sigs, logger)
 		}
+	}
+}
+
+// stopMetrics stops the metrics endpoint after the pooler, so that /readyz reports the shutdown while
+// it runs.
+func stopMetrics(ms *metrics.Server, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ms.Shutdown(ctx); err != nil {
+		logger.Info("metrics endpoint shutdown", "error", err)
 	}
 }
 

@@ -364,6 +364,13 @@ type Pooler struct {
 	// PgBouncer doc/config.md key stats_period.
 	StatsPeriod Duration `toml:"stats_period"`
 
+	// MetricsAddr is the host:port of the HTTP endpoint serving Prometheus
+	// metrics (/metrics), a liveness check (/healthz) and a readiness check
+	// (/readyz); ":9127" listens on all addresses. Default "" (off); a
+	// reload does not change it. pgpooler's own key; PgBouncer has none
+	// (its issue 289).
+	MetricsAddr string `toml:"metrics_addr"`
+
 	// Verbose raises log verbosity: 0 (default) is normal, 1 adds debug
 	// logs. PgBouncer doc/config.md key verbose.
 	Verbose int `toml:"verbose"`
@@ -513,6 +520,7 @@ func Default() *Config {
 			LogDisconnections:      true,
 			Verbose:                0,
 			StatsPeriod:            Duration(60 * time.Second),
+			MetricsAddr:            "",
 		},
 	}
 }

@@ -64,6 +64,7 @@ var pgbouncerDefaults = map[string]any{
 	"admin_users":               "",
 	"stats_users":               "",
 	"stats_period":              60 * time.Second,
+	"metrics_addr":              "", // pgpooler's own key (off)
 }
 
 func TestDefaultMatchesPgBouncer(t *testing.T) {
@@ -162,6 +163,7 @@ verbose = 1
 admin_users = "admin, ops"
 stats_users = "monitor"
 stats_period = "15s"
+metrics_addr = "127.0.0.1:9127"
 
 [databases.app]
 host = "/var/run/postgresql"
@@ -218,6 +220,7 @@ max_user_connections = 8
 			ServerTLSProtocols: "tlsv1.2, tlsv1.3", ServerTLSCiphers: "ECDHE-RSA-AES256-GCM-SHA384",
 			MaxPacketSize: 1024, LogConnections: false, LogDisconnections: false, Verbose: 1,
 			AdminUsers: "admin, ops", StatsUsers: "monitor", StatsPeriod: Duration(15 * time.Second),
+			MetricsAddr: "127.0.0.1:9127",
 		},
 		Databases: map[string]Database{"app": {
 			Host: "/var/run/postgresql", Port: 5433, DBName: "app_prod", User: "app_owner",
@@ -296,6 +299,27 @@ func TestFilePathsRelativeToConfig(t *testing.T) {
 	for key, get := range keys {
 		if got := get(&c.Pooler); got != "" {
 			t.Errorf("unset %s = %q, want \"\"", key, got)
+		}
+	}
+}
+
+// TestMetricsAddr: metrics_addr is "" or host:port with a port in 1..65535.
+func TestMetricsAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"", true}, {":9127", true}, {"127.0.0.1:9127", true}, {"[::1]:9127", true},
+		{"localhost:9127", true}, {"metrics.example.com:80", true},
+		{"9127", false}, {"127.0.0.1", false}, {"127.0.0.1:0", false}, {":65536", false},
+		{":http", false}, {"bad_host:9127", false}, {"::1:9127", false},
+	} {
+		_, err := Parse([]byte("[pooler]\nmetrics_addr = \""+tc.addr+"\"\n"), "config.toml")
+		if (err == nil) != tc.ok {
+			t.Errorf("metrics_addr %q: error %v, want ok=%v", tc.addr, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "pooler.metrics_addr") {
+			t.Errorf("metrics_addr %q: error %q does not name the key", tc.addr, err)
 		}
 	}
 }

@@ -18,7 +18,7 @@ var ErrNotChangeable = errors.New("cannot be changed while running")
 
 // With returns a copy of c with the [pooler] key set to value, validated, as the admin console's
 // `SET key = value` does (PgBouncer doc/usage.md, SET). value is written as in PgBouncer: a
-// single-quoted string ('md5', with '' for a quote), or a bare TOML value (20, true, "15s"); a bare
+// single-quoted string ('md5', with ” for a quote), or a bare TOML value (20, true, "15s"); a bare
 // word that is not a TOML value is taken as a string. Errors name the key: an unknown key, a value of the
 // wrong type, a fixed key (ErrNotChangeable), or whatever Validate finds.
 func (c *Config) With(key, value string) (*Config, error) {

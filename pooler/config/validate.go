@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,27 @@ func (c *Config) checkPooler(p *problems) {
 	atLeast(p, key("verbose"), pl.Verbose, 0)
 	if pl.StatsPeriod.D() < time.Second {
 		p.add(key("stats_period"), "%v is less than 1s", pl.StatsPeriod)
+	}
+	checkMetricsAddr(p, key("metrics_addr"), pl.MetricsAddr)
+}
+
+// checkMetricsAddr checks metrics_addr: "" (off) or host:port, where host
+// is empty (all addresses), an IP address or a host name and port is
+// 1..65535.
+func checkMetricsAddr(p *problems, key toml.Key, v string) {
+	if v == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.add(key, "%q is not host:port (for example \"127.0.0.1:9127\" or \":9127\")", v)
+		return
+	}
+	if host != "" && net.ParseIP(host) == nil && !isHostname(host) {
+		p.add(key, "%q: %q is not an IP address or a host name", v, host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		p.add(key, "%q: port %q is not a number in 1..65535", v, port)
 	}
 }
 
