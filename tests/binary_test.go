@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,9 +73,9 @@ application_name = %q
 		}
 	}
 	write("before-reload")
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
 	cmd := exec.Command(bin, path)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +107,38 @@ application_name = %q
 	}
 	eventually(t, 10*time.Second, "reload applied", func() bool { return appName() == "after-reload" })
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// SIGUSR1 pauses: a query waits (here: past a 300 ms deadline); SIGUSR2 resumes.
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "paused by SIGUSR1", func() bool { return strings.Contains(logs.String(), "msg=paused") })
+	func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return // logging in may need a server too: also held back by the pause
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+			t.Fatal("a query ran while paused by SIGUSR1")
+		}
+	}()
+	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "resumed by SIGUSR2", func() bool { return appName() == "after-reload" })
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:
 		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+			t.Fatalf("exit after SIGINT: %v\n%s", err, logs.String())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("no exit within 15s of SIGTERM\n%s", logs.String())
+		t.Fatalf("no exit within 15s of SIGINT\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), "pgpooler stopped") {
 		t.Fatalf("log lacks reload or stop:\n%s", logs.String())

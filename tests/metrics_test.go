@@ -333,9 +333,21 @@ password = %q
 		t.Errorf("binary: /readyz %d %q, want 200", code, body)
 	}
 
+	// SIGTERM (PgBouncer 1.23+): stop listening, serve the connected clients until they leave, then exit.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 10*time.Second, "listener closed after SIGTERM", func() bool {
+		c, err := net.DialTimeout("tcp", tp.addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if _, err := conn.Exec(context.Background(), "SELECT 1"); err != nil {
+		t.Fatalf("a connected client was not served after SIGTERM: %v\n%s", err, logs.String())
+	}
+	conn.Close(context.Background())
 	select {
 	case err := <-exited:
 		if err != nil {

@@ -3,9 +3,16 @@
 //	pgpooler [-config FILE] [FILE]
 //
 // It loads the TOML configuration (default ./config.toml), listens on listen_addr:listen_port and serves
-// until SIGTERM or SIGINT, which shut it down gracefully (running transactions may finish within
-// shutdown_timeout; a second signal stops at once). SIGHUP reloads the configuration file. With
-// metrics_addr set it also serves Prometheus metrics, /healthz and /readyz over HTTP on that address.
+// until told to stop. Signals, as in PgBouncer 1.23 and later (its doc/usage.md, "Signals"):
+//
+//   - SIGINT: safe shutdown: no new transactions, running ones may finish within shutdown_timeout.
+//   - SIGTERM: stop listening and wait for every client to disconnect by itself, then stop.
+//   - a second SIGINT or SIGTERM, or SIGQUIT: close every connection and stop at once.
+//   - SIGHUP: reload the configuration file (and auth_file, auth_hba_file, TLS files).
+//   - SIGUSR1: PAUSE every database; SIGUSR2: RESUME.
+//
+// The admin console's SHUTDOWN ends the process the same way. With metrics_addr set it also serves
+// Prometheus metrics, /healthz and /readyz over HTTP on that address.
 package main
 
 import (
@@ -105,10 +112,11 @@ func run(args []string) int {
 	}
 	logger.Info("pgpooler started", "version", version, "config", path, "pool_mode", cfg.Pooler.PoolMode)
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeAll(lns) }()
+	stopping := false
 	for {
 		select {
 		case err := <-served:
@@ -116,13 +124,44 @@ func run(args []string) int {
 				logger.Error("serve failed", "error", err)
 				return 1
 			}
+			served = nil // the listeners were closed: wait for the shutdown to finish
+		case <-srv.Stopped():
+			logger.Info("pgpooler stopped")
 			return 0
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch {
+			case sig == syscall.SIGHUP:
 				reload(srv, path, logger)
-				continue
+			case sig == syscall.SIGUSR1:
+				logger.Info("SIGUSR1: pausing every database")
+				go func() { _ = srv.Pause(context.Background(), "") }()
+			case sig == syscall.SIGUSR2:
+				if err := srv.Resume(""); err != nil {
+					logger.Info("SIGUSR2: nothing to resume", "error", err)
+				}
+			case sig == syscall.SIGQUIT || stopping:
+				logger.Info("closing all connections now", "signal", sig.String())
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				go func() { _ = srv.Shutdown(ctx) }()
+			case sig == syscall.SIGINT:
+				stopping = true
+				logger.Info("SIGINT: shutting down once running transactions finish (shutdown_timeout)")
+				go func() {
+					ctx, cancel := context.WithCancel(context.Background())
+					if d := cfg.Pooler.ShutdownTimeout.D(); d > 0 {
+						ctx, cancel = context.WithTimeout(context.Background(), d)
+					}
+					defer cancel()
+					if err := srv.Shutdown(ctx); err != nil {
+						logger.Info("shutdown timed out; remaining connections were closed", "error", err)
+					}
+				}()
+			default: // SIGTERM
+				stopping = true
+				logger.Info("SIGTERM: shutting down once every client has disconnected")
+				go srv.ShutdownWaitClients()
 			}
-			return shutdown(srv, cfg, sigs, logger)
 		}
 	}
 }
@@ -146,27 +185,4 @@ func reload(srv *pooler.Server, path string, logger *slog.Logger) {
 	if err != nil {
 		logger.Error("reload failed; keeping the running configuration", "error", err)
 	}
-}
-
-// shutdown stops gracefully within shutdown_timeout; a second SIGTERM or SIGINT stops at once.
-func shutdown(srv *pooler.Server, cfg *config.Config, sigs <-chan os.Signal, logger *slog.Logger) int {
-	ctx, cancel := context.WithCancel(context.Background())
-	if d := cfg.Pooler.ShutdownTimeout.D(); d > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), d)
-	}
-	defer cancel()
-	go func() {
-		for sig := range sigs {
-			if sig != syscall.SIGHUP {
-				logger.Info("second signal: closing all connections now")
-				cancel()
-				return
-			}
-		}
-	}()
-	if err := srv.Shutdown(ctx); err != nil {
-		logger.Info("shutdown timed out; remaining connections were closed", "error", err)
-	}
-	logger.Info("pgpooler stopped")
-	return 0
 }
