@@ -149,6 +149,9 @@ func (c *clientConn) login(counted *bool) error {
 	if c.tls == nil && !c.isUnix() && tlsSt.clientTLSRequired() {
 		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "SSL required (client_tls_sslmode %s)", tlsSt.clientMode)
 	}
+	if isAdminDatabase(st.Params) { // the admin console (admin.go); not counted against max_client_conn
+		return c.serveAdmin(st)
+	}
 	cfg := c.s.config()
 	n := c.s.clientCount.Add(1)
 	*counted = true
@@ -187,7 +190,9 @@ func (c *clientConn) login(counted *bool) error {
 	c.pool, c.mode = p, p.pc.PoolMode
 	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
+	c.mu.Lock()
 	c.loggedIn = true
+	c.mu.Unlock()
 	if cfg.Pooler.LogConnections {
 		c.s.logger.Info("client connected", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "pool_mode", c.mode)
 	}
@@ -571,8 +576,9 @@ func (c *clientConn) shutdown(force bool) {
 	if c.sc != nil {
 		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0))
 	}
+	loggedIn := c.loggedIn
 	c.mu.Unlock()
-	if c.loggedIn {
+	if loggedIn {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		c.sendError(pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
 	}

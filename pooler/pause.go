@@ -174,16 +174,19 @@ func (s *Server) Kill(db string) {
 	} else {
 		s.pause.paused[db] = true
 	}
-	var victims []*clientConn
+	var clients []*clientConn
 	for c := range s.clients {
-		if c.loggedIn && c.pool != nil && matches(db, c.database) {
-			victims = append(victims, c)
-		}
+		clients = append(clients, c)
 	}
 	idle := s.takeIdleLocked(db)
 	s.mu.Unlock()
-	for _, c := range victims {
-		c.kill("KILL")
+	for _, c := range clients {
+		c.mu.Lock()
+		victim := c.loggedIn && c.pool != nil && matches(db, c.database) // login sets them before loggedIn
+		c.mu.Unlock()
+		if victim {
+			c.kill("KILL")
+		}
 	}
 	for _, sc := range idle {
 		s.closeServer(sc, "KILL")

@@ -131,7 +131,7 @@ func (s *Server) Snapshot() *Snapshot {
 			snap.Servers = append(snap.Servers, ci.server)
 			linked = append(linked, ci.sc)
 		}
-		if pi := pools[c.pool]; pi != nil && ci.State == "active" {
+		if pi := pools[ci.pool]; pi != nil && ci.State == "active" {
 			pi.ClActive++
 		}
 	}
@@ -165,25 +165,24 @@ type clientInfo struct {
 	ClientInfo
 	sc     *serverConn
 	server ServerInfo
+	pool   *pool
 }
 
-// info describes the client. Fields set once at login are read without the lock: info is only called
-// for clients in Server.clients, which login adds after setting them.
+// info describes the client. The fields login sets are read only once c.loggedIn, which login sets
+// under c.mu after them, says they are written.
 func (c *clientConn) info(now time.Time) clientInfo {
-	ci := clientInfo{ClientInfo: ClientInfo{
-		ID: c.id, User: c.user, Database: c.database, ConnectTime: c.connectTime,
-		Identity: c.identity, TLS: tlsLabel(c.tls),
-	}}
+	ci := clientInfo{ClientInfo: ClientInfo{ID: c.id, ConnectTime: c.connectTime, TLS: tlsLabel(c.tls), State: "login"}}
 	ci.Addr, ci.Port = splitAddr(c.conn.RemoteAddr())
 	ci.LocalAddr, ci.LocalPort = splitAddr(c.conn.LocalAddr())
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.loggedIn {
+		return ci
+	}
+	ci.User, ci.Database, ci.Identity, ci.pool = c.user, c.database, c.identity, c.pool
 	ci.ApplicationName = c.params["application_name"]
 	ci.State = "active"
-	switch {
-	case !c.loggedIn:
-		ci.State = "login"
-	case !c.waitSince.IsZero():
+	if !c.waitSince.IsZero() {
 		ci.State = "waiting"
 		ci.RequestTime = c.waitSince
 		ci.Wait = now.Sub(c.waitSince)
