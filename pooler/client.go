@@ -181,6 +181,9 @@ func (c *clientConn) login(counted *bool) error {
 	if err := c.authenticate(cfg); err != nil {
 		return err
 	}
+	if err := c.s.loginAllowed(c.database); err != nil {
+		return err
+	}
 	p, err := c.s.getPool(c.database, c.user)
 	if errors.Is(err, config.ErrUnknownDatabase) {
 		return pgwire.NewFatal(pgerrcode.InvalidCatalogName, "no such database: %q (no [databases.%s] and no [databases.\"*\"] in the configuration)", c.database, c.database)

@@ -99,7 +99,7 @@ func (s *Server) Snapshot() *Snapshot {
 	for _, p := range s.pools {
 		pi := &PoolInfo{
 			Database: p.key.database, User: p.key.user, PoolMode: p.pc.PoolMode, Config: p.pc,
-			ClWaiting: len(p.waiters), SvLogin: p.opening,
+			SvLogin: p.opening,
 			Counters: p.stats.load(),
 		}
 		pi.Config.Password = ""
@@ -116,9 +116,6 @@ func (s *Server) Snapshot() *Snapshot {
 			snap.Servers = append(snap.Servers, si)
 		}
 		pi.SvActive = p.total - len(p.idle) - p.opening
-		if len(p.waiters) > 0 {
-			pi.MaxWait = now.Sub(p.waiters[0].since)
-		}
 		pools[p] = pi
 	}
 	s.mu.Unlock()
@@ -131,8 +128,14 @@ func (s *Server) Snapshot() *Snapshot {
 			snap.Servers = append(snap.Servers, ci.server)
 			linked = append(linked, ci.sc)
 		}
-		if pi := pools[ci.pool]; pi != nil && ci.State == "active" {
-			pi.ClActive++
+		if pi := pools[ci.pool]; pi != nil {
+			switch ci.State {
+			case "active":
+				pi.ClActive++
+			case "waiting": // in line for a server, or held back by a PAUSE
+				pi.ClWaiting++
+				pi.MaxWait = max(pi.MaxWait, ci.Wait)
+			}
 		}
 	}
 	s.mu.Lock() // pool generations change under s.mu (Reload)
