@@ -99,7 +99,7 @@ func (s *Server) Snapshot() *Snapshot {
 	for _, p := range s.pools {
 		pi := &PoolInfo{
 			Database: p.key.database, User: p.key.user, PoolMode: p.pc.PoolMode, Config: p.pc,
-			SvLogin: p.opening,
+			SvLogin:  p.opening,
 			Counters: p.stats.load(),
 		}
 		pi.Config.Password = ""
