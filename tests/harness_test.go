@@ -98,6 +98,13 @@ func startPooler(t testing.TB, edit func(*config.Config)) *testPooler {
 
 func startPoolerFor(t testing.TB, backend *pgtest.Server, edit func(*config.Config)) *testPooler {
 	t.Helper()
+	return startPoolerWith(t, backend, edit, nil)
+}
+
+// startPoolerWith is startPoolerFor that calls before on the new Server before it serves (to set an
+// Observer, for instance).
+func startPoolerWith(t testing.TB, backend *pgtest.Server, edit func(*config.Config), before func(*pooler.Server)) *testPooler {
+	t.Helper()
 	cfg := baseConfig(backend)
 	if edit != nil {
 		edit(cfg)
@@ -109,6 +116,9 @@ func startPoolerFor(t testing.TB, backend *pgtest.Server, edit func(*config.Conf
 	srv, err := pooler.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("pooler.New: %v", err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

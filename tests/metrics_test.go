@@ -33,43 +33,17 @@ import (
 // and the endpoint's base URL.
 func startMetricsPooler(t testing.TB, backend *pgtest.Server, edit func(*config.Config)) (*testPooler, string) {
 	t.Helper()
-	cfg := baseConfig(backend)
-	if edit != nil {
-		edit(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config invalid: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := pooler.New(cfg, logger)
-	if err != nil {
-		t.Fatalf("pooler.New: %v", err)
-	}
-	reg := metrics.NewRegistry(srv)
-	ms, err := metrics.Start("127.0.0.1:0", metrics.Handler(reg, srv.Ready), logger)
+	var reg *prometheus.Registry
+	tp := startPoolerWith(t, backend, edit, func(srv *pooler.Server) { reg = metrics.NewRegistry(srv) })
+	ms, err := metrics.Start("127.0.0.1:0", metrics.Handler(reg, tp.srv.Ready), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ServeAll([]net.Listener{ln}) }()
-	tp := &testPooler{srv: srv, cfg: cfg, port: ln.Addr().(*net.TCPAddr).Port, logs: logs}
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs before the pooler's cleanup: the endpoint stops first
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("pooler shutdown: %v", err)
-		}
-		<-done
 		if err := ms.Shutdown(ctx); err != nil {
 			t.Errorf("metrics shutdown: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("pooler log:\n%s", tp.logs.String())
 		}
 	})
 	return tp, "http://" + ms.Addr().String()
