@@ -168,8 +168,12 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 	defer s.mu.Unlock()
 	for key, p := range s.pools {
 		pc, err := s.resolvePool(key.database, key.user)
-		if err != nil {
-			p.gen++ // database removed: existing servers close as they come back
+		if err != nil { // database removed: idle servers close now, busy ones as they come back
+			p.gen++
+			for _, sc := range p.idle {
+				go s.closeServer(sc, "database removed from the configuration")
+			}
+			p.idle = nil
 			continue
 		}
 		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery || pc.ApplicationName != p.pc.ApplicationName {
