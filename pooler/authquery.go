@@ -138,17 +138,26 @@ func (s *Server) isMember(ctx context.Context, aq authQuerySettings, user, role 
 
 // queryRowBounded runs queryRow within server_connect_timeout on a server no relay is reading.
 func (s *Server) queryRowBounded(sc *serverConn, sql string, args ...string) ([][]byte, error) {
+	rows, err := s.queryRowsBounded(sc, sql, args...)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0], nil
+}
+
+// queryRowsBounded runs queryRows within server_connect_timeout on a server no relay is reading.
+func (s *Server) queryRowsBounded(sc *serverConn, sql string, args ...string) ([][][]byte, error) {
 	if d := s.config().Pooler.ServerConnectTimeout.D(); d > 0 {
 		_ = sc.conn.SetDeadline(time.Now().Add(d))
 		defer sc.conn.SetDeadline(time.Time{})
 	}
-	return sc.queryRow(sql, args...)
+	return sc.queryRows(sql, args...)
 }
 
-// queryRow runs sql with text parameters through the extended query protocol (Parse, Bind, Execute,
-// Sync on the unnamed statement and portal) and returns the first row's values (nil for SQL NULL), or
-// nil when there is no row. An ErrorResponse becomes a *pgwire.Error of severity ERROR.
-func (sc *serverConn) queryRow(sql string, args ...string) ([][]byte, error) {
+// queryRows runs sql with text parameters through the extended query protocol (Parse, Bind, Execute,
+// Sync on the unnamed statement and portal) and returns its rows' values (nil for SQL NULL). An
+// ErrorResponse becomes a *pgwire.Error of severity ERROR.
+func (sc *serverConn) queryRows(sql string, args ...string) ([][][]byte, error) {
 	params := make([][]byte, len(args))
 	for i, a := range args {
 		params[i] = []byte(a)
@@ -156,7 +165,7 @@ func (sc *serverConn) queryRow(sql string, args ...string) ([][]byte, error) {
 	if err := sc.send(&pgproto3.Parse{Query: sql}, &pgproto3.Bind{Parameters: params}, &pgproto3.Execute{}, &pgproto3.Sync{}); err != nil {
 		return nil, err
 	}
-	var row [][]byte
+	var rows [][][]byte
 	var qerr *pgwire.Error
 	for {
 		msg, err := sc.rd.ReadMsg()
@@ -166,18 +175,17 @@ func (sc *serverConn) queryRow(sql string, args ...string) ([][]byte, error) {
 		body := msg[pgwire.HeaderSize:]
 		switch msg[0] {
 		case 'D':
-			if row == nil {
-				var dr pgproto3.DataRow
-				if err := dr.Decode(body); err != nil {
-					return nil, pgwire.ProtocolViolation("malformed DataRow from server")
-				}
-				row = make([][]byte, len(dr.Values))
-				for i, v := range dr.Values {
-					if v != nil {
-						row[i] = append([]byte{}, v...)
-					}
+			var dr pgproto3.DataRow
+			if err := dr.Decode(body); err != nil {
+				return nil, pgwire.ProtocolViolation("malformed DataRow from server")
+			}
+			row := make([][]byte, len(dr.Values))
+			for i, v := range dr.Values {
+				if v != nil {
+					row[i] = append([]byte{}, v...)
 				}
 			}
+			rows = append(rows, row)
 		case 'E':
 			qerr = decodeServerError("", body)
 			qerr.Severity = pgwire.SeverityError
@@ -193,7 +201,7 @@ func (sc *serverConn) queryRow(sql string, args ...string) ([][]byte, error) {
 			if qerr != nil {
 				return nil, qerr
 			}
-			return row, nil
+			return rows, nil
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package pooler
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -62,6 +64,11 @@ type clientConn struct {
 	waitSince    time.Time         // when the client began waiting for a server (zero: not waiting)
 
 	connectTime time.Time // when the connection was accepted
+
+	// Session state carried between servers in transaction and statement mode (guarded by mu):
+	baseParams map[string]string // params right after login: what RESET restores
+	sets       sessionSets       // SET/RESET statements sent since the transaction began
+	paramSync  chan struct{}     // while non-nil, the relay is reading the values those SETs left; closed when done
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -273,6 +280,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	}
 	c.mu.Lock()
 	c.params = params
+	c.baseParams = maps.Clone(params)
 	c.mu.Unlock()
 	return welcome, nil
 }
@@ -328,7 +336,11 @@ func (c *clientConn) run() error {
 			}
 			continue
 		}
-		err = c.rd.Forward(sc.wr)
+		if (typ == 'Q' || typ == 'P') && c.mode != modeSession && n <= maxScannedQuery {
+			err = c.forwardScanned(sc)
+		} else {
+			err = c.rd.Forward(sc.wr)
+		}
 		if err == nil && !c.rd.HasMessage() {
 			err = sc.wr.Flush()
 		}
@@ -343,6 +355,30 @@ func (c *clientConn) run() error {
 			return c.readError(err)
 		}
 	}
+}
+
+// forwardScanned forwards a Query or Parse message after noting the SET and RESET statements in its
+// text, so that the session parameters they change follow the client to its next server.
+func (c *clientConn) forwardScanned(sc *serverConn) error {
+	msg, err := c.rd.ReadMsg()
+	if err != nil {
+		return err
+	}
+	text := msg[pgwire.HeaderSize:]
+	if msg[0] == 'P' { // Parse: statement name, NUL, query text, NUL, parameter types
+		if i := bytes.IndexByte(text, 0); i >= 0 {
+			text = text[i+1:]
+		}
+	}
+	if i := bytes.IndexByte(text, 0); i >= 0 {
+		text = text[:i]
+	}
+	if mayChangeSession(text) {
+		c.mu.Lock()
+		scanSessionSets(string(text), &c.sets)
+		c.mu.Unlock()
+	}
+	return sc.wr.Write(msg)
 }
 
 // setIdleDeadline arms client_idle_timeout between transactions and idle_transaction_timeout inside one.
@@ -415,6 +451,12 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		c.mu.Unlock()
 		if c.s.stopping.Load() { // between transactions during a shutdown: this client is done
 			return nil, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
+		}
+		c.mu.Lock()
+		sync := c.paramSync
+		c.mu.Unlock()
+		if sync != nil {
+			<-sync // the last server is still telling what this client's SETs left
 		}
 		start := time.Now()
 		c.mu.Lock()

@@ -120,9 +120,16 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		_ = sc.conn.SetReadDeadline(time.Time{})
 	}
 	unlink := idle && c.mode != modeSession && (status == 'I' || c.mode == modeStatement)
+	var sets sessionSets
+	var synced chan struct{}
 	if unlink {
 		c.sc = nil
 		c.txStatus = 'I'
+		if !c.sets.empty() { // the client's next link waits until syncSessionState has run
+			sets, c.sets = c.sets, sessionSets{}
+			synced = make(chan struct{})
+			c.paramSync = synced
+		}
 	}
 	if idle {
 		c.armIdleDeadlineLocked()
@@ -132,11 +139,19 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	if !unlink {
 		return c.writeClient(sc, rfq[:], !sc.rd.HasMessage())
 	}
+	if synced != nil {
+		defer func() {
+			c.mu.Lock()
+			c.paramSync = nil
+			c.mu.Unlock()
+			close(synced)
+		}()
+	}
 	if status != 'I' { // statement mode: a transaction block was opened
 		rollbackErr := c.s.execBounded(sc, "ROLLBACK")
 		if rollbackErr != nil || sc.txStatus != 'I' {
 			c.s.closeServer(sc, "rollback after a transaction block in statement mode failed")
-		} else {
+		} else if c.syncSessionOrClose(sc, sets) {
 			c.s.release(sc)
 		}
 		e := pgwire.NewError(pgerrcode.FeatureNotSupported, "transaction blocks are not allowed in statement pooling mode: the transaction was rolled back")
@@ -145,8 +160,25 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		c.writeClient(nil, buf, true)
 		return true
 	}
-	c.s.release(sc)
+	if c.syncSessionOrClose(sc, sets) {
+		c.s.release(sc)
+	}
 	c.writeClient(nil, rfq[:], true)
+	return true
+}
+
+// syncSessionOrClose runs syncSessionState when the transaction sent session-changing statements, and
+// reports whether sc may go back to its pool; a server that cannot answer is closed (the client keeps
+// its earlier parameters, and the failure is logged).
+func (c *clientConn) syncSessionOrClose(sc *serverConn, sets sessionSets) bool {
+	if sets.empty() {
+		return true
+	}
+	if err := c.syncSessionState(sc, sets); err != nil {
+		c.s.logger.Warn("cannot read the session parameters a client set; closing its server", "client", c.id, "error", err.Error())
+		c.s.closeServer(sc, "session parameter read failed")
+		return false
+	}
 	return true
 }
 

@@ -1,0 +1,233 @@
+package pooler
+
+import (
+	"bytes"
+	"strings"
+)
+
+// sessionSets is what a client's SQL did to session parameters, as far as the pooler must carry them
+// between servers in transaction and statement mode: SET and RESET of named parameters, and RESET ALL or
+// DISCARD ALL. The values are not parsed: the pooler asks the server for them once the transaction is
+// over (syncSessionState), which also tells whether the statements took effect.
+type sessionSets struct {
+	names map[string]bool // lower-case parameter name → true for RESET, false for SET
+	all   bool            // RESET ALL or DISCARD ALL: every parameter back to its default
+}
+
+func (ss *sessionSets) empty() bool { return len(ss.names) == 0 && !ss.all }
+
+// scanSessionSets records in ss the SET, RESET, RESET ALL and DISCARD ALL statements of sql (a simple
+// Query's text, possibly several statements). SET LOCAL (transaction-scoped), SET TRANSACTION, SET
+// CONSTRAINTS, SET ROLE and SET SESSION AUTHORIZATION are left alone: the first three end with the
+// transaction, and role changes are not carried (documented). Quoted strings, quoted identifiers,
+// dollar-quoted strings and comments are skipped, so a "SET" inside them is not a statement.
+func scanSessionSets(sql string, ss *sessionSets) {
+	for _, stmt := range splitStatements(sql) {
+		words := stmt
+		if len(words) == 0 {
+			continue
+		}
+		switch strings.ToLower(words[0]) {
+		case "set":
+			if name := setTarget(words[1:]); name != "" {
+				ss.add(name, false)
+			}
+		case "reset":
+			if len(words) > 1 && strings.EqualFold(words[1], "all") {
+				ss.all = true
+				ss.names = nil
+			} else if name := resetTarget(words[1:]); name != "" {
+				ss.add(name, true)
+			}
+		case "discard":
+			if len(words) > 1 && strings.EqualFold(words[1], "all") {
+				ss.all = true
+				ss.names = nil
+			}
+		}
+	}
+}
+
+func (ss *sessionSets) add(name string, reset bool) {
+	if ss.names == nil {
+		ss.names = map[string]bool{}
+	}
+	ss.names[name] = reset
+}
+
+// setTarget returns the parameter a SET statement's words (after SET) change, lower-case, or "" when it
+// is not a session parameter SET the pooler carries.
+func setTarget(w []string) string {
+	if len(w) > 0 && strings.EqualFold(w[0], "session") {
+		w = w[1:]
+	}
+	if len(w) == 0 {
+		return ""
+	}
+	switch strings.ToLower(w[0]) {
+	case "local", "transaction", "constraints", "role", "authorization", "characteristics":
+		return ""
+	case "time":
+		if len(w) > 1 && strings.EqualFold(w[1], "zone") {
+			return "timezone"
+		}
+	case "names":
+		return "client_encoding"
+	case "schema":
+		return "search_path"
+	case "xml":
+		return "xmloption"
+	}
+	return paramName(w[0])
+}
+
+// resetTarget is setTarget for RESET.
+func resetTarget(w []string) string {
+	if len(w) == 0 {
+		return ""
+	}
+	switch strings.ToLower(w[0]) {
+	case "role", "session":
+		return ""
+	case "time":
+		return "timezone"
+	}
+	return paramName(w[0])
+}
+
+// paramName turns an identifier word (possibly dotted, possibly double-quoted) into a lower-case
+// parameter name.
+func paramName(word string) string {
+	return strings.ToLower(strings.ReplaceAll(word, `"`, "")) // parameter names are case-insensitive
+}
+
+// mayChangeSession is a quick test, without allocating, for Query texts worth scanning: those that
+// contain "set" or "discard" in any case.
+func mayChangeSession(text []byte) bool {
+	for i := 0; i+3 <= len(text); i++ {
+		switch text[i] | 0x20 {
+		case 's':
+			if text[i+1]|0x20 == 'e' && text[i+2]|0x20 == 't' {
+				return true
+			}
+		case 'd':
+			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("discard")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxScannedQuery is the longest Query text scanned for SET statements, in bytes; longer queries are
+// forwarded unread (no session parameter statement is that long).
+const maxScannedQuery = 64 * 1024
+
+// splitStatements splits sql at top-level semicolons into statements, each as its first few words
+// (identifiers, keywords, double-quoted identifiers kept with their quotes); string literals, dollar
+// quotes and comments are skipped. Only the first 4 words of a statement are kept.
+func splitStatements(sql string) [][]string {
+	var out [][]string
+	var cur []string
+	word := strings.Builder{}
+	flush := func() {
+		if word.Len() > 0 {
+			if len(cur) < 4 {
+				cur = append(cur, word.String())
+			}
+			word.Reset()
+		}
+	}
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case c == ';':
+			flush()
+			out = append(out, cur)
+			cur = nil
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			flush()
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			flush()
+			depth := 0
+			for ; i+1 < len(sql); i++ {
+				if sql[i] == '/' && sql[i+1] == '*' {
+					depth++
+					i++
+				} else if sql[i] == '*' && sql[i+1] == '/' {
+					depth--
+					i++
+					if depth == 0 {
+						break
+					}
+				}
+			}
+		case c == '\'':
+			escapes := word.String() == "E" || word.String() == "e" // E'...': backslash escapes
+			flush()
+			for i++; i < len(sql); i++ {
+				if escapes && sql[i] == '\\' {
+					i++
+					continue
+				}
+				if sql[i] == '\'' {
+					if i+1 < len(sql) && sql[i+1] == '\'' {
+						i++
+						continue
+					}
+					break
+				}
+			}
+			if len(cur) < 4 {
+				cur = append(cur, "'")
+			}
+		case c == '"':
+			start := i
+			for i++; i < len(sql) && sql[i] != '"'; i++ {
+			}
+			word.WriteString(sql[start:min(i+1, len(sql))])
+		case c == '$' && word.Len() == 0:
+			end := strings.IndexByte(sql[i+1:], '$')
+			tag := ""
+			if end >= 0 {
+				tag = sql[i : i+end+2]
+			}
+			if tag == "" || !validDollarTag(tag) {
+				word.WriteByte(c)
+				continue
+			}
+			flush()
+			close := strings.Index(sql[i+len(tag):], tag)
+			if close < 0 {
+				i = len(sql)
+			} else {
+				i += len(tag) + close + len(tag) - 1
+			}
+			if len(cur) < 4 {
+				cur = append(cur, "$")
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '=' || c == ',' || c == '(' || c == ')':
+			flush()
+		default:
+			word.WriteByte(c)
+		}
+	}
+	flush()
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// validDollarTag reports whether tag ("$$" or "$name$") opens a dollar-quoted string.
+func validDollarTag(tag string) bool {
+	for _, r := range tag[1 : len(tag)-1] {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r >= 0x80) {
+			return false
+		}
+	}
+	return tag[1] < '0' || tag[1] > '9'
+}

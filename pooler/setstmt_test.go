@@ -1,0 +1,58 @@
+package pooler
+
+import (
+	"maps"
+	"testing"
+)
+
+func TestScanSessionSets(t *testing.T) {
+	for _, tt := range []struct {
+		sql   string
+		names map[string]bool
+		all   bool
+	}{
+		{"SET search_path TO app, public", map[string]bool{"search_path": false}, false},
+		{"set statement_timeout = '5s';", map[string]bool{"statement_timeout": false}, false},
+		{"SET SESSION work_mem = 1024", map[string]bool{"work_mem": false}, false},
+		{"SET LOCAL search_path = x", nil, false},
+		{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", nil, false},
+		{"SET ROLE admin", nil, false},
+		{"SET SESSION AUTHORIZATION bob", nil, false},
+		{"SET TIME ZONE 'UTC'", map[string]bool{"timezone": false}, false},
+		{"SET SCHEMA 'app'", map[string]bool{"search_path": false}, false},
+		{`SET "MyApp.Tenant" = 'a'`, map[string]bool{"myapp.tenant": false}, false},
+		{"SET myapp.tenant = 'a'", map[string]bool{"myapp.tenant": false}, false},
+		{"RESET search_path", map[string]bool{"search_path": true}, false},
+		{"SET search_path = x; RESET search_path", map[string]bool{"search_path": true}, false},
+		{"RESET ALL", nil, true},
+		{"DISCARD ALL", nil, true},
+		{"SELECT 'SET search_path = x'", nil, false},
+		{"SELECT $$; SET search_path = x$$", nil, false},
+		{"SELECT $tag$ ; SET x = 1 $tag$; SET y = 2", map[string]bool{"y": false}, false},
+		{"/* SET a = 1; */ SELECT 1", nil, false},
+		{"-- SET a = 1\nSELECT 1", nil, false},
+		{`SELECT E'\'; SET a = 1'`, nil, false},
+		{`SELECT 'a\'; SET b = 1`, map[string]bool{"b": false}, false},
+		{"BEGIN; SET search_path = x; COMMIT", map[string]bool{"search_path": false}, false},
+		{"SELECT 1", nil, false},
+		{"", nil, false},
+		{"SET", nil, false},
+		{"RESET", nil, false},
+	} {
+		var ss sessionSets
+		scanSessionSets(tt.sql, &ss)
+		if !maps.Equal(ss.names, tt.names) || ss.all != tt.all {
+			t.Errorf("scanSessionSets(%q) = %v all=%v, want %v all=%v", tt.sql, ss.names, ss.all, tt.names, tt.all)
+		}
+	}
+}
+
+func FuzzScanSessionSets(f *testing.F) {
+	for _, s := range []string{"SET a = 1", "SELECT $$x$$; RESET ALL", "/* /* */ */ SET b TO 'c'", `E'\\'`, "$1$"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		var ss sessionSets
+		scanSessionSets(sql, &ss) // must not panic or hang
+	})
+}
