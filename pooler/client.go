@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,11 @@ type clientConn struct {
 	baseParams map[string]string // params right after login: what RESET restores
 	sets       sessionSets       // SET/RESET statements sent since the transaction began
 	paramSync  chan struct{}     // while non-nil, the relay is reading the values those SETs left; closed when done
+
+	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
+	prep  bool                     // max_prepared_statements > 0 and not session mode, fixed at login
+	stmts map[string]*preparedStmt // the client's statement names
+	respQ []respEntry              // answers awaited from the linked server
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -198,6 +204,7 @@ func (c *clientConn) login(counted *bool) error {
 		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
 	}
 	c.pool, c.mode = p, p.pc.PoolMode
+	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
 	c.mu.Lock()
@@ -336,7 +343,9 @@ func (c *clientConn) run() error {
 			}
 			continue
 		}
-		if (typ == 'Q' || typ == 'P') && c.mode != modeSession && n <= maxScannedQuery {
+		if c.prep {
+			err = c.forwardPrepared(sc, typ)
+		} else if (typ == 'Q' || typ == 'P') && c.mode != modeSession && n <= maxScannedQuery {
 			err = c.forwardScanned(sc)
 		} else {
 			err = c.rd.Forward(sc.wr)
@@ -510,10 +519,23 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 	return sc, nil
 }
 
-// prepareServer makes a freshly lent server's session parameters match the client's.
+// prepareServer makes a freshly lent server's session parameters match the client's, and drops its least
+// recently used prepared statements beyond max_prepared_statements.
 func (c *clientConn) prepareServer(sc *serverConn) error {
 	c.mu.Lock()
 	sql, apply := syncSQL(sc, c.params)
+	if c.prep {
+		if evict := sc.stmts.evictSQL(c.s.config().Pooler.MaxPreparedStatements); evict != "" {
+			if sql != "" {
+				sql += "; "
+			}
+			sql += evict
+			sql = strings.TrimSuffix(sql, "; ")
+			if apply == nil {
+				apply = func() {}
+			}
+		}
+	}
 	c.mu.Unlock()
 	if sql == "" {
 		return nil

@@ -48,6 +48,38 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				c.clientGone(sc)
 				return
 			}
+		case '1', '3':
+			if c.prep && c.popResp(typ) { // the answer to an injected Parse or Close
+				if err := sc.rd.Discard(); err != nil {
+					c.relayFailed(sc, err)
+					return
+				}
+				break
+			}
+			if !c.forward(sc, n) {
+				return
+			}
+		case 'E':
+			if !c.prep {
+				if !c.forward(sc, n) {
+					return
+				}
+				break
+			}
+			msg, err := sc.rd.ReadMsg()
+			if err != nil {
+				c.relayFailed(sc, err)
+				return
+			}
+			out := c.serverError(sc, msg)
+			stats.sent.Add(int64(len(out)))
+			c.wmu.Lock()
+			err = c.wr.Write(out)
+			c.wmu.Unlock()
+			if err != nil {
+				c.clientGone(sc)
+				return
+			}
 		default:
 			stats.sent.Add(int64(n) + 1)
 			c.wmu.Lock()
@@ -73,6 +105,24 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 			}
 		}
 	}
+}
+
+// forward copies the server's current message (length n) to the client; false when the link ended.
+func (c *clientConn) forward(sc *serverConn, n int) bool {
+	c.pool.stats.sent.Add(int64(n) + 1)
+	c.wmu.Lock()
+	err := sc.rd.Forward(c.wr)
+	c.wmu.Unlock()
+	if err != nil {
+		var we *pgwire.WriteError
+		if errors.As(err, &we) {
+			c.clientGone(sc)
+		} else {
+			c.relayFailed(sc, err)
+		}
+		return false
+	}
+	return true
 }
 
 // countReadyForQueryLocked counts a ReadyForQuery on its way to the client: a query ends, and with
@@ -115,6 +165,9 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	}
 	c.txStatus = status
 	c.countReadyForQueryLocked(status)
+	if c.prep {
+		c.popReadyLocked(sc)
+	}
 	idle := c.pending == 0 && !c.openBatch
 	if idle && c.s.config().Pooler.QueryTimeout.D() > 0 {
 		_ = sc.conn.SetReadDeadline(time.Time{})
@@ -276,6 +329,9 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 			return
 		}
 		forgetSetParams(sc)
+		if dropsStatements(q) {
+			sc.stmts.clear() // no client is linked: nobody else touches them
+		}
 	}
 	s.release(sc)
 }

@@ -28,8 +28,9 @@ type Server struct {
 	hba    atomic.Pointer[auth.HBA]      // auth_hba_file, nil when none
 	tls    atomic.Pointer[tlsState]      // client_tls_* and server_tls_*
 
-	mockKey   []byte    // random per process: salts of mock SCRAM exchanges for unknown users
-	authCache authCache // recent auth_query answers
+	mockKey   []byte       // random per process: salts of mock SCRAM exchanges for unknown users
+	authCache authCache    // recent auth_query answers
+	stmts     stmtRegistry // shared prepared statements (max_prepared_statements)
 
 	observer Observer      // timings for histograms, nil for none (SetObserver)
 	started  time.Time     // when New created it

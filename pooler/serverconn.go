@@ -49,6 +49,8 @@ type serverConn struct {
 	txStatus byte      // last ReadyForQuery status: 'I', 'T' or 'E'
 
 	cancels sync.WaitGroup // cancel requests in flight for this server; release waits for them
+
+	stmts serverStmts // shared prepared statements on this server (prepared.go); the linked client's mu guards it
 }
 
 // serverCreds is how a pool proves itself to its servers.

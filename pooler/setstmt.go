@@ -102,7 +102,7 @@ func paramName(word string) string {
 }
 
 // mayChangeSession is a quick test, without allocating, for Query texts worth scanning: those that
-// contain "set" or "discard" in any case.
+// contain "set", "discard" or "deallocate" in any case.
 func mayChangeSession(text []byte) bool {
 	for i := 0; i+3 <= len(text); i++ {
 		switch text[i] | 0x20 {
@@ -111,7 +111,8 @@ func mayChangeSession(text []byte) bool {
 				return true
 			}
 		case 'd':
-			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("discard")) {
+			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("discard")) ||
+				i+10 <= len(text) && bytes.EqualFold(text[i:i+10], []byte("deallocate")) {
 				return true
 			}
 		}

@@ -146,9 +146,8 @@ func (tp *testPooler) url(db string) string {
 	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", appUser, appPassword, tp.port, db)
 }
 
-// pgxURL is url plus the pgx option that makes pgx use unnamed prepared statements: until prepared
-// statements are tracked across servers, that is what transaction pooling supports (as PgBouncer with
-// max_prepared_statements = 0).
+// pgxURL is url plus the pgx option that makes pgx use unnamed prepared statements, so that these tests
+// do not depend on max_prepared_statements (tests/prepared_test.go covers pgx's statement cache).
 func (tp *testPooler) pgxURL(db string) string {
 	return tp.url(db) + "&default_query_exec_mode=exec"
 }

@@ -349,6 +349,13 @@ type Pooler struct {
 	// PgBouncer doc/config.md key log_disconnections.
 	LogDisconnections bool `toml:"log_disconnections"`
 
+	// MaxPreparedStatements is how many protocol-level prepared statements
+	// each server connection keeps in transaction and statement mode, least
+	// recently used ones being closed beyond it; 0 turns the tracking off
+	// (named statements then only work in session mode). Default 200.
+	// PgBouncer doc/config.md key max_prepared_statements.
+	MaxPreparedStatements int `toml:"max_prepared_statements"`
+
 	// AdminUsers is a comma-separated list of users allowed into the admin
 	// console (the virtual database "pgbouncer", alias "pgpooler") with
 	// every command. Default "". PgBouncer doc/config.md key admin_users.
@@ -520,6 +527,7 @@ func Default() *Config {
 			LogDisconnections:      true,
 			Verbose:                0,
 			StatsPeriod:            Duration(60 * time.Second),
+			MaxPreparedStatements:  200,
 			MetricsAddr:            "",
 		},
 	}

@@ -64,6 +64,7 @@ var pgbouncerDefaults = map[string]any{
 	"admin_users":               "",
 	"stats_users":               "",
 	"stats_period":              60 * time.Second,
+	"max_prepared_statements":   200,
 	"metrics_addr":              "", // pgpooler's own key (off)
 }
 
@@ -163,6 +164,7 @@ verbose = 1
 admin_users = "admin, ops"
 stats_users = "monitor"
 stats_period = "15s"
+max_prepared_statements = 50
 metrics_addr = "127.0.0.1:9127"
 
 [databases.app]
@@ -219,7 +221,7 @@ max_user_connections = 8
 			ServerTLSCertFile: "/etc/pgpooler/pooler.crt", ServerTLSKeyFile: "/etc/pgpooler/pooler.key",
 			ServerTLSProtocols: "tlsv1.2, tlsv1.3", ServerTLSCiphers: "ECDHE-RSA-AES256-GCM-SHA384",
 			MaxPacketSize: 1024, LogConnections: false, LogDisconnections: false, Verbose: 1,
-			AdminUsers: "admin, ops", StatsUsers: "monitor", StatsPeriod: Duration(15 * time.Second),
+			AdminUsers: "admin, ops", StatsUsers: "monitor", StatsPeriod: Duration(15 * time.Second), MaxPreparedStatements: 50,
 			MetricsAddr: "127.0.0.1:9127",
 		},
 		Databases: map[string]Database{"app": {

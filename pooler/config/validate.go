@@ -65,6 +65,7 @@ func (c *Config) checkPooler(p *problems) {
 		p.add(key("max_packet_size"), "%d is outside 1024..%d", pl.MaxPacketSize, math.MaxInt32)
 	}
 	atLeast(p, key("verbose"), pl.Verbose, 0)
+	atLeast(p, key("max_prepared_statements"), pl.MaxPreparedStatements, 0)
 	if pl.StatsPeriod.D() < time.Second {
 		p.add(key("stats_period"), "%v is less than 1s", pl.StatsPeriod)
 	}

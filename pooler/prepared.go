@@ -1,0 +1,413 @@
+package pooler
+
+import (
+	"bytes"
+	"container/list"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/pgwire"
+)
+
+// Protocol-level prepared statements in transaction and statement mode (PgBouncer doc/config.md,
+// max_prepared_statements; its src/prepare.c for the idea, not the code).
+//
+// A client's named statement is mapped to a statement shared by every client whose query text and
+// parameter types are the same, prepared on a server under a name of the pooler's ("pgpooler_N") when a
+// client that uses it gets that server. The client's messages are rewritten on their way:
+//
+//   - Parse "name": Close + Parse under the server name (the Close's CloseComplete is swallowed; closing a
+//     statement that does not exist is not an error), so the client's own ParseComplete still comes
+//     from the server, in order. A name the client already uses: a Parse that fails, whose error the
+//     relay turns into PostgreSQL's 42P05 "prepared statement ... already exists".
+//   - Bind and Describe of a known name: the server name instead; when the server lacks the statement a
+//     Close + Parse is injected first and both answers are swallowed.
+//   - Close of a known name: forgotten by the client only; the server is sent a Close of a name that does
+//     not exist, whose CloseComplete the client gets.
+//   - Unnamed statements and unknown names pass unchanged, so PostgreSQL itself answers them (26000 for a
+//     Bind to an unknown name).
+//
+// Answers to the messages sent are matched in order (respQueue); after an ErrorResponse the server skips
+// to Sync, and so does the queue.
+
+// preparedStmt is a statement shared by the clients whose query text and parameter types are equal.
+type preparedStmt struct {
+	serverName string
+	parse      []byte // the Parse message under serverName, ready to send
+	closeMsg   []byte // Close of serverName
+}
+
+// stmtRegistry maps (query, parameter types) to shared statements.
+type stmtRegistry struct {
+	mu    sync.Mutex
+	byKey map[string]*preparedStmt
+	next  uint64
+}
+
+// maxRegistry bounds the registry; past it, it starts over (new server names for old texts).
+const maxRegistry = 100000
+
+// get returns the shared statement for a Parse body's query and parameter types (body after the name).
+func (r *stmtRegistry) get(rest []byte) *preparedStmt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.byKey[string(rest)]; ok {
+		return st
+	}
+	if r.byKey == nil || len(r.byKey) >= maxRegistry {
+		r.byKey = map[string]*preparedStmt{}
+	}
+	r.next++
+	name := "pgpooler_" + strconv.FormatUint(r.next, 10)
+	st := &preparedStmt{serverName: name}
+	body := append(append([]byte(name), 0), rest...)
+	st.parse = frame('P', body)
+	st.closeMsg = frame('C', append(append([]byte{'S'}, name...), 0))
+	r.byKey[string(rest)] = st
+	return st
+}
+
+// frame builds a message: type byte, length, body.
+func frame(typ byte, body []byte) []byte {
+	msg := make([]byte, pgwire.HeaderSize+len(body))
+	msg[0] = typ
+	binary.BigEndian.PutUint32(msg[1:], uint32(4+len(body)))
+	copy(msg[pgwire.HeaderSize:], body)
+	return msg
+}
+
+// cstring splits a NUL-terminated string off the front of b.
+func cstring(b []byte) (string, []byte, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// serverStmts are the shared statements prepared on one server, least recently used first.
+type serverStmts struct {
+	lru   *list.List // of *preparedStmt
+	byKey map[*preparedStmt]*list.Element
+}
+
+func (ss *serverStmts) has(st *preparedStmt) bool {
+	if ss.byKey == nil {
+		return false
+	}
+	e, ok := ss.byKey[st]
+	if ok {
+		ss.lru.MoveToBack(e)
+	}
+	return ok
+}
+
+func (ss *serverStmts) add(st *preparedStmt) {
+	if ss.byKey == nil {
+		ss.byKey, ss.lru = map[*preparedStmt]*list.Element{}, list.New()
+	}
+	if e, ok := ss.byKey[st]; ok {
+		ss.lru.MoveToBack(e)
+		return
+	}
+	ss.byKey[st] = ss.lru.PushBack(st)
+}
+
+func (ss *serverStmts) remove(st *preparedStmt) {
+	if e, ok := ss.byKey[st]; ok {
+		ss.lru.Remove(e)
+		delete(ss.byKey, st)
+	}
+}
+
+func (ss *serverStmts) clear() { ss.byKey, ss.lru = nil, nil }
+
+func (ss *serverStmts) len() int { return len(ss.byKey) }
+
+// evictSQL removes the least recently used statements beyond limit and returns the DEALLOCATE
+// statements that drop them on the server ("" when none).
+func (ss *serverStmts) evictSQL(limit int) string {
+	var b bytes.Buffer
+	for ss.len() > limit {
+		st := ss.lru.Remove(ss.lru.Front()).(*preparedStmt)
+		delete(ss.byKey, st)
+		b.WriteString("DEALLOCATE " + quoteIdent(st.serverName) + "; ")
+	}
+	return b.String()
+}
+
+// respKind is what the relay does with the answer to one message sent to the server.
+type respKind uint8
+
+const (
+	respParse     respKind = iota // ParseComplete: forward
+	respParseSkip                 // ParseComplete of an injected Parse: swallow
+	respParseDup                  // the failing Parse standing for a client's duplicate name: rewrite its error
+	respClose                     // CloseComplete: forward
+	respCloseSkip                 // CloseComplete of an injected Close: swallow
+	respSync                      // ReadyForQuery of a Sync
+	respQuery                     // ReadyForQuery of a Query or FunctionCall
+)
+
+// respEntry is one message awaiting its answer.
+type respEntry struct {
+	kind    respKind
+	stmt    *preparedStmt // for respParseSkip: unrecorded on the server if the Parse fails
+	dupName string        // for respParseDup: the client's statement name
+	drops   bool          // for respQuery: the query drops every prepared statement (DISCARD ALL, DEALLOCATE ALL)
+}
+
+// dupSentinel is the query of the Parse sent for a client's duplicate statement name: a syntax error the
+// relay recognises and turns into 42P05.
+const dupSentinel = "pgpooler_duplicate_prepared_statement"
+
+// pushResp queues the answer handling of a message about to be sent to the linked server.
+func (c *clientConn) pushResp(e respEntry) {
+	c.mu.Lock()
+	c.respQ = append(c.respQ, e)
+	c.mu.Unlock()
+}
+
+// forwardPrepared forwards the current message (type typ) to sc, rewriting statement names as described
+// at the top of this file. It is used in transaction and statement mode with max_prepared_statements > 0.
+func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
+	switch typ {
+	case 'P', 'B', 'D', 'C', 'Q', 'F', 'S':
+	default:
+		return c.rd.Forward(sc.wr)
+	}
+	msg, err := c.rd.ReadMsg()
+	if err != nil {
+		return err
+	}
+	body := msg[pgwire.HeaderSize:]
+	switch typ {
+	case 'S':
+		c.pushResp(respEntry{kind: respSync})
+		return sc.wr.Write(msg)
+	case 'F':
+		c.pushResp(respEntry{kind: respQuery})
+		return sc.wr.Write(msg)
+	case 'Q':
+		text := body
+		if i := bytes.IndexByte(text, 0); i >= 0 {
+			text = text[:i]
+		}
+		e := respEntry{kind: respQuery}
+		if mayChangeSession(text) {
+			c.mu.Lock()
+			scanSessionSets(string(text), &c.sets)
+			c.mu.Unlock()
+			if dropsStatements(string(text)) {
+				e.drops = true
+				c.mu.Lock()
+				c.stmts = nil // DEALLOCATE ALL, DISCARD ALL: the client's statements are gone
+				c.mu.Unlock()
+			}
+		}
+		c.pushResp(e)
+		return sc.wr.Write(msg)
+	case 'P':
+		name, rest, ok := cstring(body)
+		if !ok {
+			return pgwire.ProtocolViolation("malformed Parse message")
+		}
+		if q, _, ok := cstring(rest); ok && mayChangeSession([]byte(q)) {
+			c.mu.Lock()
+			scanSessionSets(q, &c.sets)
+			c.mu.Unlock()
+		}
+		if name == "" {
+			c.pushResp(respEntry{kind: respParse})
+			return sc.wr.Write(msg)
+		}
+		st := c.s.stmts.get(rest)
+		c.mu.Lock()
+		if _, dup := c.stmts[name]; dup {
+			c.respQ = append(c.respQ, respEntry{kind: respParseDup, dupName: name})
+			c.mu.Unlock()
+			return sc.wr.Write(frame('P', append([]byte("\x00"+dupSentinel+"\x00"), 0, 0)))
+		}
+		if c.stmts == nil {
+			c.stmts = map[string]*preparedStmt{}
+		}
+		c.stmts[name] = st
+		sc.stmts.add(st)
+		c.respQ = append(c.respQ, respEntry{kind: respCloseSkip}, respEntry{kind: respParse, stmt: st, dupName: name})
+		c.mu.Unlock()
+		if err := sc.wr.Write(st.closeMsg); err != nil {
+			return err
+		}
+		return sc.wr.Write(st.parse)
+	case 'B':
+		portal, rest, ok := cstring(body)
+		if !ok {
+			return pgwire.ProtocolViolation("malformed Bind message")
+		}
+		name, params, ok := cstring(rest)
+		if !ok {
+			return pgwire.ProtocolViolation("malformed Bind message")
+		}
+		st := c.clientStmt(name)
+		if name == "" || st == nil {
+			return sc.wr.Write(msg)
+		}
+		if err := c.ensurePrepared(sc, st); err != nil {
+			return err
+		}
+		nb := make([]byte, 0, len(portal)+len(st.serverName)+2+len(params))
+		nb = append(append(append(append(nb, portal...), 0), st.serverName...), 0)
+		return sc.wr.Write(frame('B', append(nb, params...)))
+	case 'D':
+		if len(body) < 2 || body[0] != 'S' {
+			return sc.wr.Write(msg)
+		}
+		name, _, ok := cstring(body[1:])
+		st := c.clientStmt(name)
+		if !ok || name == "" || st == nil {
+			return sc.wr.Write(msg)
+		}
+		if err := c.ensurePrepared(sc, st); err != nil {
+			return err
+		}
+		return sc.wr.Write(frame('D', append(append([]byte{'S'}, st.serverName...), 0)))
+	default: // 'C'
+		if len(body) >= 2 && body[0] == 'S' {
+			if name, _, ok := cstring(body[1:]); ok && name != "" && c.clientStmt(name) != nil {
+				c.mu.Lock()
+				delete(c.stmts, name) // the shared statement stays on the server for others
+				c.respQ = append(c.respQ, respEntry{kind: respClose})
+				c.mu.Unlock()
+				return sc.wr.Write(frame('C', []byte("S"+dupSentinel+"_none\x00")))
+			}
+		}
+		c.pushResp(respEntry{kind: respClose})
+		return sc.wr.Write(msg)
+	}
+}
+
+// clientStmt returns the shared statement of the client's statement name, nil when unknown.
+func (c *clientConn) clientStmt(name string) *preparedStmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stmts[name]
+}
+
+// ensurePrepared injects Close + Parse of st when the linked server lacks it; both answers are swallowed.
+func (c *clientConn) ensurePrepared(sc *serverConn, st *preparedStmt) error {
+	c.mu.Lock()
+	has := sc.stmts.has(st)
+	if !has {
+		sc.stmts.add(st)
+		c.respQ = append(c.respQ, respEntry{kind: respCloseSkip}, respEntry{kind: respParseSkip, stmt: st})
+	}
+	c.mu.Unlock()
+	if has {
+		return nil
+	}
+	if err := sc.wr.Write(st.closeMsg); err != nil {
+		return err
+	}
+	return sc.wr.Write(st.parse)
+}
+
+// dropsStatements reports whether a query's text holds DEALLOCATE ALL or DISCARD ALL.
+func dropsStatements(sql string) bool {
+	for _, stmt := range splitStatements(sql) {
+		if len(stmt) >= 2 && (strings.EqualFold(stmt[0], "deallocate") || strings.EqualFold(stmt[0], "discard")) {
+			w := stmt[1]
+			if strings.EqualFold(w, "prepare") && len(stmt) >= 3 {
+				w = stmt[2]
+			}
+			if strings.EqualFold(w, "all") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// popResp takes the queued entry a ParseComplete ('1') or CloseComplete ('3') answers and reports
+// whether the message is to be swallowed.
+func (c *clientConn) popResp(typ byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.respQ) == 0 {
+		return false
+	}
+	e := c.respQ[0]
+	want := e.kind == respParse || e.kind == respParseSkip
+	if typ == '3' {
+		want = e.kind == respClose || e.kind == respCloseSkip
+	}
+	if !want {
+		c.s.logger.Warn("prepared statements: unexpected answer from server; queue reset", "client", c.id, "type", string(typ))
+		c.respQ = c.respQ[:0]
+		return false
+	}
+	c.respQ = c.respQ[1:]
+	return e.kind == respParseSkip || e.kind == respCloseSkip
+}
+
+// popReady takes the entry a ReadyForQuery answers (a Sync, a Query or a FunctionCall); a query that
+// dropped every prepared statement (DISCARD ALL, DEALLOCATE ALL) leaves the server with none.
+func (c *clientConn) popReadyLocked(sc *serverConn) {
+	for len(c.respQ) > 0 {
+		e := c.respQ[0]
+		c.respQ = c.respQ[1:]
+		if e.kind == respSync || e.kind == respQuery {
+			if e.drops {
+				sc.stmts.clear()
+			}
+			return
+		}
+		// Anything before it went unanswered (skipped after an error): forget it.
+		c.forgetFailedLocked(sc, e)
+	}
+}
+
+// forgetFailedLocked undoes the bookkeeping of a Parse that was not carried out.
+func (c *clientConn) forgetFailedLocked(sc *serverConn, e respEntry) {
+	if e.stmt == nil {
+		return
+	}
+	sc.stmts.remove(e.stmt)
+	if e.kind == respParse && c.stmts[e.dupName] == e.stmt {
+		delete(c.stmts, e.dupName)
+	}
+}
+
+// serverError handles an ErrorResponse msg from the linked server and returns the message for the
+// client. Unless it answers a Query, the server now skips to the next Sync, and so does the queue: the
+// Parses and Closes it skips are forgotten. The error of a duplicate-name Parse becomes PostgreSQL's
+// 42P05; an error saying a shared statement is gone or stale makes the server forget them all, so that
+// they are prepared again.
+func (c *clientConn) serverError(sc *serverConn, msg []byte) []byte {
+	var er pgproto3.ErrorResponse
+	if err := er.Decode(msg[pgwire.HeaderSize:]); err != nil {
+		return msg
+	}
+	out := msg
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if (er.Code == pgerrcode.FeatureNotSupported && strings.Contains(er.Message, "cached plan must not change result type")) ||
+		(er.Code == pgerrcode.InvalidSQLStatementName && strings.Contains(er.Message, "pgpooler_")) {
+		sc.stmts.clear()
+	}
+	if len(c.respQ) > 0 && c.respQ[0].kind == respQuery {
+		return out
+	}
+	for i := 0; len(c.respQ) > 0 && c.respQ[0].kind != respSync; i++ {
+		e := c.respQ[0]
+		c.respQ = c.respQ[1:]
+		if i == 0 && e.kind == respParseDup && strings.Contains(er.Message, dupSentinel) {
+			out = pgwire.NewError(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", e.dupName).AppendTo(nil)
+		}
+		c.forgetFailedLocked(sc, e)
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package pooler
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestStmtRegistryShares(t *testing.T) {
+	var r stmtRegistry
+	a := r.get([]byte("SELECT $1\x00\x00\x01\x00\x00\x00\x17"))
+	b := r.get([]byte("SELECT $1\x00\x00\x01\x00\x00\x00\x17"))
+	c := r.get([]byte("SELECT $1\x00\x00\x01\x00\x00\x00\x19")) // same text, another parameter type
+	if a != b || a == c {
+		t.Fatalf("sharing: a=%s b=%s c=%s", a.serverName, b.serverName, c.serverName)
+	}
+	name, rest, ok := cstring(a.parse[5:])
+	if !ok || name != a.serverName || !strings.HasPrefix(string(rest), "SELECT $1\x00") {
+		t.Fatalf("parse message %q", a.parse)
+	}
+	if a.closeMsg[0] != 'C' || string(a.closeMsg[5:]) != "S"+a.serverName+"\x00" {
+		t.Fatalf("close message %q", a.closeMsg)
+	}
+}
+
+func TestServerStmtsLRU(t *testing.T) {
+	var r stmtRegistry
+	var ss serverStmts
+	st := make([]*preparedStmt, 4)
+	for i := range st {
+		st[i] = r.get([]byte{byte('a' + i), 0, 0, 0})
+		ss.add(st[i])
+	}
+	ss.has(st[0]) // used: now the most recent
+	sql := ss.evictSQL(2)
+	if ss.len() != 2 || !ss.has(st[0]) || !ss.has(st[3]) || ss.has(st[1]) || ss.has(st[2]) {
+		t.Fatalf("after eviction: %d statements", ss.len())
+	}
+	if !strings.Contains(sql, `DEALLOCATE "`+st[1].serverName+`"`) || !strings.Contains(sql, st[2].serverName) {
+		t.Fatalf("eviction SQL %q", sql)
+	}
+	if ss.evictSQL(2) != "" {
+		t.Fatal("nothing to evict, yet SQL")
+	}
+}
+
+func TestDropsStatements(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"DEALLOCATE ALL":          true,
+		"deallocate prepare all;": true,
+		"DISCARD ALL":             true,
+		"DEALLOCATE s1":           false,
+		"DISCARD PLANS":           false,
+		"SELECT 'DEALLOCATE ALL'": false,
+		"BEGIN; DISCARD ALL":      true,
+	} {
+		if got := dropsStatements(sql); got != want {
+			t.Errorf("dropsStatements(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
