@@ -371,7 +371,7 @@ func showClients(v *adminView) *adminTable {
 			ci.Addr, ci.Port, ci.LocalAddr, ci.LocalPort,
 			ci.ConnectTime, requestTime(ci.RequestTime, ci.ConnectTime), ws, wus, 0,
 			adminPtr('c', ci.ID), adminPtr('s', ci.ServerID), 0, ci.TLS,
-			ci.ApplicationName, 0, ci.ID)
+			ci.ApplicationName, ci.PreparedStatements, ci.ID)
 	}
 	return t
 }
@@ -401,7 +401,7 @@ func showServers(v *adminView) *adminTable {
 			si.Addr, si.Port, si.LocalAddr, si.LocalPort,
 			si.ConnectTime, requestTime(si.RequestTime, si.ConnectTime), 0, 0, si.CloseNeeded,
 			adminPtr('s', si.ID), adminPtr('c', si.ClientID), si.PID, si.TLS,
-			app, 0, si.ID)
+			app, si.PreparedStatements, si.ID)
 	}
 	return t
 }

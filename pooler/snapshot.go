@@ -64,6 +64,9 @@ type ClientInfo struct {
 	TLS             string        // "TLSv1.3/TLS_AES_128_GCM_SHA256", "" without TLS
 	ApplicationName string
 	Identity        Identity
+	// PreparedStatements is how many named prepared statements the client has (transaction and
+	// statement mode; 0 in session mode, where they live on its server).
+	PreparedStatements int
 }
 
 // ServerInfo is one server connection (PgBouncer's SHOW SERVERS).
@@ -81,6 +84,9 @@ type ServerInfo struct {
 	PID            uint32    // the backend's process ID
 	TLS            string
 	CloseNeeded    bool // a reload changed its pool's server settings: closed when released
+	// PreparedStatements is how many shared prepared statements pgpooler keeps on the server
+	// (max_prepared_statements bounds it).
+	PreparedStatements int
 }
 
 // Snapshot returns a picture of the server now.
@@ -184,6 +190,7 @@ func (c *clientConn) info(now time.Time) clientInfo {
 	}
 	ci.User, ci.Database, ci.Identity, ci.pool = c.user, c.database, c.identity, c.pool
 	ci.ApplicationName = c.params["application_name"]
+	ci.PreparedStatements = len(c.stmts)
 	ci.State = "active"
 	if !c.waitSince.IsZero() {
 		ci.State = "waiting"
@@ -203,7 +210,7 @@ func (c *clientConn) info(now time.Time) clientInfo {
 func serverInfo(sc *serverConn, state string, clientID uint64) ServerInfo {
 	si := ServerInfo{
 		ID: sc.id, State: state, ConnectTime: sc.created, RequestTime: sc.idleFrom,
-		ClientID: clientID, PID: sc.pid,
+		ClientID: clientID, PID: sc.pid, PreparedStatements: sc.stmts.len(),
 	}
 	if sc.pool != nil {
 		si.Database, si.User = sc.pool.key.database, sc.pool.key.user

@@ -64,6 +64,19 @@ func TestPgxStatementCacheTransactionMode(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("pgx with its statement cache through transaction pooling: %v", err)
 	}
+	// Every server holds the two shared statements, whichever of the 50 clients prepared them.
+	servers := 0
+	for _, sv := range tp.srv.Snapshot().Servers {
+		if sv.Database == db {
+			servers++
+			if sv.PreparedStatements != 2 {
+				t.Errorf("server %d keeps %d prepared statements, want the 2 shared ones", sv.ID, sv.PreparedStatements)
+			}
+		}
+	}
+	if servers != 5 {
+		t.Errorf("%d servers, want 5", servers)
+	}
 }
 
 // TestPreparedStatementErrors: the errors PostgreSQL gives for named statements, through transaction

@@ -123,6 +123,10 @@ var (
 		"Most client connections allowed (max_client_conn; SHOW CONFIG).", nil, nil)
 	poolsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "pools"),
 		"(database, user) pools (SHOW POOLS rows; SHOW LISTS pools).", nil, nil)
+	serverStmtsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "server_prepared_statements"),
+		"Shared prepared statements kept on server connections, summed (SHOW SERVERS prepared_statements; bounded per server by max_prepared_statements).", nil, nil)
+	clientStmtsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "client_prepared_statements"),
+		"Named prepared statements clients hold in transaction and statement mode, summed (SHOW CLIENTS prepared_statements).", nil, nil)
 )
 
 // Collector is a prometheus.Collector over a pooler.Server: on every scrape it takes one
@@ -144,7 +148,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, s := range statCounters {
 		ch <- s.desc
 	}
-	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc} {
+	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc} {
 		ch <- d
 	}
 }
@@ -162,6 +166,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(serversDesc, prometheus.GaugeValue, float64(servers))
 	ch <- prometheus.MustNewConstMetric(maxClientsDesc, prometheus.GaugeValue, float64(snap.Config.Pooler.MaxClientConn))
 	ch <- prometheus.MustNewConstMetric(poolsDesc, prometheus.GaugeValue, float64(len(snap.Pools)))
+	var serverStmts, clientStmts int
+	for i := range snap.Servers {
+		serverStmts += snap.Servers[i].PreparedStatements
+	}
+	for i := range snap.Clients {
+		clientStmts += snap.Clients[i].PreparedStatements
+	}
+	ch <- prometheus.MustNewConstMetric(serverStmtsDesc, prometheus.GaugeValue, float64(serverStmts))
+	ch <- prometheus.MustNewConstMetric(clientStmtsDesc, prometheus.GaugeValue, float64(clientStmts))
 
 	perDatabase := map[string]pooler.Counters{} // SHOW STATS sums the pools of each database
 	for i := range snap.Pools {

@@ -73,6 +73,8 @@
 //	pgpooler_client_connections             client connections, logging in or logged in (SHOW CLIENTS rows)
 //	pgpooler_server_connections             server connections, including those logging in (SHOW SERVERS rows + sv_login)
 //	pgpooler_pools                          pools (SHOW POOLS rows)
+//	pgpooler_server_prepared_statements     shared prepared statements on servers (SHOW SERVERS prepared_statements)
+//	pgpooler_client_prepared_statements     clients' named prepared statements (SHOW CLIENTS prepared_statements)
 //	pgpooler_config_max_client_connections  max_client_conn
 //
 // and the standard go_* and process_* metrics of client_golang's collectors.
