@@ -72,9 +72,15 @@ type clientConn struct {
 	paramSync  chan struct{}     // while non-nil, the relay is reading the values those SETs left; closed when done
 
 	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
-	prep  bool                     // max_prepared_statements > 0 and not session mode, fixed at login
-	stmts map[string]*preparedStmt // the client's statement names
-	respQ []respEntry              // answers awaited from the linked server
+	prep       bool                     // max_prepared_statements > 0 and not session mode, fixed at login
+	localBatch bool                     // since the last Sync, only Parses answered without a server (parseLocally)
+	stmts      map[string]*preparedStmt // the client's statement names
+	// The client's unnamed statement: its last Parse, and the server (and that server's unnamedVer) that
+	// has it; ensureUnnamed re-sends it to another server.
+	unnamedParse []byte
+	unnamedSrv   *serverConn
+	unnamedVer   uint64
+	respQ        []respEntry // answers awaited from the linked server
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -333,6 +339,30 @@ func (c *clientConn) run() error {
 		default:
 			return pgwire.ProtocolViolation("invalid frontend message type %d", typ)
 		}
+		var parsed []byte // a Parse already read, when it could not be answered locally
+		if c.prep && (typ == 'P' || typ == 'S') {
+			var done bool
+			if typ == 'P' {
+				if parsed, err = c.rd.ReadMsg(); err == nil {
+					done, err = c.parseLocally(parsed)
+				}
+			} else {
+				if done, err = c.syncLocally(); done {
+					err = c.rd.Discard()
+				}
+			}
+			if err != nil {
+				return c.readError(err)
+			}
+			if done {
+				continue
+			}
+		}
+		if typ != 'S' && typ != 'H' {
+			c.mu.Lock()
+			c.localBatch = false // a message that needs the server: the Sync goes to it
+			c.mu.Unlock()
+		}
 		sc, err := c.link(typ)
 		if err != nil {
 			return err
@@ -343,7 +373,9 @@ func (c *clientConn) run() error {
 			}
 			continue
 		}
-		if c.prep {
+		if parsed != nil {
+			err = c.sendPrepared(sc, parsed)
+		} else if c.prep {
 			err = c.forwardPrepared(sc, typ)
 		} else if (typ == 'Q' || typ == 'P') && c.mode != modeSession && n <= maxScannedQuery {
 			err = c.forwardScanned(sc)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -36,6 +37,9 @@ import (
 
 // preparedStmt is a statement shared by the clients whose query text and parameter types are equal.
 type preparedStmt struct {
+	// valid is set once a server has accepted the statement: a client between transactions that only
+	// prepares it (Parse, Sync: pgbench -M prepared, PQprepare) is then answered without a server.
+	valid      atomic.Bool
 	serverName string
 	parse      []byte // the Parse message under serverName, ready to send
 	closeMsg   []byte // Close of serverName
@@ -184,7 +188,12 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 	if err != nil {
 		return err
 	}
-	body := msg[pgwire.HeaderSize:]
+	return c.sendPrepared(sc, msg)
+}
+
+// sendPrepared is forwardPrepared for a message already read.
+func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
+	typ, body := msg[0], msg[pgwire.HeaderSize:]
 	switch typ {
 	case 'S':
 		c.pushResp(respEntry{kind: respSync})
@@ -198,6 +207,10 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 			text = text[:i]
 		}
 		e := respEntry{kind: respQuery}
+		c.mu.Lock()
+		sc.unnamedVer++ // a simple query replaces the unnamed statement, the client's own included
+		c.unnamedParse = nil
+		c.mu.Unlock()
 		if mayChangeSession(text) {
 			c.mu.Lock()
 			scanSessionSets(string(text), &c.sets)
@@ -222,7 +235,12 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 			c.mu.Unlock()
 		}
 		if name == "" {
-			c.pushResp(respEntry{kind: respParse})
+			c.mu.Lock()
+			c.respQ = append(c.respQ, respEntry{kind: respParse})
+			c.unnamedParse = append(c.unnamedParse[:0], msg...)
+			sc.unnamedVer++
+			c.unnamedSrv, c.unnamedVer = sc, sc.unnamedVer
+			c.mu.Unlock()
 			return sc.wr.Write(msg)
 		}
 		st := c.s.stmts.get(rest)
@@ -253,6 +271,11 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 			return pgwire.ProtocolViolation("malformed Bind message")
 		}
 		st := c.clientStmt(name)
+		if name == "" {
+			if err := c.ensureUnnamed(sc); err != nil {
+				return err
+			}
+		}
 		if name == "" || st == nil {
 			return sc.wr.Write(msg)
 		}
@@ -268,6 +291,11 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 		}
 		name, _, ok := cstring(body[1:])
 		st := c.clientStmt(name)
+		if ok && name == "" {
+			if err := c.ensureUnnamed(sc); err != nil {
+				return err
+			}
+		}
 		if !ok || name == "" || st == nil {
 			return sc.wr.Write(msg)
 		}
@@ -315,6 +343,24 @@ func (c *clientConn) ensurePrepared(sc *serverConn, st *preparedStmt) error {
 	return sc.wr.Write(st.parse)
 }
 
+// ensureUnnamed re-sends the client's last Parse of the unnamed statement when the linked server no
+// longer has it: in transaction mode a client that parses in one round trip and binds in the next (pgx
+// describe_exec, lib/pq) may get another server in between, or its server may have run another client's
+// unnamed statement. The ParseComplete is swallowed.
+func (c *clientConn) ensureUnnamed(sc *serverConn) error {
+	c.mu.Lock()
+	if c.unnamedParse == nil || (c.unnamedSrv == sc && c.unnamedVer == sc.unnamedVer) {
+		c.mu.Unlock()
+		return nil
+	}
+	msg := c.unnamedParse
+	c.respQ = append(c.respQ, respEntry{kind: respParseSkip})
+	sc.unnamedVer++
+	c.unnamedSrv, c.unnamedVer = sc, sc.unnamedVer
+	c.mu.Unlock()
+	return sc.wr.Write(msg)
+}
+
 // dropsStatements reports whether a query's text holds DEALLOCATE ALL or DISCARD ALL.
 func dropsStatements(sql string) bool {
 	for _, stmt := range splitStatements(sql) {
@@ -350,6 +396,9 @@ func (c *clientConn) popResp(typ byte) bool {
 		return false
 	}
 	c.respQ = c.respQ[1:]
+	if typ == '1' && e.stmt != nil {
+		e.stmt.valid.Store(true)
+	}
 	return e.kind == respParseSkip || e.kind == respCloseSkip
 }
 
@@ -410,4 +459,56 @@ func (c *clientConn) serverError(sc *serverConn, msg []byte) []byte {
 		c.forgetFailedLocked(sc, e)
 	}
 	return out
+}
+
+// parseLocally answers a Parse of a named statement without a server, when the client holds none and
+// the statement's text is known to be valid: it records the name and sends ParseComplete at once, since
+// nothing else is awaited. A Sync that ends such a batch is answered with ReadyForQuery (syncLocally).
+// Without this, pgbench -M prepared with fewer threads than clients deadlocks on a small pool: its
+// blocking prepare of one client stalls the clients of its thread that hold servers. It reports whether
+// msg was answered; msg is a Parse message.
+func (c *clientConn) parseLocally(msg []byte) (bool, error) {
+	name, rest, ok := cstring(msg[pgwire.HeaderSize:])
+	if !ok || name == "" {
+		return false, nil
+	}
+	st := c.s.stmts.get(rest)
+	if !st.valid.Load() {
+		return false, nil
+	}
+	c.mu.Lock()
+	if c.sc != nil || c.pending > 0 || c.stmts[name] != nil {
+		c.mu.Unlock()
+		return false, nil
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*preparedStmt{}
+	}
+	c.stmts[name] = st
+	c.localBatch = true
+	c.mu.Unlock()
+	return true, c.writeLocal([]byte{'1', 0, 0, 0, 4})
+}
+
+// syncLocally answers a Sync that ends a batch parseLocally answered, when the client still holds no
+// server; it reports whether it did.
+func (c *clientConn) syncLocally() (bool, error) {
+	c.mu.Lock()
+	local := c.localBatch && c.sc == nil
+	c.localBatch = false
+	c.mu.Unlock()
+	if !local {
+		return false, nil
+	}
+	return true, c.writeLocal([]byte{'Z', 0, 0, 0, 5, 'I'})
+}
+
+// writeLocal sends a message the pooler answers itself.
+func (c *clientConn) writeLocal(msg []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.wr.Write(msg); err != nil {
+		return err
+	}
+	return c.wr.Flush()
 }

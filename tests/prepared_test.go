@@ -136,10 +136,10 @@ func TestPgbenchPreparedTransactionMode(t *testing.T) {
 		c.Pooler.DefaultPoolSize = 5
 	})
 	for _, mode := range []string{"simple", "prepared"} {
-		processed, failed := runPgbench(t, tp, "-M", mode, "-c", "50", "-j", "50", "-T", "5")
+		processed, failed := runPgbench(t, tp, "-M", mode, "-c", "50", "-j", "2", "-T", "10")
 		if failed != 0 || processed == 0 {
 			t.Fatalf("pgbench -M %s: %d processed, %d failed", mode, processed, failed)
 		}
-		t.Logf("pgbench -M %s -c 50 through a transaction pool of 5: %d transactions in 5 s", mode, processed)
+		t.Logf("pgbench -M %s -c 50 through a transaction pool of 5: %d transactions in 10 s", mode, processed)
 	}
 }
