@@ -80,7 +80,8 @@ type clientConn struct {
 	unnamedParse []byte
 	unnamedSrv   *serverConn
 	unnamedVer   uint64
-	respQ        []respEntry // answers awaited from the linked server
+	sqlStmts     map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
+	respQ        []respEntry       // answers awaited from the linked server
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -551,8 +552,9 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 	return sc, nil
 }
 
-// prepareServer makes a freshly lent server's session parameters match the client's, and drops its least
-// recently used prepared statements beyond max_prepared_statements.
+// prepareServer makes a freshly lent server's session parameters and SQL-level prepared statements match
+// the client's, and drops its least recently used protocol-level statements beyond
+// max_prepared_statements.
 func (c *clientConn) prepareServer(sc *serverConn) error {
 	c.mu.Lock()
 	sql, apply := syncSQL(sc, c.params)
@@ -568,14 +570,19 @@ func (c *clientConn) prepareServer(sc *serverConn) error {
 			}
 		}
 	}
+	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()
-	if sql == "" {
-		return nil
+	if sql != "" {
+		if err := c.s.execBounded(sc, sql); err != nil {
+			return c.s.failedInternal(sc, err, "cannot apply the client's session parameters")
+		}
+		apply()
 	}
-	if err := c.s.execBounded(sc, sql); err != nil {
-		return c.s.failedInternal(sc, err, "cannot apply the client's session parameters")
+	if carry {
+		if err := c.sqlPreparedSync(sc); err != nil {
+			return c.s.failedInternal(sc, err, "cannot carry the client's prepared statements")
+		}
 	}
-	apply()
 	return nil
 }
 

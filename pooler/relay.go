@@ -331,6 +331,7 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 		forgetSetParams(sc)
 		if dropsStatements(q) {
 			sc.stmts.clear() // no client is linked: nobody else touches them
+			sc.sqlStmts = nil
 		}
 	}
 	s.release(sc)

@@ -50,8 +50,9 @@ type serverConn struct {
 
 	cancels sync.WaitGroup // cancel requests in flight for this server; release waits for them
 
-	stmts      serverStmts // shared prepared statements on this server (prepared.go); the linked client's mu guards it
-	unnamedVer uint64      // bumped by every Parse of the unnamed statement and every Query (ensureUnnamed)
+	stmts      serverStmts       // shared prepared statements on this server (prepared.go); the linked client's mu guards it
+	unnamedVer uint64            // bumped by every Parse of the unnamed statement and every Query (ensureUnnamed)
+	sqlStmts   map[string]string // SQL-level prepared statements on the server: name → PREPARE text
 }
 
 // serverCreds is how a pool proves itself to its servers.

@@ -1,8 +1,11 @@
 package pooler
 
 import (
+	"errors"
 	"maps"
 	"strings"
+
+	"github.com/pgpooler/pgpooler/pgwire"
 )
 
 // settingsQuery reads the current and default value of the parameters named in its one argument, a
@@ -21,6 +24,9 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets sessionSets) error {
 		c.mu.Lock()
 		c.params = maps.Clone(c.baseParams)
 		c.mu.Unlock()
+	}
+	if err := c.syncSQLPrepared(sc, sets); err != nil {
+		return err
 	}
 	var names []string
 	for name := range sets.names {
@@ -75,4 +81,111 @@ func textArray(names []string) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// preparedQuery reads SQL-level prepared statements by name.
+const preparedQuery = "SELECT name, statement FROM pg_catalog.pg_prepared_statements WHERE name = ANY($1::text[])"
+
+// syncSQLPrepared records what the transaction's PREPARE and DEALLOCATE statements left on server sc, read
+// back from pg_prepared_statements, so that the client's next server can be given the same statements
+// (sqlPreparedSync). A statement whose text is not a single PREPARE (it came in a query string with other
+// statements) is not carried: running it again would run the others too.
+func (c *clientConn) syncSQLPrepared(sc *serverConn, sets sessionSets) error {
+	if sets.deallocAll {
+		c.mu.Lock()
+		c.sqlStmts = nil
+		c.mu.Unlock()
+		sc.sqlStmts = nil
+	}
+	if len(sets.prepared) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(sets.prepared))
+	for n := range sets.prepared {
+		names = append(names, n)
+	}
+	rows, err := c.s.queryRowsBounded(sc, preparedQuery, textArray(names))
+	if err != nil {
+		return err
+	}
+	found := map[string]string{}
+	for _, r := range rows {
+		if len(r) == 2 && r[0] != nil && r[1] != nil {
+			found[string(r[0])] = string(r[1])
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		text, ok := found[n]
+		if ok {
+			if sc.sqlStmts == nil {
+				sc.sqlStmts = map[string]string{}
+			}
+			sc.sqlStmts[n] = text
+		} else {
+			delete(sc.sqlStmts, n)
+		}
+		if ok && singlePrepare(text) {
+			if c.sqlStmts == nil {
+				c.sqlStmts = map[string]string{}
+			}
+			c.sqlStmts[n] = text
+		} else {
+			delete(c.sqlStmts, n)
+		}
+	}
+	return nil
+}
+
+// singlePrepare reports whether text is one PREPARE statement.
+func singlePrepare(text string) bool {
+	stmts := splitStatements(text)
+	n := 0
+	for _, st := range stmts {
+		if len(st) > 0 {
+			n++
+		}
+	}
+	return n == 1 && len(stmts[0]) > 0 && strings.EqualFold(stmts[0][0], "prepare")
+}
+
+// sqlPreparedSync gives a freshly lent server the client's SQL-level prepared statements: DEALLOCATE of
+// the names it has with another text or that the client lacks, then each missing PREPARE. A PREPARE
+// that fails here (a table it names is gone) is logged and skipped: the client's EXECUTE then gets
+// PostgreSQL's own error. Errors returned are the server's failures other than an ERROR.
+func (c *clientConn) sqlPreparedSync(sc *serverConn) error {
+	c.mu.Lock()
+	want := maps.Clone(c.sqlStmts)
+	c.mu.Unlock()
+	var stmts []string
+	for name, text := range sc.sqlStmts {
+		if want[name] != text {
+			stmts = append(stmts, "DEALLOCATE "+quoteIdent(name))
+			delete(sc.sqlStmts, name)
+		}
+	}
+	for name, text := range want {
+		if _, ok := sc.sqlStmts[name]; !ok {
+			stmts = append(stmts, text)
+		}
+	}
+	for _, q := range stmts {
+		err := c.s.execBounded(sc, q)
+		var pe *pgwire.Error
+		if errors.As(err, &pe) && pe.Severity == pgwire.SeverityError && sc.txStatus == 'I' {
+			c.s.logger.Info("cannot carry a prepared statement to another server", "client", c.id, "error", pe.Message)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for name, text := range want {
+		if sc.sqlStmts == nil {
+			sc.sqlStmts = map[string]string{}
+		}
+		sc.sqlStmts[name] = text
+	}
+	return nil
 }

@@ -12,9 +12,16 @@ import (
 type sessionSets struct {
 	names map[string]bool // lower-case parameter name → true for RESET, false for SET
 	all   bool            // RESET ALL or DISCARD ALL: every parameter back to its default
+
+	// SQL-level prepared statements (PREPARE, DEALLOCATE): the names touched, and whether all were
+	// dropped (DEALLOCATE ALL, DISCARD ALL). Their state is read back from pg_prepared_statements.
+	prepared   map[string]bool
+	deallocAll bool
 }
 
-func (ss *sessionSets) empty() bool { return len(ss.names) == 0 && !ss.all }
+func (ss *sessionSets) empty() bool {
+	return len(ss.names) == 0 && !ss.all && len(ss.prepared) == 0 && !ss.deallocAll
+}
 
 // scanSessionSets records in ss the SET, RESET, RESET ALL and DISCARD ALL statements of sql (a simple
 // Query's text, possibly several statements). SET LOCAL (transaction-scoped), SET TRANSACTION, SET
@@ -43,9 +50,33 @@ func scanSessionSets(sql string, ss *sessionSets) {
 			if len(words) > 1 && strings.EqualFold(words[1], "all") {
 				ss.all = true
 				ss.names = nil
+				ss.deallocAll, ss.prepared = true, nil
+			}
+		case "prepare":
+			if len(words) > 1 && !strings.EqualFold(words[1], "transaction") { // PREPARE TRANSACTION is 2PC
+				ss.touchPrepared(paramName(words[1]))
+			}
+		case "deallocate":
+			w := words[1:]
+			if len(w) > 0 && strings.EqualFold(w[0], "prepare") {
+				w = w[1:]
+			}
+			switch {
+			case len(w) == 0:
+			case strings.EqualFold(w[0], "all"):
+				ss.deallocAll, ss.prepared = true, nil
+			default:
+				ss.touchPrepared(paramName(w[0]))
 			}
 		}
 	}
+}
+
+func (ss *sessionSets) touchPrepared(name string) {
+	if ss.prepared == nil {
+		ss.prepared = map[string]bool{}
+	}
+	ss.prepared[name] = true
 }
 
 func (ss *sessionSets) add(name string, reset bool) {
@@ -102,7 +133,7 @@ func paramName(word string) string {
 }
 
 // mayChangeSession is a quick test, without allocating, for Query texts worth scanning: those that
-// contain "set", "discard" or "deallocate" in any case.
+// contain "set", "discard", "deallocate" or "prepare" in any case.
 func mayChangeSession(text []byte) bool {
 	for i := 0; i+3 <= len(text); i++ {
 		switch text[i] | 0x20 {
@@ -113,6 +144,10 @@ func mayChangeSession(text []byte) bool {
 		case 'd':
 			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("discard")) ||
 				i+10 <= len(text) && bytes.EqualFold(text[i:i+10], []byte("deallocate")) {
+				return true
+			}
+		case 'p':
+			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("prepare")) {
 				return true
 			}
 		}

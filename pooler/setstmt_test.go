@@ -41,8 +41,30 @@ func TestScanSessionSets(t *testing.T) {
 	} {
 		var ss sessionSets
 		scanSessionSets(tt.sql, &ss)
-		if !maps.Equal(ss.names, tt.names) || ss.all != tt.all {
+		if !maps.Equal(ss.names, tt.names) || ss.all != tt.all || ss.prepared != nil || ss.deallocAll != (tt.sql == "DISCARD ALL") {
 			t.Errorf("scanSessionSets(%q) = %v all=%v, want %v all=%v", tt.sql, ss.names, ss.all, tt.names, tt.all)
+		}
+	}
+}
+
+func TestScanPrepared(t *testing.T) {
+	for _, tt := range []struct {
+		sql        string
+		prepared   map[string]bool
+		deallocAll bool
+	}{
+		{"PREPARE plan(int) AS SELECT $1", map[string]bool{"plan": true}, false},
+		{`PREPARE "Plan" AS SELECT 1`, map[string]bool{"plan": true}, false},
+		{"DEALLOCATE plan", map[string]bool{"plan": true}, false},
+		{"DEALLOCATE PREPARE plan", map[string]bool{"plan": true}, false},
+		{"DEALLOCATE ALL", nil, true},
+		{"PREPARE TRANSACTION 'x'", nil, false},
+		{"EXECUTE plan(1)", nil, false},
+	} {
+		var ss sessionSets
+		scanSessionSets(tt.sql, &ss)
+		if !maps.Equal(ss.prepared, tt.prepared) || ss.deallocAll != tt.deallocAll {
+			t.Errorf("scanSessionSets(%q): prepared %v deallocAll %v, want %v %v", tt.sql, ss.prepared, ss.deallocAll, tt.prepared, tt.deallocAll)
 		}
 	}
 }

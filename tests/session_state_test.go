@@ -89,3 +89,54 @@ func TestSessionStateFollowsClient(t *testing.T) {
 		t.Fatal("RESET ALL did not reach a's next server")
 	}
 }
+
+// TestSQLPrepareFollowsClient: in transaction mode, SQL-level PREPARE in one transaction and EXECUTE in
+// the next, on another server, works; two clients may use the same name for different statements; after
+// DEALLOCATE the name is gone for the client, as on a direct connection.
+func TestSQLPrepareFollowsClient(t *testing.T) {
+	db := isolatedDB(t, "pooler_sql_prepare")
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.DefaultPoolSize = 2
+	})
+	a := connectDB(t, tp, db)
+	b := connectDB(t, tp, db)
+	ctx := context.Background()
+	simple := pgx.QueryExecModeSimpleProtocol
+	mustExec(t, a, "PREPARE plan(int) AS SELECT $1 * 10", simple)
+	_, setPID := setting(t, a, "search_path")
+
+	tx, err := b.Begin(ctx) // b holds the server a prepared on
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bPID uint32
+	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()", simple).Scan(&bPID); err != nil {
+		t.Fatal(err)
+	}
+	if bPID != setPID {
+		t.Fatalf("b got server %d, not %d", bPID, setPID)
+	}
+	var got int
+	if err := a.QueryRow(ctx, "EXECUTE plan(4)", simple).Scan(&got); err != nil || got != 40 {
+		t.Fatalf("EXECUTE on another server: %v, %d; want 40", err, got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// b may reuse the name with its own statement, on whichever server.
+	mustExec(t, b, "PREPARE plan(int) AS SELECT $1 + 1", simple)
+	for range 3 {
+		if err := b.QueryRow(ctx, "EXECUTE plan(4)", simple).Scan(&got); err != nil || got != 5 {
+			t.Fatalf("b's EXECUTE: %v, %d; want 5", err, got)
+		}
+		if err := a.QueryRow(ctx, "EXECUTE plan(4)", simple).Scan(&got); err != nil || got != 40 {
+			t.Fatalf("a's EXECUTE: %v, %d; want 40", err, got)
+		}
+	}
+	mustExec(t, a, "DEALLOCATE plan", simple)
+	for range 3 {
+		_, err := a.Exec(ctx, "EXECUTE plan(4)", simple)
+		wantPgError(t, err, "EXECUTE after DEALLOCATE", "26000")
+	}
+}
