@@ -81,17 +81,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				return
 			}
 		default:
-			stats.sent.Add(int64(n) + 1)
-			c.wmu.Lock()
-			err := sc.rd.Forward(c.wr)
-			c.wmu.Unlock()
-			if err != nil {
-				var we *pgwire.WriteError
-				if errors.As(err, &we) {
-					c.clientGone(sc)
-				} else {
-					c.relayFailed(sc, err)
-				}
+			if !c.forward(sc, n) {
 				return
 			}
 		}
