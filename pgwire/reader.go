@@ -101,6 +101,20 @@ func (rd *Reader) ReadMsg() ([]byte, error) {
 	return msg, nil
 }
 
+// Peek returns up to max bytes of the current message's body (after Next) without consuming it, so
+// that a caller can decide between Forward and ReadMsg from a message's first fields. The slice is valid
+// until the next call on the Reader; max is capped at BufferSize-HeaderSize.
+func (rd *Reader) Peek(max int) ([]byte, error) {
+	if _, _, err := rd.Next(); err != nil {
+		return nil, err
+	}
+	n := min(rd.length-4, max, BufferSize-HeaderSize)
+	if err := rd.fill(HeaderSize+n, false); err != nil {
+		return nil, err
+	}
+	return rd.buf[rd.r+HeaderSize : rd.r+HeaderSize+n], nil
+}
+
 // Forward copies the current message (after Next), unchanged, to w. A message that is not wholly
 // buffered is streamed: w is flushed and the rest copied straight from the source, so no buffer grows
 // with the message. Errors from the source are returned as they are; errors from w are wrapped in

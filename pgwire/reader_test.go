@@ -535,3 +535,26 @@ func TestReaderIdleHoldsNoBuffer(t *testing.T) {
 		t.Fatal("Reader holds a buffer after EOF")
 	}
 }
+
+// TestPeek: Peek shows the start of a message's body and leaves the message to Forward whole.
+func TestPeek(t *testing.T) {
+	body := append([]byte("\x00stmt\x00"), bytes.Repeat([]byte{'x'}, 3*BufferSize)...)
+	msg := append([]byte{'B', 0, 0, 0, 0}, body...)
+	binary.BigEndian.PutUint32(msg[1:], uint32(4+len(body)))
+	rd := NewReader(bytes.NewReader(msg))
+	head, err := rd.Peek(16)
+	if err != nil || string(head) != "\x00stmt\x00xxxxxxxxxx" {
+		t.Fatalf("Peek = %q, %v", head, err)
+	}
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	if err := rd.Forward(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), msg) {
+		t.Fatalf("forwarded %d bytes, want the whole %d-byte message", out.Len(), len(msg))
+	}
+}

@@ -525,6 +525,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 			return nil, errQuiet
 		}
 		c.sc, c.txStatus = sc, sc.txStatus
+		c.respQ = c.respQ[:0] // a link that ended abnormally may have left entries: they were for the old server
 		c.relayDone = make(chan struct{})
 		go c.relayServer(sc, c.relayDone)
 	}

@@ -184,11 +184,68 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 	default:
 		return c.rd.Forward(sc.wr)
 	}
+	if streamed, err := c.forwardLarge(sc, typ); streamed || err != nil {
+		return err
+	}
 	msg, err := c.rd.ReadMsg()
 	if err != nil {
 		return err
 	}
 	return c.sendPrepared(sc, msg)
+}
+
+// forwardLarge streams, without reading it whole, a message that needs no rewriting: a FunctionCall, or
+// a Query, an unnamed Parse or a Bind of an unnamed or unknown statement longer than maxScannedQuery
+// (such a Query is not scanned for SET, and such an unnamed Parse is not carried to another server). It
+// reports whether it did.
+func (c *clientConn) forwardLarge(sc *serverConn, typ byte) (bool, error) {
+	_, n, err := c.rd.Next()
+	if err != nil {
+		return false, err
+	}
+	if typ != 'F' && n <= maxScannedQuery {
+		return false, nil
+	}
+	head, err := c.rd.Peek(1024)
+	if err != nil {
+		return false, err
+	}
+	switch typ {
+	case 'F':
+		c.pushResp(respEntry{kind: respQuery})
+	case 'Q':
+		c.mu.Lock()
+		c.respQ = append(c.respQ, respEntry{kind: respQuery})
+		sc.unnamedVer++ // a query replaces the unnamed statement, the client's own included
+		c.unnamedParse = nil
+		c.mu.Unlock()
+	case 'P':
+		if name, _, ok := cstring(head); !ok || name != "" {
+			return false, nil
+		}
+		c.mu.Lock()
+		c.respQ = append(c.respQ, respEntry{kind: respParse})
+		sc.unnamedVer++
+		c.unnamedParse = nil
+		c.mu.Unlock()
+	case 'B':
+		_, rest, ok := cstring(head)
+		if !ok {
+			return false, nil
+		}
+		name, _, ok := cstring(rest)
+		if !ok || (name != "" && c.clientStmt(name) != nil) {
+			return false, nil // a known name is rewritten: read whole
+		}
+		if name == "" {
+			if err := c.ensureUnnamed(sc); err != nil {
+				return true, err
+			}
+		}
+	default:
+		return false, nil
+	}
+	return true, c.rd.Forward(sc.wr)
 }
 
 // sendPrepared is forwardPrepared for a message already read.

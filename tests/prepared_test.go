@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -141,5 +142,27 @@ func TestPgbenchPreparedTransactionMode(t *testing.T) {
 			t.Fatalf("pgbench -M %s: %d processed, %d failed", mode, processed, failed)
 		}
 		t.Logf("pgbench -M %s -c 50 through a transaction pool of 5: %d transactions in 10 s", mode, processed)
+	}
+}
+
+// TestLargeMessagesTransactionMode: a Query and an unnamed Bind larger than the pooler scans still go
+// through whole in transaction mode with statement tracking on (they are streamed, not rewritten).
+func TestLargeMessagesTransactionMode(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.DefaultPoolSize = 2
+	})
+	conn := connectDB(t, tp, appDB)
+	ctx := context.Background()
+	big := strings.Repeat("x", 300*1024)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT length('"+big+"')", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != len(big) {
+		t.Fatalf("large Query: %v, %d", err, n)
+	}
+	if err := conn.QueryRow(ctx, "SELECT length($1::text)", pgx.QueryExecModeExec, big).Scan(&n); err != nil || n != len(big) {
+		t.Fatalf("large unnamed Bind: %v, %d", err, n)
+	}
+	if err := conn.QueryRow(ctx, "SELECT length($1::text) + 0", big).Scan(&n); err != nil || n != len(big) { // named (statement cache)
+		t.Fatalf("large Bind of a named statement: %v, %d", err, n)
 	}
 }
