@@ -3,6 +3,7 @@ package pgwire
 import (
 	"encoding/binary"
 	"io"
+	"math"
 )
 
 // smallSize is the size in bytes of the array inside each Reader that idle reads land in.
@@ -38,6 +39,8 @@ type Reader struct {
 	hdrOK  bool // a header has been validated by Next and not consumed yet
 	typ    byte
 	length int // message length from the header (counts the 4-byte length word)
+
+	outHdr [HeaderSize]byte // the rewritten header that ForwardWithPrefix writes
 }
 
 // NewReader returns a Reader of messages from src.
@@ -123,19 +126,66 @@ func (rd *Reader) Forward(w *Writer) error {
 	if _, _, err := rd.Next(); err != nil {
 		return err
 	}
-	total := 1 + rd.length
-	if total <= BufferSize {
-		if err := rd.fill(total, false); err != nil {
+	return rd.forwardRest(1+rd.length, w)
+}
+
+// ForwardWithPrefix forwards the current message (after Next) to w with the first skip bytes of its
+// body replaced by prefix: the type byte is kept, the length word is recomputed, and the rest of the
+// body is copied as Forward copies it (streamed when it is not wholly buffered, so no buffer grows with
+// the message). It lets a caller rewrite a message's leading fields, found with Peek, without reading a
+// large message whole. skip, in bytes, must be at most the body length (message length - 4) and at most
+// what Peek can return (BufferSize-HeaderSize), and the new message length (message length - skip +
+// len(prefix), in bytes) must fit an int32; otherwise it returns a *Error (08P01, ProtocolViolation) and
+// consumes nothing. Errors from the source are returned as they are; errors from w are wrapped in
+// *WriteError as in Forward. prefix is not retained.
+func (rd *Reader) ForwardWithPrefix(prefix []byte, skip int, w *Writer) error {
+	typ, length, err := rd.Next()
+	if err != nil {
+		return err
+	}
+	if skip < 0 || skip > length-4 || skip > BufferSize-HeaderSize {
+		return ProtocolViolation("cannot replace %d bytes of the %d-byte body of a message of type %q (at most %d)",
+			skip, length-4, typ, BufferSize-HeaderSize)
+	}
+	newLength := int64(length) - int64(skip) + int64(len(prefix))
+	if newLength > math.MaxInt32 {
+		return ProtocolViolation("message of type %q would be %d bytes after rewriting, over the protocol's limit of %d bytes",
+			typ, newLength, math.MaxInt32)
+	}
+	if err := rd.fill(HeaderSize+skip, false); err != nil {
+		return err
+	}
+	// The header goes out of an array inside the Reader: a local one would escape through w (an
+	// io.Writer) and cost an allocation per message.
+	rd.outHdr[0] = typ
+	binary.BigEndian.PutUint32(rd.outHdr[1:], uint32(newLength))
+	if err := w.Write(rd.outHdr[:]); err != nil {
+		return err
+	}
+	if err := w.Write(prefix); err != nil {
+		return err
+	}
+	rd.r += HeaderSize + skip
+	return rd.forwardRest(length-4-skip, w)
+}
+
+// forwardRest copies the last rest bytes of the current message, which start at rd.r, to w and ends the
+// message. Bytes not buffered yet are read into the buffer when the rest bytes fit one (BufferSize), and
+// streamed otherwise: the buffered part is written, w flushed, and the remainder copied from the source
+// through a borrowed buffer, so that nothing grows with the message.
+func (rd *Reader) forwardRest(rest int, w *Writer) error {
+	if rest <= BufferSize {
+		if err := rd.fill(rest, false); err != nil {
 			return err
 		}
-		err := w.Write(rd.buf[rd.r : rd.r+total])
-		rd.r += total
+		err := w.Write(rd.buf[rd.r : rd.r+rest])
+		rd.r += rest
 		rd.hdrOK = false
 		rd.releaseIfEmpty()
 		return err
 	}
 	// Large message: flush what w holds, then the buffered part, then stream the remainder.
-	have := min(rd.w-rd.r, total)
+	have := min(rd.w-rd.r, rest)
 	if err := w.Write(rd.buf[rd.r : rd.r+have]); err != nil {
 		return err
 	}
@@ -148,7 +198,7 @@ func (rd *Reader) Forward(w *Writer) error {
 	// Stream the remainder through a borrowed buffer: no allocation per message.
 	buf := getBuf()
 	defer putBuf(buf)
-	for remaining := total - have; remaining > 0; {
+	for remaining := rest - have; remaining > 0; {
 		n, err := rd.src.Read(buf[:min(remaining, len(buf))])
 		if n > 0 {
 			if werr := w.writeDirect(buf[:n]); werr != nil {

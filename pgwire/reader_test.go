@@ -214,27 +214,35 @@ func TestReaderReadMsgLargerThanBuffer(t *testing.T) {
 	}
 }
 
+// TestReaderForwardByteExact: Forward, and ForwardWithPrefix with an empty prefix in place of nothing,
+// send every message of the sample stream byte for byte, however it arrives.
 func TestReaderForwardByteExact(t *testing.T) {
 	stream, msgs := sampleStream(t)
-	for _, src := range []struct {
-		name string
-		r    func() io.Reader
-	}{
-		{"whole", func() io.Reader { return bytes.NewReader(stream) }},
-		{"one byte", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(stream)) }},
-		{"1000 at once", func() io.Reader { return &chunkReader{r: bytes.NewReader(stream), max: 1000} }},
-	} {
-		t.Run(src.name, func(t *testing.T) {
-			var out bytes.Buffer
-			w := NewWriter(&out)
-			rd := NewReader(src.r())
-			for i := range msgs {
-				if err := rd.Forward(w); err != nil {
-					t.Fatalf("message %d: Forward: %v", i, err)
+	forwards := map[string]func(*Reader, *Writer) error{
+		"Forward":           (*Reader).Forward,
+		"ForwardWithPrefix": func(rd *Reader, w *Writer) error { return rd.ForwardWithPrefix(nil, 0, w) },
+	}
+	for fname, forward := range forwards {
+		for _, src := range []struct {
+			name string
+			r    func() io.Reader
+		}{
+			{"whole", func() io.Reader { return bytes.NewReader(stream) }},
+			{"one byte", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(stream)) }},
+			{"1000 at once", func() io.Reader { return &chunkReader{r: bytes.NewReader(stream), max: 1000} }},
+		} {
+			t.Run(fname+"/"+src.name, func(t *testing.T) {
+				var out bytes.Buffer
+				w := NewWriter(&out)
+				rd := NewReader(src.r())
+				for i := range msgs {
+					if err := forward(rd, w); err != nil {
+						t.Fatalf("message %d: %s: %v", i, fname, err)
+					}
 				}
-			}
-			wantRelayed(t, rd, w, &out, stream)
-		})
+				wantRelayed(t, rd, w, &out, stream)
+			})
+		}
 	}
 }
 
@@ -456,13 +464,13 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func TestReaderOverPipe(t *testing.T) {
-	stream, msgs := sampleStream(t)
+// pipeReader returns a Reader of stream sent over net.Pipe in odd-sized writes, so that headers and
+// bodies straddle reads.
+func pipeReader(t *testing.T, stream []byte) *Reader {
 	client, server := net.Pipe()
-	defer server.Close()
+	t.Cleanup(func() { server.Close() })
 	go func() {
 		defer client.Close()
-		// Odd-sized writes so that headers and bodies straddle reads.
 		for rest := stream; len(rest) > 0; {
 			n := min(len(rest), 4093)
 			if _, err := client.Write(rest[:n]); err != nil {
@@ -471,7 +479,12 @@ func TestReaderOverPipe(t *testing.T) {
 			rest = rest[n:]
 		}
 	}()
-	rd := NewReader(server)
+	return NewReader(server)
+}
+
+func TestReaderOverPipe(t *testing.T) {
+	stream, msgs := sampleStream(t)
+	rd := pipeReader(t, stream)
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	for i := range msgs {
@@ -556,5 +569,202 @@ func TestPeek(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), msg) {
 		t.Fatalf("forwarded %d bytes, want the whole %d-byte message", out.Len(), len(msg))
+	}
+}
+
+// rewritten returns msg with the first skip bytes of its body replaced by prefix and its length word
+// recomputed: what ForwardWithPrefix should send.
+func rewritten(msg, prefix []byte, skip int) []byte {
+	return frame(msg[0], append(bytes.Clone(prefix), msg[HeaderSize+skip:]...))
+}
+
+// forwardWithPrefix runs ForwardWithPrefix into a fresh Writer and returns what reached the destination.
+func forwardWithPrefix(t *testing.T, rd *Reader, prefix []byte, skip int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	if err := rd.ForwardWithPrefix(prefix, skip, w); err != nil {
+		t.Fatalf("ForwardWithPrefix(%q, %d): %v", prefix, skip, err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestReaderForwardWithPrefixSmall: a Bind's portal and statement names are replaced by shorter and
+// longer ones, and the Reader goes on with the next message.
+func TestReaderForwardWithPrefixSmall(t *testing.T) {
+	bind := encode(t, &pgproto3.Bind{
+		DestinationPortal:    "p1",
+		PreparedStatement:    "client_stmt",
+		ParameterFormatCodes: []int16{0},
+		Parameters:           [][]byte{[]byte("42")},
+	})
+	sync := encode(t, &pgproto3.Sync{})
+	names := len("p1\x00client_stmt\x00")
+	for _, prefix := range []string{"\x00s\x00", "\x00pgpooler_statement_0000000001\x00", ""} {
+		rd := NewReader(bytes.NewReader(append(bytes.Clone(bind), sync...)))
+		got := forwardWithPrefix(t, rd, []byte(prefix), names)
+		want := rewritten(bind, []byte(prefix), names)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("prefix %q: forwarded %q, want %q", prefix, got, want)
+		}
+		if prefix != "" {
+			// The result is a Bind that pgproto3 decodes, with the new names and the old parameters.
+			var b pgproto3.Bind
+			if err := b.Decode(got[HeaderSize:]); err != nil {
+				t.Fatalf("prefix %q: rewritten Bind does not decode: %v", prefix, err)
+			}
+			if len(b.Parameters) != 1 || string(b.Parameters[0]) != "42" {
+				t.Fatalf("prefix %q: rewritten Bind has parameters %q", prefix, b.Parameters)
+			}
+		}
+		if m, err := rd.ReadMsg(); err != nil || !bytes.Equal(m, sync) {
+			t.Fatalf("prefix %q: message after the rewritten one: %q, %v; want %q", prefix, m, err, sync)
+		}
+		wantNextErr(t, rd, io.EOF)
+		wantEmpty(t, rd)
+	}
+}
+
+// TestReaderForwardWithPrefixLarge: a message of three buffers' worth, arriving a few bytes a read, is
+// rewritten byte-exactly and streamed (no buffer grows with it, no single write carries it), and the
+// message after it is read correctly.
+func TestReaderForwardWithPrefixLarge(t *testing.T) {
+	const skip = 9
+	big := frame('B', patterned(3*BufferSize))
+	after := encode(t, &pgproto3.Query{String: "SELECT 'after'"})
+	stream := append(bytes.Clone(big), after...)
+	for _, src := range []struct {
+		name string
+		r    func() io.Reader
+	}{
+		{"whole", func() io.Reader { return bytes.NewReader(stream) }},
+		{"one byte", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(stream)) }},
+		{"7 at once", func() io.Reader { return &chunkReader{r: bytes.NewReader(stream), max: 7} }},
+		{"half", func() io.Reader { return iotest.HalfReader(bytes.NewReader(stream)) }},
+	} {
+		for _, prefix := range []string{"", "\x00s\x00", string(patterned(3 * skip))} {
+			rd := NewReader(src.r())
+			var out maxWriter
+			w := NewWriter(&out)
+			if err := rd.ForwardWithPrefix([]byte(prefix), skip, w); err != nil {
+				t.Fatalf("%s, prefix of %d bytes: ForwardWithPrefix: %v", src.name, len(prefix), err)
+			}
+			if rd.buf != nil && cap(rd.buf) > BufferSize {
+				t.Fatalf("%s: Reader grew a %d-byte buffer to forward a large message", src.name, cap(rd.buf))
+			}
+			if err := rd.Forward(w); err != nil {
+				t.Fatalf("%s: Forward after the large message: %v", src.name, err)
+			}
+			want := append(rewritten(big, []byte(prefix), skip), after...)
+			wantRelayed(t, rd, w, &out.Buffer, want)
+			if out.largest >= len(big) {
+				t.Fatalf("%s: the %d-byte message went out in one write: not streamed", src.name, len(big))
+			}
+		}
+	}
+}
+
+// TestReaderForwardWithPrefixFollowedByRead: after a rewritten message, small or large, whole or split,
+// ReadMsg returns the next one unchanged, over a pipe whose writes straddle messages.
+func TestReaderForwardWithPrefixFollowedByRead(t *testing.T) {
+	stream, msgs := sampleStream(t)
+	rd := pipeReader(t, stream)
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	var want []byte
+	for i, m := range msgs {
+		if i%2 == 0 { // the rewritten ones are the odd ones: an empty body, the large one, Terminate
+			got, err := rd.ReadMsg()
+			if err != nil || !bytes.Equal(got, m) {
+				t.Fatalf("message %d after a rewritten one: %d bytes, %v; want the %d sent", i, len(got), err, len(m))
+			}
+			continue
+		}
+		skip := min(3, len(m)-HeaderSize)
+		prefix := []byte("<rewritten>")
+		if err := rd.ForwardWithPrefix(prefix, skip, w); err != nil {
+			t.Fatalf("message %d: ForwardWithPrefix: %v", i, err)
+		}
+		want = append(want, rewritten(m, prefix, skip)...)
+	}
+	wantRelayed(t, rd, w, &out, want)
+}
+
+// TestReaderForwardWithPrefixBadSkip: a skip past the body, past what Peek can show, or negative is a
+// protocol violation that consumes nothing: the message can still be forwarded whole.
+func TestReaderForwardWithPrefixBadSkip(t *testing.T) {
+	small := encode(t, &pgproto3.Query{String: "SELECT 1"})
+	big := frame('B', patterned(2*BufferSize))
+	for _, c := range []struct {
+		name string
+		msg  []byte
+		skip int
+	}{
+		{"past the body", small, len(small) - HeaderSize + 1},
+		{"past an empty body", encode(t, &pgproto3.Sync{}), 1},
+		{"past Peek", big, BufferSize - HeaderSize + 1},
+		{"negative", small, -1},
+	} {
+		rd := NewReader(bytes.NewReader(c.msg))
+		var out bytes.Buffer
+		w := NewWriter(&out)
+		wantProtocolViolation(t, rd.ForwardWithPrefix([]byte("x"), c.skip, w))
+		if out.Len() != 0 || w.Buffered() != 0 {
+			t.Fatalf("%s: %d bytes written, %d queued before the error", c.name, out.Len(), w.Buffered())
+		}
+		if err := rd.Forward(w); err != nil {
+			t.Fatalf("%s: Forward after the error: %v", c.name, err)
+		}
+		wantRelayed(t, rd, w, &out, c.msg)
+	}
+	// The largest skip allowed is exactly what Peek returns.
+	rd := NewReader(bytes.NewReader(big))
+	if got := forwardWithPrefix(t, rd, nil, BufferSize-HeaderSize); !bytes.Equal(got, rewritten(big, nil, BufferSize-HeaderSize)) {
+		t.Fatalf("skip of BufferSize-HeaderSize: forwarded %d bytes that differ from the expected", len(got))
+	}
+	// A header error from Next comes through unchanged.
+	rd = NewReader(bytes.NewReader(header('Q', 2)))
+	wantProtocolViolation(t, rd.ForwardWithPrefix(nil, 0, NewWriter(io.Discard)))
+	rd = NewReader(bytes.NewReader(nil))
+	if err := rd.ForwardWithPrefix(nil, 0, NewWriter(io.Discard)); err != io.EOF {
+		t.Fatalf("ForwardWithPrefix at EOF: %v, want io.EOF", err)
+	}
+}
+
+// TestReaderForwardWithPrefixLengthOverflow: a prefix that would push the length past an int32 is
+// refused before anything is read or written.
+func TestReaderForwardWithPrefixLengthOverflow(t *testing.T) {
+	rd := NewReader(bytes.NewReader(header('B', DefaultMaxMessageSize)))
+	prefix := make([]byte, 2)
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	wantProtocolViolation(t, rd.ForwardWithPrefix(prefix, 1, w))
+	if out.Len() != 0 || w.Buffered() != 0 {
+		t.Fatalf("%d bytes written, %d queued before the error", out.Len(), w.Buffered())
+	}
+}
+
+// TestReaderForwardWithPrefixAllocs: rewriting a small message allocates nothing once the pool is warm.
+func TestReaderForwardWithPrefixAllocs(t *testing.T) {
+	bind := encode(t, &pgproto3.Bind{PreparedStatement: "client_stmt", Parameters: [][]byte{[]byte("42")}})
+	prefix := []byte("\x00s1\x00")
+	src := bytes.NewReader(bind)
+	rd := NewReader(src)
+	w := NewWriter(io.Discard)
+	run := func() {
+		src.Reset(bind)
+		if err := rd.ForwardWithPrefix(prefix, len("\x00client_stmt\x00"), w); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if n := testing.AllocsPerRun(100, run); n != 0 {
+		t.Fatalf("ForwardWithPrefix of a %d-byte message allocates %v times per call, want 0", len(bind), n)
 	}
 }
