@@ -73,6 +73,7 @@ type clientConn struct {
 
 	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
 	prep       bool                     // max_prepared_statements > 0 and not session mode, fixed at login
+	rejecting  bool                     // a statement was refused by reject_session_features: the relay rewrites its error
 	localBatch bool                     // since the last Sync, only Parses answered without a server (parseLocally)
 	stmts      map[string]*preparedStmt // the client's statement names
 	// The client's unnamed statement: its last Parse, and the server (and that server's unnamedVer) that
@@ -415,11 +416,26 @@ func (c *clientConn) forwardScanned(sc *serverConn) error {
 	if i := bytes.IndexByte(text, 0); i >= 0 {
 		text = text[:i]
 	}
+	if f := c.rejectedFeature(text); f != featureNone {
+		if msg[0] == 'Q' {
+			return c.sendRejected(sc, rejectQuery(f))
+		}
+		return c.sendRejected(sc, rejectParse(f, msg[pgwire.HeaderSize] == 0))
+	}
 	if mayChangeSession(text) {
 		c.mu.Lock()
 		scanSessionSets(string(text), &c.sets)
 		c.mu.Unlock()
 	}
+	return sc.wr.Write(msg)
+}
+
+// sendRejected sends msg, the sentinel standing for a statement refused by reject_session_features, and
+// makes the relay read the server's errors for it.
+func (c *clientConn) sendRejected(sc *serverConn, msg []byte) error {
+	c.mu.Lock()
+	c.rejecting = true
+	c.mu.Unlock()
 	return sc.wr.Write(msg)
 }
 

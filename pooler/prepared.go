@@ -268,6 +268,10 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		sc.unnamedVer++ // a simple query replaces the unnamed statement, the client's own included
 		c.unnamedParse = nil
 		c.mu.Unlock()
+		if f := c.rejectedFeature(text); f != featureNone {
+			c.pushResp(e)
+			return c.sendRejected(sc, rejectQuery(f))
+		}
 		if mayChangeSession(text) {
 			c.mu.Lock()
 			scanSessionSets(string(text), &c.sets)
@@ -286,7 +290,18 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		if !ok {
 			return pgwire.ProtocolViolation("malformed Parse message")
 		}
-		if q, _, ok := cstring(rest); ok && mayChangeSession([]byte(q)) {
+		q, _, ok := cstring(rest)
+		if f := c.rejectedFeature([]byte(q)); ok && f != featureNone {
+			c.mu.Lock()
+			c.respQ = append(c.respQ, respEntry{kind: respParse})
+			if name == "" {
+				c.unnamedParse = nil
+				sc.unnamedVer++
+			}
+			c.mu.Unlock()
+			return c.sendRejected(sc, rejectParse(f, name == ""))
+		}
+		if ok && mayChangeSession([]byte(q)) {
 			c.mu.Lock()
 			scanSessionSets(q, &c.sets)
 			c.mu.Unlock()
@@ -497,7 +512,7 @@ func (c *clientConn) serverError(sc *serverConn, msg []byte) []byte {
 	if err := er.Decode(msg[pgwire.HeaderSize:]); err != nil {
 		return msg
 	}
-	out := msg
+	out := c.rejectedError(msg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if (er.Code == pgerrcode.FeatureNotSupported && strings.Contains(er.Message, "cached plan must not change result type")) ||
@@ -528,6 +543,9 @@ func (c *clientConn) parseLocally(msg []byte) (bool, error) {
 	name, rest, ok := cstring(msg[pgwire.HeaderSize:])
 	if !ok || name == "" {
 		return false, nil
+	}
+	if q, _, _ := cstring(rest); c.rejectedFeature([]byte(q)) != featureNone {
+		return false, nil // refused by the server's answer to the sentinel, in order
 	}
 	st := c.s.stmts.get(rest)
 	if !st.valid.Load() {

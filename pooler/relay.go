@@ -60,7 +60,10 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				return
 			}
 		case 'E':
-			if !c.prep {
+			c.mu.Lock()
+			rejecting := c.rejecting
+			c.mu.Unlock()
+			if !c.prep && !rejecting {
 				if !c.forward(sc, n) {
 					return
 				}
@@ -71,7 +74,12 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				c.relayFailed(sc, err)
 				return
 			}
-			out := c.serverError(sc, msg)
+			var out []byte
+			if c.prep {
+				out = c.serverError(sc, msg)
+			} else {
+				out = c.rejectedError(msg)
+			}
 			stats.sent.Add(int64(len(out)))
 			c.wmu.Lock()
 			err = c.wr.Write(out)

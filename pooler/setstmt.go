@@ -159,16 +159,19 @@ func mayChangeSession(text []byte) bool {
 // forwarded unread (no session parameter statement is that long).
 const maxScannedQuery = 64 * 1024
 
-// splitStatements splits sql at top-level semicolons into statements, each as its first few words
-// (identifiers, keywords, double-quoted identifiers kept with their quotes); string literals, dollar
-// quotes and comments are skipped. Only the first 4 words of a statement are kept.
-func splitStatements(sql string) [][]string {
+// splitStatements splits sql at top-level semicolons into statements, each as its first 4 words
+// (identifiers, keywords, double-quoted identifiers kept with their quotes); string literals and dollar
+// quotes count as one word ("'" and "$"), comments are skipped.
+func splitStatements(sql string) [][]string { return splitStatementsN(sql, 4) }
+
+// splitStatementsN is splitStatements keeping up to maxWords words of each statement.
+func splitStatementsN(sql string, maxWords int) [][]string {
 	var out [][]string
 	var cur []string
 	word := strings.Builder{}
 	flush := func() {
 		if word.Len() > 0 {
-			if len(cur) < 4 {
+			if len(cur) < maxWords {
 				cur = append(cur, word.String())
 			}
 			word.Reset()
@@ -217,7 +220,7 @@ func splitStatements(sql string) [][]string {
 					break
 				}
 			}
-			if len(cur) < 4 {
+			if len(cur) < maxWords {
 				cur = append(cur, "'")
 			}
 		case c == '"':
@@ -242,7 +245,7 @@ func splitStatements(sql string) [][]string {
 			} else {
 				i += len(tag) + close + len(tag) - 1
 			}
-			if len(cur) < 4 {
+			if len(cur) < maxWords {
 				cur = append(cur, "$")
 			}
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '=' || c == ',' || c == '(' || c == ')':

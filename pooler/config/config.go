@@ -356,6 +356,13 @@ type Pooler struct {
 	// PgBouncer doc/config.md key max_prepared_statements.
 	MaxPreparedStatements int `toml:"max_prepared_statements"`
 
+	// RejectSessionFeatures makes transaction and statement mode answer
+	// statements whose effect outlives the transaction (LISTEN, session
+	// advisory locks, temporary tables without ON COMMIT DROP, DECLARE ...
+	// WITH HOLD) with ERROR 0A000 instead of running them on a server that
+	// other clients get next. Default false. pgpooler's own key.
+	RejectSessionFeatures bool `toml:"reject_session_features"`
+
 	// AdminUsers is a comma-separated list of users allowed into the admin
 	// console (the virtual database "pgbouncer", alias "pgpooler") with
 	// every command. Default "". PgBouncer doc/config.md key admin_users.

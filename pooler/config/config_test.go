@@ -65,7 +65,8 @@ var pgbouncerDefaults = map[string]any{
 	"stats_users":               "",
 	"stats_period":              60 * time.Second,
 	"max_prepared_statements":   200,
-	"metrics_addr":              "", // pgpooler's own key (off)
+	"metrics_addr":              "",    // pgpooler's own key (off)
+	"reject_session_features":   false, // pgpooler's own key
 }
 
 func TestDefaultMatchesPgBouncer(t *testing.T) {
