@@ -625,8 +625,8 @@ func showVersion(*adminView) *adminTable {
 
 // showMem reports what Go can tell honestly, in PgBouncer's columns (name, size, used, free, memtotal):
 // the structs of clients, servers and pools (size is the struct's own size, without buffers in flight;
-// Go keeps no free lists, so free is 0), then the Go runtime's heap, stacks and other memory in bytes
-// (size 1). Values above 2^31-1 are capped, the columns being int4.
+// Go keeps no free lists, so free is 0), the shared prepared statements (size is their average in
+// bytes), then the Go runtime's heap, stacks and other memory in bytes (size 1). Values above 2^31-1 are capped, the columns being int4.
 func showMem(v *adminView) *adminTable {
 	capped := func(n uint64) int64 { return int64(min(n, 1<<31-1)) }
 	t := newTable(memColumns)
@@ -642,6 +642,11 @@ func showMem(v *adminView) *adminTable {
 	for _, o := range objects {
 		t.add(o.name, int64(o.size), o.n, 0, capped(uint64(o.size)*uint64(o.n)))
 	}
+	avg := int64(0)
+	if v.SharedStatements > 0 {
+		avg = v.SharedStatementBytes / int64(v.SharedStatements)
+	}
+	t.add("prepared_statement_cache", avg, v.SharedStatements, 0, capped(uint64(v.SharedStatementBytes)))
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heapFree := ms.HeapIdle - ms.HeapReleased

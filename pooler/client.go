@@ -79,6 +79,7 @@ type clientConn struct {
 	// The client's unnamed statement: its last Parse, and the server (and that server's unnamedVer) that
 	// has it; ensureUnnamed re-sends it to another server.
 	unnamedParse []byte
+	unnamedDrops bool // executing it drops the server's prepared statements (DISCARD ALL)
 	unnamedSrv   *serverConn
 	unnamedVer   uint64
 	sqlStmts     map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
@@ -341,8 +342,8 @@ func (c *clientConn) run() error {
 		default:
 			return pgwire.ProtocolViolation("invalid frontend message type %d", typ)
 		}
-		var parsed []byte // a Parse already read, when it could not be answered locally
-		if c.prep && (typ == 'P' || typ == 'S') {
+		var parsed []byte                                                 // a Parse already read, when it could not be answered locally
+		if c.prep && (typ == 'P' && n <= maxCarriedParse || typ == 'S') { // a larger Parse may be streamed (forwardLarge)
 			var done bool
 			if typ == 'P' {
 				if parsed, err = c.rd.ReadMsg(); err == nil {

@@ -43,17 +43,31 @@ type preparedStmt struct {
 	serverName string
 	parse      []byte // the Parse message under serverName, ready to send
 	closeMsg   []byte // Close of serverName
+	drops      bool   // executing it drops the server's prepared statements (DISCARD ALL, DEALLOCATE ALL)
 }
 
 // stmtRegistry maps (query, parameter types) to shared statements.
 type stmtRegistry struct {
 	mu    sync.Mutex
 	byKey map[string]*preparedStmt
+	bytes int64 // what byKey holds: keys, Parse and Close messages
 	next  uint64
 }
 
-// maxRegistry bounds the registry; past it, it starts over (new server names for old texts).
-const maxRegistry = 100000
+// The registry's bounds: past either, it starts over (new server names for old texts; statements that
+// clients and servers still use stay theirs, uncounted here).
+const (
+	maxRegistry      = 100000   // statements
+	maxRegistryBytes = 64 << 20 // bytes of keys and messages
+)
+
+// maxCarriedParse is the longest Parse message, in bytes, read whole: an unnamed one that long is kept
+// to be re-sent to the client's next server (ensureUnnamed); a longer unnamed Parse is streamed and not
+// carried. Named Parses are always read whole, their text being shared (stmtRegistry).
+const maxCarriedParse = 1 << 20
+
+// serverStmtPrefix starts the names of the pooler's statements on servers.
+const serverStmtPrefix = "pgpooler_"
 
 // get returns the shared statement for a Parse body's query and parameter types (body after the name).
 func (r *stmtRegistry) get(rest []byte) *preparedStmt {
@@ -62,17 +76,26 @@ func (r *stmtRegistry) get(rest []byte) *preparedStmt {
 	if st, ok := r.byKey[string(rest)]; ok {
 		return st
 	}
-	if r.byKey == nil || len(r.byKey) >= maxRegistry {
-		r.byKey = map[string]*preparedStmt{}
+	if r.byKey == nil || len(r.byKey) >= maxRegistry || r.bytes+3*int64(len(rest)) > maxRegistryBytes {
+		r.byKey, r.bytes = map[string]*preparedStmt{}, 0
 	}
 	r.next++
-	name := "pgpooler_" + strconv.FormatUint(r.next, 10)
-	st := &preparedStmt{serverName: name}
+	name := serverStmtPrefix + strconv.FormatUint(r.next, 10)
+	query, _, _ := cstring(rest)
+	st := &preparedStmt{serverName: name, drops: textDrops(query)}
 	body := append(append([]byte(name), 0), rest...)
 	st.parse = frame('P', body)
 	st.closeMsg = frame('C', append(append([]byte{'S'}, name...), 0))
 	r.byKey[string(rest)] = st
+	r.bytes += int64(len(rest) + len(st.parse) + len(st.closeMsg))
 	return st
+}
+
+// size returns how many statements the registry holds and their size in bytes.
+func (r *stmtRegistry) size() (statements int, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byKey), r.bytes
 }
 
 // frame builds a message: type byte, length, body.
@@ -162,7 +185,6 @@ type respEntry struct {
 	kind    respKind
 	stmt    *preparedStmt // for respParseSkip: unrecorded on the server if the Parse fails
 	dupName string        // for respParseDup: the client's statement name
-	drops   bool          // for respQuery: the query drops every prepared statement (DISCARD ALL, DEALLOCATE ALL)
 }
 
 // dupSentinel is the query of the Parse sent for a client's duplicate statement name: a syntax error the
@@ -194,10 +216,11 @@ func (c *clientConn) forwardPrepared(sc *serverConn, typ byte) error {
 	return c.sendPrepared(sc, msg)
 }
 
-// forwardLarge streams, without reading it whole, a message that needs no rewriting: a FunctionCall, or
-// a Query, an unnamed Parse or a Bind of an unnamed or unknown statement longer than maxScannedQuery
-// (such a Query is not scanned for SET, and such an unnamed Parse is not carried to another server). It
-// reports whether it did.
+// forwardLarge streams, without reading it whole, a FunctionCall, or a Query or a Bind longer than
+// maxScannedQuery, or an unnamed Parse longer than maxCarriedParse: such a Query is not scanned for SET
+// (nor for reject_session_features), such an unnamed Parse is not carried to another server, and a Bind
+// of a named statement has only its first fields rewritten. It reports whether it did; other messages
+// are read whole by the caller.
 func (c *clientConn) forwardLarge(sc *serverConn, typ byte) (bool, error) {
 	_, n, err := c.rd.Next()
 	if err != nil {
@@ -229,23 +252,62 @@ func (c *clientConn) forwardLarge(sc *serverConn, typ byte) (bool, error) {
 		c.unnamedParse = nil
 		c.mu.Unlock()
 	case 'B':
-		_, rest, ok := cstring(head)
+		portal, rest, ok := cstring(head)
 		if !ok {
 			return false, nil
 		}
 		name, _, ok := cstring(rest)
-		if !ok || (name != "" && c.clientStmt(name) != nil) {
-			return false, nil // a known name is rewritten: read whole
+		if !ok {
+			return false, nil // names longer than the peek: read whole
 		}
-		if name == "" {
-			if err := c.ensureUnnamed(sc); err != nil {
-				return true, err
-			}
-		}
+		return true, c.sendBind(sc, portal, name, len(portal)+len(name)+2, nil)
 	default:
 		return false, nil
 	}
 	return true, c.rd.Forward(sc.wr)
+}
+
+// sendBind sends a Bind of the client's statement name (portal and name being the Bind's first fields,
+// skip bytes in all): a known name under its server name, prepared there first if need be. With msg nil
+// the message is still unread and is streamed (pgwire.Reader.ForwardWithPrefix); else msg is the whole
+// message. A Bind of a statement that drops the server's statements makes the pooler forget them.
+func (c *clientConn) sendBind(sc *serverConn, portal, name string, skip int, msg []byte) error {
+	st := c.clientStmt(name)
+	var err error
+	switch {
+	case name == "":
+		if err = c.ensureUnnamed(sc); err == nil {
+			err = c.writeOrForward(sc, msg)
+		}
+	case st == nil: // unknown: PostgreSQL answers 26000
+		err = c.writeOrForward(sc, msg)
+	default:
+		if err = c.ensurePrepared(sc, st); err != nil {
+			return err
+		}
+		head := make([]byte, 0, len(portal)+len(st.serverName)+2)
+		head = append(append(append(append(head, portal...), 0), st.serverName...), 0)
+		if msg == nil {
+			err = c.rd.ForwardWithPrefix(head, skip, sc.wr)
+		} else {
+			err = sc.wr.Write(frame('B', append(head, msg[pgwire.HeaderSize+skip:]...)))
+		}
+	}
+	c.mu.Lock()
+	if name == "" && c.unnamedDrops || st != nil && st.drops {
+		c.stmts = nil // as on a direct connection, the client's names are gone too
+		c.forgetServerStmtsLocked(sc)
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// writeOrForward sends msg, or the current unread message when msg is nil.
+func (c *clientConn) writeOrForward(sc *serverConn, msg []byte) error {
+	if msg == nil {
+		return c.rd.Forward(sc.wr)
+	}
+	return sc.wr.Write(msg)
 }
 
 // sendPrepared is forwardPrepared for a message already read.
@@ -277,9 +339,9 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 			scanSessionSets(string(text), &c.sets)
 			c.mu.Unlock()
 			if dropsStatements(string(text)) {
-				e.drops = true
 				c.mu.Lock()
 				c.stmts = nil // DEALLOCATE ALL, DISCARD ALL: the client's statements are gone
+				c.forgetServerStmtsLocked(sc)
 				c.mu.Unlock()
 			}
 		}
@@ -309,7 +371,11 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		if name == "" {
 			c.mu.Lock()
 			c.respQ = append(c.respQ, respEntry{kind: respParse})
+			if cap(c.unnamedParse) > 64*1024 && len(msg) <= 64*1024 {
+				c.unnamedParse = nil // do not keep a large query's buffer for small ones
+			}
 			c.unnamedParse = append(c.unnamedParse[:0], msg...)
+			c.unnamedDrops = ok && textDrops(q)
 			sc.unnamedVer++
 			c.unnamedSrv, c.unnamedVer = sc, sc.unnamedVer
 			c.mu.Unlock()
@@ -338,25 +404,11 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		if !ok {
 			return pgwire.ProtocolViolation("malformed Bind message")
 		}
-		name, params, ok := cstring(rest)
+		name, _, ok := cstring(rest)
 		if !ok {
 			return pgwire.ProtocolViolation("malformed Bind message")
 		}
-		st := c.clientStmt(name)
-		if name == "" {
-			if err := c.ensureUnnamed(sc); err != nil {
-				return err
-			}
-		}
-		if name == "" || st == nil {
-			return sc.wr.Write(msg)
-		}
-		if err := c.ensurePrepared(sc, st); err != nil {
-			return err
-		}
-		nb := make([]byte, 0, len(portal)+len(st.serverName)+2+len(params))
-		nb = append(append(append(append(nb, portal...), 0), st.serverName...), 0)
-		return sc.wr.Write(frame('B', append(nb, params...)))
+		return c.sendBind(sc, portal, name, len(portal)+len(name)+2, msg)
 	case 'D':
 		if len(body) < 2 || body[0] != 'S' {
 			return sc.wr.Write(msg)
@@ -433,7 +485,9 @@ func (c *clientConn) ensureUnnamed(sc *serverConn) error {
 	return sc.wr.Write(msg)
 }
 
-// dropsStatements reports whether a query's text holds DEALLOCATE ALL or DISCARD ALL.
+// dropsStatements reports whether a query's text holds DEALLOCATE ALL or DISCARD ALL, or a DEALLOCATE
+// of one of the pooler's own server-side statements ("pgpooler_N", which a client has no business
+// dropping, but can).
 func dropsStatements(sql string) bool {
 	for _, stmt := range splitStatements(sql) {
 		if len(stmt) >= 2 && (strings.EqualFold(stmt[0], "deallocate") || strings.EqualFold(stmt[0], "discard")) {
@@ -441,13 +495,24 @@ func dropsStatements(sql string) bool {
 			if strings.EqualFold(w, "prepare") && len(stmt) >= 3 {
 				w = stmt[2]
 			}
-			if strings.EqualFold(w, "all") {
+			if strings.EqualFold(w, "all") ||
+				strings.EqualFold(stmt[0], "deallocate") && strings.HasPrefix(paramName(w), serverStmtPrefix) {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// textDrops is dropsStatements for a Query's or Parse's text, with a quick test first.
+func textDrops(text string) bool {
+	return mayChangeSession([]byte(text)) && dropsStatements(text)
+}
+
+// forgetServerStmtsLocked is called, with c.mu held, once a message that drops the server's prepared
+// statements has been sent: the messages after it prepare again what they use (a Close + Parse of a
+// statement that is still there is harmless, should the drop fail).
+func (c *clientConn) forgetServerStmtsLocked(sc *serverConn) { sc.stmts.clear() }
 
 // popResp takes the queued entry a ParseComplete ('1') or CloseComplete ('3') answers and reports
 // whether the message is to be swallowed.
@@ -481,9 +546,6 @@ func (c *clientConn) popReadyLocked(sc *serverConn) {
 		e := c.respQ[0]
 		c.respQ = c.respQ[1:]
 		if e.kind == respSync || e.kind == respQuery {
-			if e.drops {
-				sc.stmts.clear()
-			}
 			return
 		}
 		// Anything before it went unanswered (skipped after an error): forget it.

@@ -45,13 +45,16 @@ func TestServerStmtsLRU(t *testing.T) {
 
 func TestDropsStatements(t *testing.T) {
 	for sql, want := range map[string]bool{
-		"DEALLOCATE ALL":          true,
-		"deallocate prepare all;": true,
-		"DISCARD ALL":             true,
-		"DEALLOCATE s1":           false,
-		"DISCARD PLANS":           false,
-		"SELECT 'DEALLOCATE ALL'": false,
-		"BEGIN; DISCARD ALL":      true,
+		"DEALLOCATE ALL":                   true,
+		"deallocate prepare all;":          true,
+		"DISCARD ALL":                      true,
+		"DEALLOCATE s1":                    false,
+		"DISCARD PLANS":                    false,
+		"SELECT 'DEALLOCATE ALL'":          false,
+		"BEGIN; DISCARD ALL":               true,
+		"DEALLOCATE pgpooler_3":            true,
+		`DEALLOCATE PREPARE "pgpooler_12"`: true,
+		"DEALLOCATE pgpooler":              false,
 	} {
 		if got := dropsStatements(sql); got != want {
 			t.Errorf("dropsStatements(%q) = %v, want %v", sql, got, want)

@@ -24,6 +24,11 @@ type Snapshot struct {
 	// Averages are the per-database averages of the last complete stats_period (SHOW STATS avg_*),
 	// keyed by database name; a database with no complete period yet is absent.
 	Averages map[string]Averages
+	// SharedStatements and SharedStatementBytes are the size of the registry of prepared statements
+	// shared between clients in transaction and statement mode: distinct (query text, parameter types)
+	// pairs, and the bytes their texts and messages take (bounded at 100000 and 64 MiB).
+	SharedStatements     int
+	SharedStatementBytes int64
 }
 
 // PoolInfo is one (database, user) pool: the columns of PgBouncer's SHOW POOLS and its counters.
@@ -94,6 +99,7 @@ func (s *Server) Snapshot() *Snapshot {
 	now := time.Now()
 	cfg := s.config()
 	snap := &Snapshot{Taken: now, Started: s.started, Config: cfg}
+	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.size()
 	checkDelay := cfg.Pooler.ServerCheckDelay.D()
 
 	s.mu.Lock()

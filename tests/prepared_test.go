@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +166,79 @@ func TestLargeMessagesTransactionMode(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, "SELECT length($1::text) + 0", big).Scan(&n); err != nil || n != len(big) { // named (statement cache)
 		t.Fatalf("large Bind of a named statement: %v, %d", err, n)
+	}
+	if err := conn.QueryRow(ctx, "SELECT length('"+big+"') + $1", 0).Scan(&n); err != nil || n != len(big) {
+		t.Fatalf("large Parse of a named statement: %v, %d", err, n)
+	}
+	huge := strings.Repeat("y", 1100*1024) // over maxCarriedParse: streamed
+	if err := conn.QueryRow(ctx, "SELECT length('"+huge+"') + $1", pgx.QueryExecModeExec, 0).Scan(&n); err != nil || n != len(huge) {
+		t.Fatalf("large unnamed Parse: %v, %d", err, n)
+	}
+}
+
+// TestServerStatementsDroppedBehindPooler: another client on the same server drops the pooler's shared
+// statements (SQL DEALLOCATE of a pgpooler_N name, DISCARD ALL over the extended protocol, a named
+// DISCARD ALL run twice); the client that uses them goes on without seeing an error, each time.
+func TestServerStatementsDroppedBehindPooler(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.DefaultPoolSize = 1 // both clients share the one server
+		withConsoleUsers(c)
+	})
+	a := connectDB(t, tp, appDB) // pgx's default mode: a cache of named statements
+	b := connectDB(t, tp, appDB)
+	ctx := context.Background()
+	use := func(when string) {
+		t.Helper()
+		var n int
+		if err := a.QueryRow(ctx, "SELECT $1::int + 1", 41).Scan(&n); err != nil || n != 42 {
+			t.Fatalf("cached statement %s: %d, %v", when, n, err)
+		}
+	}
+	use("first")
+
+	var names []string
+	rows, err := b.Query(ctx, "SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgpooler\\_%'", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	if rows.Err() != nil || len(names) == 0 {
+		t.Fatalf("the pooler's statements on the shared server: %v, %v", names, rows.Err())
+	}
+	for _, name := range names {
+		mustExec(t, b, `DEALLOCATE "`+name+`"`, pgx.QueryExecModeSimpleProtocol)
+	}
+	use("after SQL DEALLOCATE of the pooler's names")
+
+	pc := b.PgConn() // pgx itself sends statements without arguments as simple queries
+	if _, err := pc.ExecParams(ctx, "DISCARD ALL", nil, nil, nil, nil).Close(); err != nil { // unnamed Parse, Bind, Execute
+		t.Fatal(err)
+	}
+	use("after DISCARD ALL over the extended protocol")
+
+	for i := range 2 { // the second Parse finds the shared statement, which the first run dropped
+		if _, err := pc.Prepare(ctx, "discard", "DISCARD ALL", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.ExecPrepared(ctx, "discard", nil, nil, nil).Close(); err != nil {
+			t.Fatalf("named DISCARD ALL #%d: %v", i+1, err)
+		}
+		use(fmt.Sprintf("after named DISCARD ALL #%d", i+1))
+	}
+	// As on a direct connection, DISCARD ALL dropped the client's own statement too.
+	_, err = pc.ExecPrepared(ctx, "discard", nil, nil, nil).Close()
+	wantPgError(t, err, "Bind of a statement DISCARD ALL dropped", "26000", `"discard"`)
+
+	// The shared statements are counted: "SELECT $1::int + 1" and "DISCARD ALL" at least.
+	row := one(t, openConsole(t, tp, consoleAdmin).rows(t, "SHOW MEM"), "name", "prepared_statement_cache")
+	if used, _ := strconv.Atoi(row["used"]); used < 2 || row["memtotal"] == "0" {
+		t.Errorf("SHOW MEM prepared_statement_cache: %v, want at least 2 statements and their bytes", row)
 	}
 }

@@ -127,6 +127,10 @@ var (
 		"Shared prepared statements kept on server connections, summed (SHOW SERVERS prepared_statements; bounded per server by max_prepared_statements).", nil, nil)
 	clientStmtsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "client_prepared_statements"),
 		"Named prepared statements clients hold in transaction and statement mode, summed (SHOW CLIENTS prepared_statements).", nil, nil)
+	sharedStmtsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "shared_prepared_statements"),
+		"Distinct prepared statements (query text and parameter types) shared between clients in transaction and statement mode (SHOW MEM prepared_statement_cache used).", nil, nil)
+	sharedStmtBytesDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "shared_prepared_statement_bytes"),
+		"Bytes the shared prepared statements' texts and messages take (SHOW MEM prepared_statement_cache memtotal; at most 64 MiB).", nil, nil)
 )
 
 // Collector is a prometheus.Collector over a pooler.Server: on every scrape it takes one
@@ -148,7 +152,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, s := range statCounters {
 		ch <- s.desc
 	}
-	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc} {
+	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc, sharedStmtsDesc, sharedStmtBytesDesc} {
 		ch <- d
 	}
 }
@@ -175,6 +179,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(serverStmtsDesc, prometheus.GaugeValue, float64(serverStmts))
 	ch <- prometheus.MustNewConstMetric(clientStmtsDesc, prometheus.GaugeValue, float64(clientStmts))
+	ch <- prometheus.MustNewConstMetric(sharedStmtsDesc, prometheus.GaugeValue, float64(snap.SharedStatements))
+	ch <- prometheus.MustNewConstMetric(sharedStmtBytesDesc, prometheus.GaugeValue, float64(snap.SharedStatementBytes))
 
 	perDatabase := map[string]pooler.Counters{} // SHOW STATS sums the pools of each database
 	for i := range snap.Pools {

@@ -75,6 +75,8 @@
 //	pgpooler_pools                          pools (SHOW POOLS rows)
 //	pgpooler_server_prepared_statements     shared prepared statements on servers (SHOW SERVERS prepared_statements)
 //	pgpooler_client_prepared_statements     clients' named prepared statements (SHOW CLIENTS prepared_statements)
+//	pgpooler_shared_prepared_statements     distinct statements shared between clients (SHOW MEM prepared_statement_cache)
+//	pgpooler_shared_prepared_statement_bytes  their size in bytes
 //	pgpooler_config_max_client_connections  max_client_conn
 //
 // and the standard go_* and process_* metrics of client_golang's collectors.
