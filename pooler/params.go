@@ -9,9 +9,11 @@ import (
 )
 
 // readOnlyParams are reported parameters that no session can set; they are never synced.
+// session_authorization is not one of them: a superuser's SET SESSION AUTHORIZATION follows that client,
+// and the next client of its server gets its own back (any session may return to its login user).
 var readOnlyParams = map[string]bool{
 	"server_version": true, "server_version_num": true, "server_encoding": true, "integer_datetimes": true,
-	"is_superuser": true, "session_authorization": true, "in_hot_standby": true,
+	"is_superuser": true, "in_hot_standby": true,
 }
 
 // canonicalName returns the spelling PostgreSQL uses in ParameterStatus for a lower-case parameter name.
@@ -118,7 +120,11 @@ func parseOptions(s string) (map[string]string, error) {
 // server already matches.
 func syncSQL(sc *serverConn, want map[string]string) (string, func()) {
 	var sets, resets []string
-	for _, k := range sortedKeys(want) {
+	keys := sortedKeys(want)
+	if i := slices.Index(keys, "session_authorization"); i > 0 { // first: it resets "role", and decides what role may be set
+		keys = append(append([]string{keys[i]}, keys[:i]...), keys[i+1:]...)
+	}
+	for _, k := range keys {
 		v := want[k]
 		if readOnlyParams[k] {
 			continue

@@ -9,8 +9,15 @@ import (
 )
 
 // settingsQuery reads the current and default value of the parameters named in its one argument, a
-// text[] literal, from the server that ran the client's SET statements.
-const settingsQuery = "SELECT name, setting, reset_val FROM pg_catalog.pg_settings WHERE name = ANY($1::text[])"
+// text[] literal, from the server that ran the client's SET statements. "role" (SET ROLE) is not in
+// pg_settings: current_setting reads it, and its default is "none".
+const settingsQuery = "SELECT name, setting, reset_val FROM pg_catalog.pg_settings WHERE name = ANY($1::text[]) " +
+	"UNION ALL SELECT 'role', pg_catalog.current_setting('role'), 'none' WHERE 'role' = ANY($1::text[])"
+
+// sessionSettingsQuery is settingsQuery that also reads every parameter set in the session (SET,
+// set_config), for a transaction that called set_config.
+const sessionSettingsQuery = "SELECT name, setting, reset_val FROM pg_catalog.pg_settings WHERE name = ANY($1::text[]) OR source = 'session' " +
+	"UNION ALL SELECT 'role', pg_catalog.current_setting('role'), 'none' WHERE 'role' = ANY($1::text[])"
 
 // syncSessionState records what a transaction's SET, RESET, RESET ALL and DISCARD ALL statements left on
 // server sc (transaction and statement mode), so that the client's next server gets the same values:
@@ -29,6 +36,18 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets sessionSets) error {
 		return err
 	}
 	var names []string
+	if (sets.all || sets.any) && !sets.names["role"] {
+		names = append(names, "role") // RESET ALL leaves the role as it was; DISCARD ALL resets it
+	}
+	query := settingsQuery
+	if sets.any {
+		query = sessionSettingsQuery
+		for name := range sc.params { // set before, perhaps reset now
+			if _, listed := sets.names[name]; !listed && !sc.reported[name] && name != "role" {
+				names = append(names, name)
+			}
+		}
+	}
 	for name := range sets.names {
 		if !sc.reported[name] && !readOnlyParams[name] {
 			names = append(names, name)
@@ -37,7 +56,7 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets sessionSets) error {
 	if len(names) == 0 {
 		return nil
 	}
-	rows, err := c.s.queryRowsBounded(sc, settingsQuery, textArray(names))
+	rows, err := c.s.queryRowsBounded(sc, query, textArray(names))
 	if err != nil {
 		return err
 	}

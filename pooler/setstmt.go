@@ -12,6 +12,9 @@ import (
 type sessionSets struct {
 	names map[string]bool // lower-case parameter name → true for RESET, false for SET
 	all   bool            // RESET ALL or DISCARD ALL: every parameter back to its default
+	// any: a set_config call, whose parameter is a value the scan cannot read: every parameter the
+	// session set is read back.
+	any bool
 
 	// SQL-level prepared statements (PREPARE, DEALLOCATE): the names touched, and whether all were
 	// dropped (DEALLOCATE ALL, DISCARD ALL). Their state is read back from pg_prepared_statements.
@@ -20,15 +23,20 @@ type sessionSets struct {
 }
 
 func (ss *sessionSets) empty() bool {
-	return len(ss.names) == 0 && !ss.all && len(ss.prepared) == 0 && !ss.deallocAll
+	return len(ss.names) == 0 && !ss.all && !ss.any && len(ss.prepared) == 0 && !ss.deallocAll
 }
 
 // scanSessionSets records in ss the SET, RESET, RESET ALL and DISCARD ALL statements of sql (a simple
-// Query's text, possibly several statements). SET LOCAL (transaction-scoped), SET TRANSACTION, SET
-// CONSTRAINTS, SET ROLE and SET SESSION AUTHORIZATION are left alone: the first three end with the
-// transaction, and role changes are not carried (documented). Quoted strings, quoted identifiers,
-// dollar-quoted strings and comments are skipped, so a "SET" inside them is not a statement.
+// Query's text, possibly several statements). SET LOCAL (transaction-scoped), SET TRANSACTION and SET
+// CONSTRAINTS are left alone: they end with the transaction. set_config(name, value, false) anywhere in
+// the text (even in a string) marks every parameter for reading back. SET ROLE is the parameter "role", and SET
+// SESSION AUTHORIZATION the parameter "session_authorization", which also resets "role". Quoted strings,
+// quoted identifiers, dollar-quoted strings and comments are skipped, so a "SET" inside them is not a
+// statement.
 func scanSessionSets(sql string, ss *sessionSets) {
+	if strings.Contains(strings.ToLower(sql), "set_config") {
+		ss.any = true
+	}
 	for _, stmt := range splitStatements(sql) {
 		words := stmt
 		if len(words) == 0 {
@@ -38,6 +46,9 @@ func scanSessionSets(sql string, ss *sessionSets) {
 		case "set":
 			if name := setTarget(words[1:]); name != "" {
 				ss.add(name, false)
+				if name == "session_authorization" {
+					ss.add("role", false) // re-read: a new session user has no role set
+				}
 			}
 		case "reset":
 			if len(words) > 1 && strings.EqualFold(words[1], "all") {
@@ -45,6 +56,9 @@ func scanSessionSets(sql string, ss *sessionSets) {
 				ss.names = nil
 			} else if name := resetTarget(words[1:]); name != "" {
 				ss.add(name, true)
+				if name == "session_authorization" {
+					ss.add("role", false)
+				}
 			}
 		case "discard":
 			if len(words) > 1 && strings.EqualFold(words[1], "all") {
@@ -96,8 +110,12 @@ func setTarget(w []string) string {
 		return ""
 	}
 	switch strings.ToLower(w[0]) {
-	case "local", "transaction", "constraints", "role", "authorization", "characteristics":
+	case "local", "transaction", "constraints", "characteristics":
 		return ""
+	case "role":
+		return "role"
+	case "authorization":
+		return "session_authorization"
 	case "time":
 		if len(w) > 1 && strings.EqualFold(w[1], "zone") {
 			return "timezone"
@@ -118,7 +136,10 @@ func resetTarget(w []string) string {
 		return ""
 	}
 	switch strings.ToLower(w[0]) {
-	case "role", "session":
+	case "session":
+		if len(w) > 1 && strings.EqualFold(w[1], "authorization") {
+			return "session_authorization"
+		}
 		return ""
 	case "time":
 		return "timezone"
