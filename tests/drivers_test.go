@@ -349,13 +349,7 @@ func runDriver(t *testing.T, d driverCase, mode driverMode, res *driverResults) 
 	res.mu.Unlock()
 
 	size := driverLoad
-	tp := startPooler(t, mode.edit)
-	table := workloadTable(t, d.name, mode.short)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	started := time.Now()
-	got, runErr := d.run(ctx, driverEnv{tp: tp, table: table, size: size})
-	t.Logf("%s/%s: %s", d.name, mode.name, time.Since(started).Round(time.Millisecond))
+	tp, table, got, runErr := runWorkload(t, d, mode.edit, size, mode.short)
 
 	if limit, symptoms := d.expectedFailure(tp.cfg); limit != "" {
 		if runErr == nil {
@@ -372,6 +366,29 @@ func runDriver(t *testing.T, d driverCase, mode driverMode, res *driverResults) 
 		return
 	}
 
+	wantWorkloadDone(t, d, size, table, got, runErr)
+	stillServes(t, tp)
+	outcome = driverResult{outcome: outcomePass}
+}
+
+// runWorkload starts a pooler configured by edit, runs driver d's workload of the given size through
+// it into a fresh table (named after d and suffix), and returns the pooler, the table, the counts the
+// workload reported and its error.
+func runWorkload(t *testing.T, d driverCase, edit func(*config.Config), size workloadSize, suffix string) (*testPooler, string, counts, error) {
+	tp := startPooler(t, edit)
+	table := workloadTable(t, d.name, suffix)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	started := time.Now()
+	got, err := d.run(ctx, driverEnv{tp: tp, table: table, size: size})
+	t.Logf("%s/%s, %d connections: %s", d.name, suffix, size.workers, time.Since(started).Round(time.Millisecond))
+	return tp, table, got, err
+}
+
+// wantWorkloadDone fails the test unless driver d's workload of the given size succeeded with the
+// counts it must report and the rows it committed are in table.
+func wantWorkloadDone(t *testing.T, d driverCase, size workloadSize, table string, got counts, runErr error) {
+	t.Helper()
 	if runErr != nil {
 		t.Fatalf("workload failed: %v", runErr)
 	}
@@ -385,8 +402,31 @@ func runDriver(t *testing.T, d driverCase, mode driverMode, res *driverResults) 
 	if n := tableRows(t, table); n != want.rows {
 		t.Fatalf("table %s holds %d rows after the workload; want the %d it committed", table, n, want.rows)
 	}
-	stillServes(t, tp)
-	outcome = driverResult{outcome: outcomePass}
+}
+
+// TestDriversUnderLoad is issue 5's acceptance for drivers that prepare statements: asyncpg (statement
+// cache) and JDBC (prepareThreshold=1) with 50 connections at once through a transaction pool of 5
+// servers, with no error besides the workload's own divisions by zero. pgx's is
+// TestPgxStatementCacheTransactionMode. A driver that is not installed is skipped with the reason.
+func TestDriversUnderLoad(t *testing.T) {
+	size := workloadSize{workers: 50, rounds: 2, queries: 10, inserts: 3}
+	edit := func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.DefaultPoolSize = 5
+	}
+	for _, d := range driverMatrix() {
+		if d.name != "asyncpg" && d.name != "jdbc-prepareThreshold_1" {
+			continue
+		}
+		t.Run(d.name, func(t *testing.T) {
+			if _, err := d.probe(); err != nil {
+				t.Skipf("not installed here: %v", err)
+			}
+			tp, table, got, err := runWorkload(t, d, edit, size, "load")
+			wantWorkloadDone(t, d, size, table, got, err)
+			stillServes(t, tp)
+		})
+	}
 }
 
 // matchingLine is the first line of err that re matches, or "".
