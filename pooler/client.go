@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -576,20 +575,17 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 func (c *clientConn) prepareServer(sc *serverConn) error {
 	c.mu.Lock()
 	sql, apply := syncSQL(sc, c.params)
+	var evict []pgproto3.FrontendMessage
 	if c.prep {
-		if evict := sc.stmts.evictSQL(c.s.config().Pooler.MaxPreparedStatements); evict != "" {
-			if sql != "" {
-				sql += "; "
-			}
-			sql += evict
-			sql = strings.TrimSuffix(sql, "; ")
-			if apply == nil {
-				apply = func() {}
-			}
-		}
+		evict = sc.stmts.evict(c.s.config().Pooler.MaxPreparedStatements)
 	}
 	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()
+	if len(evict) > 0 {
+		if err := c.s.exchangeBounded(sc, "Close of prepared statements", append(evict, &pgproto3.Sync{})...); err != nil {
+			return c.s.failedInternal(sc, err, "cannot close prepared statements beyond max_prepared_statements")
+		}
+	}
 	if sql != "" {
 		if err := c.s.execBounded(sc, sql); err != nil {
 			return c.s.failedInternal(sc, err, "cannot apply the client's session parameters")
@@ -606,11 +602,16 @@ func (c *clientConn) prepareServer(sc *serverConn) error {
 
 // execBounded runs an internal query on a server that no relay is reading, within server_connect_timeout.
 func (s *Server) execBounded(sc *serverConn, sql string) error {
+	return s.exchangeBounded(sc, sql, &pgproto3.Query{String: sql})
+}
+
+// exchangeBounded is execBounded for messages that end with a Query or a Sync (serverConn.exchange).
+func (s *Server) exchangeBounded(sc *serverConn, what string, msgs ...pgproto3.FrontendMessage) error {
 	if d := s.config().Pooler.ServerConnectTimeout.D(); d > 0 {
 		_ = sc.conn.SetDeadline(time.Now().Add(d))
 		defer sc.conn.SetDeadline(time.Time{})
 	}
-	return sc.exec(sql)
+	return sc.exchange(what, msgs...)
 }
 
 // failedInternal disposes of a server after an internal query failed: back to the pool when the server

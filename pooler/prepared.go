@@ -155,16 +155,17 @@ func (ss *serverStmts) clear() { ss.byKey, ss.lru = nil, nil }
 
 func (ss *serverStmts) len() int { return len(ss.byKey) }
 
-// evictSQL removes the least recently used statements beyond limit and returns the DEALLOCATE
-// statements that drop them on the server ("" when none).
-func (ss *serverStmts) evictSQL(limit int) string {
-	var b bytes.Buffer
+// evict removes the least recently used statements beyond limit and returns the Close messages that
+// drop them on the server (none when nothing is beyond the limit). A Close of a statement the server no
+// longer has is not an error, unlike DEALLOCATE.
+func (ss *serverStmts) evict(limit int) []pgproto3.FrontendMessage {
+	var closes []pgproto3.FrontendMessage
 	for ss.len() > limit {
 		st := ss.lru.Remove(ss.lru.Front()).(*preparedStmt)
 		delete(ss.byKey, st)
-		b.WriteString("DEALLOCATE " + quoteIdent(st.serverName) + "; ")
+		closes = append(closes, &pgproto3.Close{ObjectType: 'S', Name: st.serverName})
 	}
-	return b.String()
+	return closes
 }
 
 // respKind is what the relay does with the answer to one message sent to the server.

@@ -1,8 +1,11 @@
 package pooler
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func TestStmtRegistryShares(t *testing.T) {
@@ -31,15 +34,19 @@ func TestServerStmtsLRU(t *testing.T) {
 		ss.add(st[i])
 	}
 	ss.has(st[0]) // used: now the most recent
-	sql := ss.evictSQL(2)
+	closes := ss.evict(2)
 	if ss.len() != 2 || !ss.has(st[0]) || !ss.has(st[3]) || ss.has(st[1]) || ss.has(st[2]) {
 		t.Fatalf("after eviction: %d statements", ss.len())
 	}
-	if !strings.Contains(sql, `DEALLOCATE "`+st[1].serverName+`"`) || !strings.Contains(sql, st[2].serverName) {
-		t.Fatalf("eviction SQL %q", sql)
+	want := []pgproto3.FrontendMessage{
+		&pgproto3.Close{ObjectType: 'S', Name: st[1].serverName},
+		&pgproto3.Close{ObjectType: 'S', Name: st[2].serverName},
 	}
-	if ss.evictSQL(2) != "" {
-		t.Fatal("nothing to evict, yet SQL")
+	if !reflect.DeepEqual(closes, want) {
+		t.Fatalf("eviction sends %v, want %v", closes, want)
+	}
+	if closes := ss.evict(2); len(closes) != 0 {
+		t.Fatalf("nothing to evict, yet %v", closes)
 	}
 }
 

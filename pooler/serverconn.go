@@ -363,7 +363,13 @@ func (sc *serverConn) noteParameterStatus(body []byte) (name, value string, ok b
 // ParameterStatus it reports. An ErrorResponse becomes a *pgwire.Error (severity ERROR) with the
 // server's SQLSTATE; the connection stays usable after it.
 func (sc *serverConn) exec(sql string) error {
-	if err := sc.send(&pgproto3.Query{String: sql}); err != nil {
+	return sc.exchange(sql, &pgproto3.Query{String: sql})
+}
+
+// exchange sends msgs, which end with a Query or a Sync, outside any client link and reads up to
+// ReadyForQuery as exec does; what names them in errors.
+func (sc *serverConn) exchange(what string, msgs ...pgproto3.FrontendMessage) error {
+	if err := sc.send(msgs...); err != nil {
 		return err
 	}
 	var qerr *pgwire.Error
@@ -381,7 +387,7 @@ func (sc *serverConn) exec(sql string) error {
 		case 'S':
 			sc.noteParameterStatus(body)
 		case 'G', 'H', 'W':
-			return pgwire.ProtocolViolation("internal query %q started COPY", sql)
+			return pgwire.ProtocolViolation("internal query %q started COPY", what)
 		case 'Z':
 			if len(body) == 1 {
 				sc.txStatus = body[0]

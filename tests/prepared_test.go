@@ -242,3 +242,39 @@ func TestServerStatementsDroppedBehindPooler(t *testing.T) {
 		t.Errorf("SHOW MEM prepared_statement_cache: %v, want at least 2 statements and their bytes", row)
 	}
 }
+
+// TestPreparedStatementsBoundedPerServer: with max_prepared_statements = 3, a server keeps at most 3 of
+// the pooler's statements between transactions, closing the least recently used ones, and a client whose
+// statement was closed gets it prepared again without noticing.
+func TestPreparedStatementsBoundedPerServer(t *testing.T) {
+	const limit, statements = 3, 7
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.DefaultPoolSize = 1
+		c.Pooler.MaxPreparedStatements = limit
+	})
+	conn := connectDB(t, tp, appDB) // pgx's statement cache: a named statement per query text
+	ctx := context.Background()
+	useAll := func(round int) {
+		t.Helper()
+		for k := range statements {
+			var n int
+			if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT $1::int + %d", k), round).Scan(&n); err != nil || n != round+k {
+				t.Fatalf("round %d, statement %d: %d, %v", round, k, n, err)
+			}
+		}
+	}
+	for round := range 2 {
+		useAll(round)
+		var onServer int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pgpooler\_%'`, pgx.QueryExecModeSimpleProtocol).Scan(&onServer); err != nil {
+			t.Fatal(err)
+		}
+		if onServer != limit {
+			t.Fatalf("round %d: the server holds %d of the pooler's statements after %d were used, want max_prepared_statements = %d", round, onServer, statements, limit)
+		}
+	}
+	if got := tp.srv.Snapshot().Servers[0].PreparedStatements; got > limit {
+		t.Errorf("SHOW SERVERS prepared_statements = %d, over the limit %d", got, limit)
+	}
+}
