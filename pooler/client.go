@@ -78,7 +78,7 @@ type clientConn struct {
 	// The client's unnamed statement: its last Parse, and the server (and that server's unnamedVer) that
 	// has it; ensureUnnamed re-sends it to another server.
 	unnamedParse []byte
-	unnamedDrops bool // executing it drops the server's prepared statements (DISCARD ALL)
+	unnamedDrops bool // executing it drops the server's prepared statements (DISCARD ALL); the client goroutine's own
 	unnamedSrv   *serverConn
 	unnamedVer   uint64
 	sqlStmts     map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text

@@ -81,8 +81,8 @@ func (r *stmtRegistry) get(rest []byte) *preparedStmt {
 	}
 	r.next++
 	name := serverStmtPrefix + strconv.FormatUint(r.next, 10)
-	query, _, _ := cstring(rest)
-	st := &preparedStmt{serverName: name, drops: textDrops(query)}
+	query, _, _ := bytes.Cut(rest, []byte{0})
+	st := &preparedStmt{serverName: name, drops: mayChangeSession(query) && dropsStatements(string(query))}
 	body := append(append([]byte(name), 0), rest...)
 	st.parse = frame('P', body)
 	st.closeMsg = frame('C', append(append([]byte{'S'}, name...), 0))
@@ -294,12 +294,12 @@ func (c *clientConn) sendBind(sc *serverConn, portal, name string, skip int, msg
 			err = sc.wr.Write(frame('B', append(head, msg[pgwire.HeaderSize+skip:]...)))
 		}
 	}
-	c.mu.Lock()
-	if name == "" && c.unnamedDrops || st != nil && st.drops {
+	if name == "" && c.unnamedDrops || st != nil && st.drops { // unnamedDrops: only this goroutine writes it
+		c.mu.Lock()
 		c.stmts = nil // as on a direct connection, the client's names are gone too
 		c.forgetServerStmtsLocked(sc)
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	return err
 }
 
@@ -353,8 +353,8 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		if !ok {
 			return pgwire.ProtocolViolation("malformed Parse message")
 		}
-		q, _, ok := cstring(rest)
-		if f := c.rejectedFeature([]byte(q)); ok && f != featureNone {
+		q, _, ok := bytes.Cut(rest, []byte{0}) // the query text, not copied
+		if f := c.rejectedFeature(q); ok && f != featureNone {
 			c.mu.Lock()
 			c.respQ = append(c.respQ, respEntry{kind: respParse})
 			if name == "" {
@@ -364,9 +364,9 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 			c.mu.Unlock()
 			return c.sendRejected(sc, rejectParse(f, name == ""))
 		}
-		if ok && mayChangeSession([]byte(q)) {
+		if ok && mayChangeSession(q) {
 			c.mu.Lock()
-			scanSessionSets(q, &c.sets)
+			scanSessionSets(string(q), &c.sets)
 			c.mu.Unlock()
 		}
 		if name == "" {
@@ -376,7 +376,7 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 				c.unnamedParse = nil // do not keep a large query's buffer for small ones
 			}
 			c.unnamedParse = append(c.unnamedParse[:0], msg...)
-			c.unnamedDrops = ok && textDrops(q)
+			c.unnamedDrops = ok && mayChangeSession(q) && dropsStatements(string(q))
 			sc.unnamedVer++
 			c.unnamedSrv, c.unnamedVer = sc, sc.unnamedVer
 			c.mu.Unlock()
@@ -503,11 +503,6 @@ func dropsStatements(sql string) bool {
 		}
 	}
 	return false
-}
-
-// textDrops is dropsStatements for a Query's or Parse's text, with a quick test first.
-func textDrops(text string) bool {
-	return mayChangeSession([]byte(text)) && dropsStatements(text)
 }
 
 // forgetServerStmtsLocked is called, with c.mu held, once a message that drops the server's prepared
