@@ -341,8 +341,9 @@ func (c *clientConn) run() error {
 		default:
 			return pgwire.ProtocolViolation("invalid frontend message type %d", typ)
 		}
-		var parsed []byte                                                 // a Parse already read, when it could not be answered locally
-		if c.prep && (typ == 'P' && n <= maxCarriedParse || typ == 'S') { // a larger Parse may be streamed (forwardLarge)
+		// A Parse is read whole, to be answered locally if it can; a larger one may be streamed (forwardLarge).
+		var parsed []byte // a Parse already read, when it could not be answered locally
+		if c.prep && (typ == 'P' && n <= maxCarriedParse || typ == 'S') {
 			var done bool
 			if typ == 'P' {
 				if parsed, err = c.rd.ReadMsg(); err == nil {
@@ -437,6 +438,13 @@ func (c *clientConn) sendRejected(sc *serverConn, msg []byte) error {
 	c.rejecting = true
 	c.mu.Unlock()
 	return sc.wr.Write(msg)
+}
+
+// rejectingErrors reports whether the relay must read the server's errors for sentinels (sendRejected).
+func (c *clientConn) rejectingErrors() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rejecting
 }
 
 // setIdleDeadline arms client_idle_timeout between transactions and idle_transaction_timeout inside one.

@@ -60,10 +60,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				return
 			}
 		case 'E':
-			c.mu.Lock()
-			rejecting := c.rejecting
-			c.mu.Unlock()
-			if !c.prep && !rejecting {
+			if !c.prep && !c.rejectingErrors() {
 				if !c.forward(sc, n) {
 					return
 				}
