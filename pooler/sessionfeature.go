@@ -29,6 +29,7 @@ const (
 	featureAdvisoryLock
 	featureTempTable
 	featureHoldCursor
+	featureLoad
 	featureCount
 )
 
@@ -38,6 +39,7 @@ var featureStatement = [featureCount]string{
 	featureAdvisoryLock: "a session-level advisory lock",
 	featureTempTable:    "a temporary table, view or sequence that outlives the transaction",
 	featureHoldCursor:   "DECLARE ... WITH HOLD",
+	featureLoad:         "LOAD",
 }
 
 // featureHint says what works instead.
@@ -46,6 +48,7 @@ var featureHint = [featureCount]string{
 	featureAdvisoryLock: "Use pg_advisory_xact_lock (released at the end of the transaction), or pool_mode = session.",
 	featureTempTable:    "Use CREATE TEMP TABLE ... ON COMMIT DROP, or pool_mode = session.",
 	featureHoldCursor:   "Use a cursor without HOLD inside the transaction, or pool_mode = session.",
+	featureLoad:         "Load the library for every session (session_preload_libraries), or use pool_mode = session.",
 }
 
 // rejectSentinel starts the query text sent in place of a rejected statement, followed by the feature's
@@ -53,12 +56,12 @@ var featureHint = [featureCount]string{
 const rejectSentinel = "pgpooler_session_feature_"
 
 // mayUseSessionFeature is a quick test, without allocating, for query texts worth scanning: those that
-// contain "listen", "advisory", "temp" or "hold" in any case.
+// contain "listen", "load", "advisory", "temp" or "hold" in any case.
 func mayUseSessionFeature(text []byte) bool {
 	for i := 0; i+4 <= len(text); i++ {
 		switch text[i] | 0x20 {
 		case 'l':
-			if i+6 <= len(text) && bytes.EqualFold(text[i:i+6], []byte("listen")) {
+			if i+6 <= len(text) && bytes.EqualFold(text[i:i+6], []byte("listen")) || bytes.EqualFold(text[i:i+4], []byte("load")) {
 				return true
 			}
 		case 'a':
@@ -85,7 +88,8 @@ func mayUseSessionFeature(text []byte) bool {
 //     (the _xact_ variants end with the transaction and are allowed);
 //   - CREATE TEMP|TEMPORARY TABLE without ON COMMIT DROP, CREATE TEMP VIEW or SEQUENCE, and
 //     SELECT ... INTO TEMP;
-//   - DECLARE ... WITH HOLD.
+//   - DECLARE ... WITH HOLD;
+//   - LOAD (a library loaded into that server's session only).
 //
 // Words inside string literals, dollar quotes and comments do not count, nor do function bodies.
 func findSessionFeature(sql string) sessionFeature {
@@ -97,6 +101,8 @@ func findSessionFeature(sql string) sessionFeature {
 		switch first {
 		case "listen":
 			return featureListen
+		case "load":
+			return featureLoad
 		case "declare":
 			for i := 1; i+1 < len(w) && !strings.EqualFold(w[i], "for"); i++ {
 				if strings.EqualFold(w[i], "with") && strings.EqualFold(w[i+1], "hold") {

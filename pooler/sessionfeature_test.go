@@ -46,6 +46,8 @@ func TestFindSessionFeature(t *testing.T) {
 		{"DECLARE c CURSOR FOR SELECT 'with hold'", featureNone},
 		{"BEGIN; DECLARE c CURSOR FOR SELECT hold FROM t WITH hold; COMMIT", featureNone},
 		{"CREATE FUNCTION f() RETURNS void AS $$ LISTEN x $$ LANGUAGE sql", featureNone},
+		{"LOAD 'auto_explain'", featureLoad},
+		{"SELECT 'load'", featureNone},
 		{"SELECT 1", featureNone},
 		{"", featureNone},
 	} {

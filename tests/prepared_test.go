@@ -217,8 +217,10 @@ func TestServerStatementsDroppedBehindPooler(t *testing.T) {
 	}
 	use("after SQL DEALLOCATE of the pooler's names")
 
-	pc := b.PgConn() // pgx itself sends statements without arguments as simple queries
-	if _, err := pc.ExecParams(ctx, "DISCARD ALL", nil, nil, nil, nil).Close(); err != nil { // unnamed Parse, Bind, Execute
+	// pgx itself sends statements without arguments as simple queries; ExecParams is an unnamed Parse,
+	// Bind and Execute.
+	pc := b.PgConn()
+	if _, err := pc.ExecParams(ctx, "DISCARD ALL", nil, nil, nil, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
 	use("after DISCARD ALL over the extended protocol")

@@ -18,6 +18,7 @@ var sessionFeatureStatements = []struct{ sql, mentions string }{
 	{"SELECT pg_try_advisory_lock_shared(424242)", "advisory lock"},
 	{"CREATE TEMP TABLE pooler_session_tmp (id int)", "temporary table"},
 	{"DECLARE pooler_c CURSOR WITH HOLD FOR SELECT 1", "WITH HOLD"},
+	{"LOAD 'auto_explain'", "LOAD"},
 }
 
 // advisoryLocks counts the advisory locks held in the backend, read directly.

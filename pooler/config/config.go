@@ -359,7 +359,7 @@ type Pooler struct {
 	// RejectSessionFeatures makes transaction and statement mode answer
 	// statements whose effect outlives the transaction (LISTEN, session
 	// advisory locks, temporary tables without ON COMMIT DROP, DECLARE ...
-	// WITH HOLD) with ERROR 0A000 instead of running them on a server that
+	// WITH HOLD, LOAD) with ERROR 0A000 instead of running them on a server that
 	// other clients get next. Default false. pgpooler's own key.
 	RejectSessionFeatures bool `toml:"reject_session_features"`
 
