@@ -573,9 +573,12 @@ func (c *clientConn) serverError(sc *serverConn, msg []byte) []byte {
 	out := c.rejectedError(msg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if (er.Code == pgerrcode.FeatureNotSupported && strings.Contains(er.Message, "cached plan must not change result type")) ||
-		(er.Code == pgerrcode.InvalidSQLStatementName && strings.Contains(er.Message, "pgpooler_")) {
+	if er.Code == pgerrcode.FeatureNotSupported && strings.Contains(er.Message, "cached plan must not change result type") {
 		sc.stmts.clear()
+	}
+	if er.Code == pgerrcode.InvalidSQLStatementName && strings.Contains(er.Message, serverStmtPrefix) {
+		sc.stmts.clear()
+		out = c.clientNamedErrorLocked(er, out)
 	}
 	if len(c.respQ) > 0 && c.respQ[0].kind == respQuery {
 		return out
@@ -589,6 +592,25 @@ func (c *clientConn) serverError(sc *serverConn, msg []byte) []byte {
 		c.forgetFailedLocked(sc, e)
 	}
 	return out
+}
+
+// clientNamedErrorLocked returns the client's version of an error (er, encoded as msg) that names one of
+// the pooler's server-side statements, e.g. 26000 prepared statement "pgpooler_3" does not exist: the
+// client's own name for that statement instead, so that the client sees what PostgreSQL would have told
+// it. msg is returned unchanged when the client has no name for it.
+func (c *clientConn) clientNamedErrorLocked(er pgproto3.ErrorResponse, msg []byte) []byte {
+	for name, st := range c.stmts {
+		quoted := `"` + st.serverName + `"`
+		if strings.Contains(er.Message, quoted) {
+			er.Message = strings.Replace(er.Message, quoted, `"`+name+`"`, 1)
+			out, err := er.Encode(nil)
+			if err != nil {
+				return msg
+			}
+			return out
+		}
+	}
+	return msg
 }
 
 // parseLocally answers a Parse of a named statement without a server, when the client holds none and

@@ -1,6 +1,7 @@
 package pooler
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,5 +67,33 @@ func TestDropsStatements(t *testing.T) {
 		if got := dropsStatements(sql); got != want {
 			t.Errorf("dropsStatements(%q) = %v, want %v", sql, got, want)
 		}
+	}
+}
+
+// TestClientNamedError: an error naming one of the pooler's server-side statements reaches the client
+// with the client's own name for it; other errors are unchanged.
+func TestClientNamedError(t *testing.T) {
+	var r stmtRegistry
+	st := r.get([]byte("SELECT 1\x00\x00\x00"))
+	c := &clientConn{stmts: map[string]*preparedStmt{"mine": st}}
+	encode := func(msg string) (pgproto3.ErrorResponse, []byte) {
+		er := pgproto3.ErrorResponse{Severity: "ERROR", Code: "26000", Message: msg}
+		b, err := er.Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return er, b
+	}
+	er, in := encode(`prepared statement "` + st.serverName + `" does not exist`)
+	var got pgproto3.ErrorResponse
+	if err := got.Decode(c.clientNamedErrorLocked(er, in)[5:]); err != nil {
+		t.Fatal(err)
+	}
+	if got.Message != `prepared statement "mine" does not exist` || got.Code != "26000" {
+		t.Errorf("rewritten error: %s %q", got.Code, got.Message)
+	}
+	er, in = encode(`prepared statement "pgpooler_999999" does not exist`)
+	if out := c.clientNamedErrorLocked(er, in); !bytes.Equal(out, in) {
+		t.Errorf("an error naming a statement the client has no name for was rewritten: %q", out)
 	}
 }

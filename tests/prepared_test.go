@@ -178,7 +178,8 @@ func TestLargeMessagesTransactionMode(t *testing.T) {
 
 // TestServerStatementsDroppedBehindPooler: another client on the same server drops the pooler's shared
 // statements (SQL DEALLOCATE of a pgpooler_N name, DISCARD ALL over the extended protocol, a named
-// DISCARD ALL run twice); the client that uses them goes on without seeing an error, each time.
+// DISCARD ALL run twice); the client that uses them goes on without seeing an error, each time. A drop
+// inside a function, which the pooler cannot see, costs one error that names the client's statement.
 func TestServerStatementsDroppedBehindPooler(t *testing.T) {
 	tp := startPooler(t, func(c *config.Config) {
 		c.Pooler.PoolMode = config.PoolModeTransaction
@@ -237,6 +238,16 @@ func TestServerStatementsDroppedBehindPooler(t *testing.T) {
 	// As on a direct connection, DISCARD ALL dropped the client's own statement too.
 	_, err = pc.ExecPrepared(ctx, "discard", nil, nil, nil).Close()
 	wantPgError(t, err, "Bind of a statement DISCARD ALL dropped", "26000", `"discard"`)
+
+	// A drop the pooler cannot see (inside a function) costs the client one error, PostgreSQL's own with
+	// the client's name for its statement, and the next use works.
+	mustExec(t, b, "DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$", pgx.QueryExecModeSimpleProtocol)
+	var n int
+	err = a.QueryRow(ctx, "SELECT $1::int + 1", 41).Scan(&n)
+	if pe := wantPgError(t, err, "a statement dropped inside a function", "26000", "does not exist"); strings.Contains(pe.Message, "pgpooler_") {
+		t.Errorf("the error names the pooler's statement: %s", pe.Message)
+	}
+	use("after the error for the unseen drop")
 
 	// The shared statements are counted: "SELECT $1::int + 1" and "DISCARD ALL" at least.
 	row := one(t, openConsole(t, tp, consoleAdmin).rows(t, "SHOW MEM"), "name", "prepared_statement_cache")
