@@ -44,6 +44,37 @@ func (w *Writer) Write(p []byte) error {
 	return nil
 }
 
+// WriteMessage queues one message: the type byte typ, the length word (computed), then the bytes of
+// parts in order, so that a caller can rewrite a field of a message without first assembling a copy. A
+// message of BufferSize bytes or more is assembled and written through.
+func (w *Writer) WriteMessage(typ byte, parts ...[]byte) error {
+	n := 4
+	for _, p := range parts {
+		n += len(p)
+	}
+	if len(w.buf)+1+n > BufferSize {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if 1+n >= BufferSize {
+			msg := make([]byte, 0, 1+n)
+			msg = append(msg, typ, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+			for _, p := range parts {
+				msg = append(msg, p...)
+			}
+			return w.writeDirect(msg)
+		}
+	}
+	if w.buf == nil {
+		w.buf = getBuf()[:0]
+	}
+	w.buf = append(w.buf, typ, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	for _, p := range parts {
+		w.buf = append(w.buf, p...)
+	}
+	return nil
+}
+
 // Flush writes everything queued and gives the buffer back.
 func (w *Writer) Flush() error {
 	if w.buf == nil {

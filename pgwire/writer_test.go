@@ -3,6 +3,7 @@ package pgwire
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -175,5 +176,54 @@ func TestErrorResponse(t *testing.T) {
 			er.Message != c.err.Message || er.Detail != c.err.Detail || er.Hint != c.err.Hint {
 			t.Fatalf("decoded %+v from %+v", er, c.err)
 		}
+	}
+}
+
+// TestWriterWriteMessage: a message written in parts is the message pgproto3 encodes, whether it fits the
+// buffer behind other bytes, overflows it, or is larger than a buffer; a small one allocates nothing.
+func TestWriterWriteMessage(t *testing.T) {
+	bind := func(params ...[]byte) *pgproto3.Bind {
+		return &pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "pgpooler_7", Parameters: params}
+	}
+	for _, tc := range []struct {
+		name   string
+		before int // bytes already queued
+		param  []byte
+		writes int // writes to the destination after Flush
+	}{
+		{"small", 0, []byte("42"), 1},
+		{"overflowing the buffer", BufferSize - 20, []byte("42"), 2},
+		{"larger than a buffer", 10, bytes.Repeat([]byte("x"), 2*BufferSize), 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var dst recordWriter
+			w := NewWriter(&dst)
+			pad := bytes.Repeat([]byte{'d'}, tc.before)
+			if err := w.Write(pad); err != nil {
+				t.Fatal(err)
+			}
+			want := encode(t, bind(tc.param))
+			// The parts: the portal and its NUL, the statement name and its NUL, the rest of the body.
+			if err := w.WriteMessage('B', []byte("p\x00"), []byte("pgpooler_7\x00"), want[HeaderSize+len("p\x00pgpooler_7\x00"):]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if got := dst.all(); !bytes.Equal(got, append(pad, want...)) {
+				t.Fatalf("wrote %d bytes that differ from the %d expected", len(got), len(pad)+len(want))
+			}
+			if len(dst.writes) != tc.writes {
+				t.Errorf("%d writes, want %d", len(dst.writes), tc.writes)
+			}
+		})
+	}
+	w := NewWriter(io.Discard)
+	head, name, rest := []byte("\x00"), []byte("s1\x00"), []byte("\x00\x00\x00\x00\x00\x00")
+	if n := testing.AllocsPerRun(100, func() {
+		_ = w.WriteMessage('B', head, name, rest)
+		_ = w.Flush()
+	}); n != 0 {
+		t.Errorf("WriteMessage of a small message: %v allocations, want 0", n)
 	}
 }

@@ -41,6 +41,7 @@ type preparedStmt struct {
 	// prepares it (Parse, Sync: pgbench -M prepared, PQprepare) is then answered without a server.
 	valid      atomic.Bool
 	serverName string
+	nameZ      []byte // serverName and its NUL, as it goes into a Bind or Describe
 	parse      []byte // the Parse message under serverName, ready to send
 	closeMsg   []byte // Close of serverName
 	drops      bool   // executing it drops the server's prepared statements (DISCARD ALL, DEALLOCATE ALL)
@@ -83,6 +84,7 @@ func (r *stmtRegistry) get(rest []byte) *preparedStmt {
 	name := serverStmtPrefix + strconv.FormatUint(r.next, 10)
 	query, _, _ := bytes.Cut(rest, []byte{0})
 	st := &preparedStmt{serverName: name, drops: mayChangeSession(query) && dropsStatements(string(query))}
+	st.nameZ = append([]byte(name), 0)
 	body := append(append([]byte(name), 0), rest...)
 	st.parse = frame('P', body)
 	st.closeMsg = frame('C', append(append([]byte{'S'}, name...), 0))
@@ -253,30 +255,41 @@ func (c *clientConn) forwardLarge(sc *serverConn, typ byte) (bool, error) {
 		c.unnamedParse = nil
 		c.mu.Unlock()
 	case 'B':
-		portal, rest, ok := cstring(head)
-		if !ok {
-			return false, nil
-		}
-		name, _, ok := cstring(rest)
+		portalZ, name, ok := bindNames(head)
 		if !ok {
 			return false, nil // names longer than the peek: read whole
 		}
-		return true, c.sendBind(sc, portal, name, len(portal)+len(name)+2, nil)
+		return true, c.sendBind(sc, portalZ, name, nil)
 	default:
 		return false, nil
 	}
 	return true, c.rd.Forward(sc.wr)
 }
 
-// sendBind sends a Bind of the client's statement name (portal and name being the Bind's first fields,
-// skip bytes in all): a known name under its server name, prepared there first if need be. With msg nil
-// the message is still unread and is streamed (pgwire.Reader.ForwardWithPrefix); else msg is the whole
-// message. A Bind of a statement that drops the server's statements makes the pooler forget them.
-func (c *clientConn) sendBind(sc *serverConn, portal, name string, skip int, msg []byte) error {
+// bindNames splits a Bind's body (or its first bytes) into the portal name with its NUL and the
+// statement name; ok is false when they are not both there.
+func bindNames(body []byte) (portalZ, name []byte, ok bool) {
+	i := bytes.IndexByte(body, 0)
+	if i < 0 {
+		return nil, nil, false
+	}
+	j := bytes.IndexByte(body[i+1:], 0)
+	if j < 0 {
+		return nil, nil, false
+	}
+	return body[:i+1], body[i+1 : i+1+j], true
+}
+
+// sendBind sends a Bind of the client's statement name (portalZ and name being the Bind's first fields):
+// a known name under its server name, prepared there first if need be. With msg nil the message is still
+// unread and is streamed (pgwire.Reader.ForwardWithPrefix); else msg is the whole message. A Bind of a
+// statement that drops the server's statements makes the pooler forget them.
+func (c *clientConn) sendBind(sc *serverConn, portalZ, name []byte, msg []byte) error {
 	st := c.clientStmt(name)
+	skip := len(portalZ) + len(name) + 1
 	var err error
 	switch {
-	case name == "":
+	case len(name) == 0:
 		if err = c.ensureUnnamed(sc); err == nil {
 			err = c.writeOrForward(sc, msg)
 		}
@@ -286,15 +299,13 @@ func (c *clientConn) sendBind(sc *serverConn, portal, name string, skip int, msg
 		if err = c.ensurePrepared(sc, st); err != nil {
 			return err
 		}
-		head := make([]byte, 0, len(portal)+len(st.serverName)+2)
-		head = append(append(append(append(head, portal...), 0), st.serverName...), 0)
 		if msg == nil {
-			err = c.rd.ForwardWithPrefix(head, skip, sc.wr)
+			err = c.rd.ForwardWithPrefix(append(append([]byte{}, portalZ...), st.nameZ...), skip, sc.wr)
 		} else {
-			err = sc.wr.Write(frame('B', append(head, msg[pgwire.HeaderSize+skip:]...)))
+			err = sc.wr.WriteMessage('B', portalZ, st.nameZ, msg[pgwire.HeaderSize+skip:])
 		}
 	}
-	if name == "" && c.unnamedDrops || st != nil && st.drops { // unnamedDrops: only this goroutine writes it
+	if len(name) == 0 && c.unnamedDrops || st != nil && st.drops { // unnamedDrops: only this goroutine writes it
 		c.mu.Lock()
 		c.stmts = nil // as on a direct connection, the client's names are gone too
 		c.forgetServerStmtsLocked(sc)
@@ -401,36 +412,32 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		}
 		return sc.wr.Write(st.parse)
 	case 'B':
-		portal, rest, ok := cstring(body)
+		portalZ, name, ok := bindNames(body)
 		if !ok {
 			return pgwire.ProtocolViolation("malformed Bind message")
 		}
-		name, _, ok := cstring(rest)
-		if !ok {
-			return pgwire.ProtocolViolation("malformed Bind message")
-		}
-		return c.sendBind(sc, portal, name, len(portal)+len(name)+2, msg)
+		return c.sendBind(sc, portalZ, name, msg)
 	case 'D':
 		if len(body) < 2 || body[0] != 'S' {
 			return sc.wr.Write(msg)
 		}
-		name, _, ok := cstring(body[1:])
+		name, _, ok := bytes.Cut(body[1:], []byte{0})
 		st := c.clientStmt(name)
-		if ok && name == "" {
+		if ok && len(name) == 0 {
 			if err := c.ensureUnnamed(sc); err != nil {
 				return err
 			}
 		}
-		if !ok || name == "" || st == nil {
+		if !ok || len(name) == 0 || st == nil {
 			return sc.wr.Write(msg)
 		}
 		if err := c.ensurePrepared(sc, st); err != nil {
 			return err
 		}
-		return sc.wr.Write(frame('D', append(append([]byte{'S'}, st.serverName...), 0)))
+		return sc.wr.WriteMessage('D', []byte{'S'}, st.nameZ)
 	default: // 'C'
 		if len(body) >= 2 && body[0] == 'S' {
-			if name, _, ok := cstring(body[1:]); ok && name != "" && c.clientStmt(name) != nil {
+			if name, _, ok := cstring(body[1:]); ok && name != "" && c.clientStmt([]byte(name)) != nil {
 				c.mu.Lock()
 				delete(c.stmts, name) // the shared statement stays on the server for others
 				c.respQ = append(c.respQ, respEntry{kind: respClose})
@@ -444,10 +451,10 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 }
 
 // clientStmt returns the shared statement of the client's statement name, nil when unknown.
-func (c *clientConn) clientStmt(name string) *preparedStmt {
+func (c *clientConn) clientStmt(name []byte) *preparedStmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stmts[name]
+	return c.stmts[string(name)]
 }
 
 // ensurePrepared injects Close + Parse of st when the linked server lacks it; both answers are swallowed.
