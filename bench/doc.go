@@ -27,6 +27,9 @@
 //     PgBouncer 1.18.
 //   - BenchmarkSelect/{direct,pgpooler,pgbouncer}: one open connection, one SELECT 1 through the simple
 //     query protocol per iteration: the per-query cost of each path.
+//   - BenchmarkSelectPrepared/{direct,pgpooler,pgbouncer}: the same with a named prepared statement
+//     (Bind, Describe, Execute, Sync per iteration), whose name pgpooler rewrites in every Bind. The
+//     cost of that rewriting alone, per message, is pooler's BenchmarkStatementTracking.
 //
 // Besides ns/op, B/op and allocs/op (of this process: the pgx client, plus pgpooler itself in the
 // pgpooler case), they report:

@@ -115,38 +115,6 @@ func checkLogin(ctx context.Context, cfg *pgconn.Config, wantTLS bool) error {
 	return err
 }
 
-// BenchmarkSelect measures the per-query cost of each path: one open connection (transaction pooling
-// for the poolers), SELECT 1 through the simple query protocol per iteration.
-func BenchmarkSelect(b *testing.B) {
-	for _, p := range paths {
-		b.Run(p.name, func(b *testing.B) {
-			e, pid := p.start(b, false)
-			ctx := context.Background()
-			conn, err := pgconn.ConnectConfig(ctx, e.connConfig(b, false))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close(ctx)
-			for range 10 { // warm up
-				if _, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu := startCPU(pid)
-			for b.Loop() {
-				if _, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			cpu.report(b)
-			reportRate(b, "queries/s")
-		})
-	}
-}
-
 // TestPgBouncerIni checks the harness's own ini editing and CPU reading, without PostgreSQL.
 func TestPgBouncerIni(t *testing.T) {
 	got, err := withManagedKeys("[databases]\n* = host=127.0.0.1\n\n[pgbouncer]\npool_mode = transaction\n", 6543)
