@@ -41,10 +41,16 @@ func tcpPair(t *testing.T) (local, peer *net.TCPConn) {
 // eventuallyDead polls Alive for up to 5 s: a FIN or RST reaches the other end asynchronously.
 func eventuallyDead(t *testing.T, c net.Conn, what string) {
 	t.Helper()
+	eventuallyFalse(t, func() bool { return Alive(c) }, what)
+}
+
+// eventuallyFalse polls alive, a liveness check, until it says false, for up to 5 s.
+func eventuallyFalse(t *testing.T, alive func() bool, what string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for Alive(c) {
+	for alive() {
 		if time.Now().After(deadline) {
-			t.Fatalf("Alive still true 5 s after %s", what)
+			t.Fatalf("still alive 5 s after %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -124,4 +130,20 @@ func TestAliveUninspectableConn(t *testing.T) {
 	if !Alive(a) {
 		t.Fatal("Alive = false for a connection it cannot inspect; documented to assume alive")
 	}
+}
+
+// TestLivenessReused: one Liveness checks its connection again and again without allocating, and sees
+// the peer's close like Alive does.
+func TestLivenessReused(t *testing.T) {
+	local, peer := tcpPair(t)
+	l := NewLiveness(local)
+	if n := testing.AllocsPerRun(100, func() {
+		if !l.Alive() {
+			t.Fatal("Alive = false for an open idle connection")
+		}
+	}); n != 0 {
+		t.Errorf("Liveness.Alive: %v allocations per check, want 0", n)
+	}
+	peer.Close()
+	eventuallyFalse(t, l.Alive, "the peer closed")
 }

@@ -119,6 +119,9 @@ func parseOptions(s string) (map[string]string, error) {
 // returns the function that records the new values on sc once the statements succeeded. Empty when the
 // server already matches.
 func syncSQL(sc *serverConn, want map[string]string) (string, func()) {
+	if !paramsDiffer(sc, want) {
+		return "", nil // the usual case, checked without allocating
+	}
 	var sets, resets []string
 	keys := sortedKeys(want)
 	if i := slices.Index(keys, "session_authorization"); i > 0 { // first: it resets "role", and decides what role may be set
@@ -160,6 +163,22 @@ func syncSQL(sc *serverConn, want map[string]string) (string, func()) {
 		}
 	}
 	return strings.Join(stmts, "; "), apply
+}
+
+// paramsDiffer reports whether syncSQL has anything to do: a wanted parameter whose value on sc differs,
+// or a parameter set on sc for another client that is not wanted now.
+func paramsDiffer(sc *serverConn, want map[string]string) bool {
+	for k, v := range want {
+		if cur, ok := sc.params[k]; !readOnlyParams[k] && (!ok || cur != v) {
+			return true
+		}
+	}
+	for k := range sc.params {
+		if _, ok := want[k]; !ok && !sc.reported[k] {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetSetParams drops the non-reported parameters recorded on sc, after a reset query (DISCARD ALL,

@@ -234,7 +234,7 @@ func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 // when idle longer than server_check_delay, answering server_check_query.
 func (s *Server) checkIdle(sc *serverConn) bool {
 	cfg := s.config()
-	if !pgwire.Alive(sc.conn) {
+	if !sc.alive.Alive() {
 		return false
 	}
 	if expired(sc, cfg.Pooler.ServerLifetime.D()) {

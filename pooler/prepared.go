@@ -194,6 +194,12 @@ type respEntry struct {
 // relay recognises and turns into 42P05.
 const dupSentinel = "pgpooler_duplicate_prepared_statement"
 
+// dropFrontLocked removes the oldest entry of the answer queue, keeping the queue's array (a few
+// entries) so that the next message's entry needs no allocation.
+func (c *clientConn) dropFrontLocked() {
+	c.respQ = c.respQ[:copy(c.respQ, c.respQ[1:])]
+}
+
 // pushResp queues the answer handling of a message about to be sent to the linked server.
 func (c *clientConn) pushResp(e respEntry) {
 	c.mu.Lock()
@@ -535,7 +541,7 @@ func (c *clientConn) popResp(typ byte) bool {
 		c.respQ = c.respQ[:0]
 		return false
 	}
-	c.respQ = c.respQ[1:]
+	c.dropFrontLocked()
 	if typ == '1' && e.stmt != nil {
 		e.stmt.valid.Store(true)
 	}
@@ -547,7 +553,7 @@ func (c *clientConn) popResp(typ byte) bool {
 func (c *clientConn) popReadyLocked(sc *serverConn) {
 	for len(c.respQ) > 0 {
 		e := c.respQ[0]
-		c.respQ = c.respQ[1:]
+		c.dropFrontLocked()
 		if e.kind == respSync || e.kind == respQuery {
 			return
 		}
@@ -592,7 +598,7 @@ func (c *clientConn) serverError(sc *serverConn, msg []byte) []byte {
 	}
 	for i := 0; len(c.respQ) > 0 && c.respQ[0].kind != respSync; i++ {
 		e := c.respQ[0]
-		c.respQ = c.respQ[1:]
+		c.dropFrontLocked()
 		if i == 0 && e.kind == respParseDup && strings.Contains(er.Message, dupSentinel) {
 			out = pgwire.NewError(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", e.dupName).AppendTo(nil)
 		}

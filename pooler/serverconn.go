@@ -27,10 +27,11 @@ import (
 type serverConn struct {
 	id      uint64
 	pool    *pool
-	gen     uint64   // pool generation it was opened under; older ones are closed on release
-	conn    net.Conn // TLS on raw when tls is set, else raw
-	raw     net.Conn // the socket itself: closing it aborts any read or write in progress
-	tls     bool     // the connection uses TLS (server_tls_sslmode)
+	gen     uint64           // pool generation it was opened under; older ones are closed on release
+	conn    net.Conn         // TLS on raw when tls is set, else raw
+	raw     net.Conn         // the socket itself: closing it aborts any read or write in progress
+	alive   *pgwire.Liveness // checks raw before each lending (pool.checkIdle)
+	tls     bool             // the connection uses TLS (server_tls_sslmode)
 	rd      *pgwire.Reader
 	wr      *pgwire.Writer
 	network string // "tcp" or "unix", for cancel connections
@@ -108,7 +109,7 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 		_ = conn.SetDeadline(dl)
 	}
 	sc := &serverConn{
-		conn: conn, raw: conn, rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
 		network: network, addr: addr,
 		params: map[string]string{}, reported: map[string]bool{},
 		created: time.Now(), txStatus: 'I',
