@@ -29,7 +29,12 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets sessionSets) error {
 	if sets.all {
 		forgetSetParams(sc) // the server is back to its defaults
 		c.mu.Lock()
+		// RESET ALL keeps the session user; DISCARD ALL resets it, and the server reported that already.
+		sessionUser, ok := c.params["session_authorization"]
 		c.params = maps.Clone(c.baseParams)
+		if ok {
+			c.params["session_authorization"] = sessionUser
+		}
 		c.mu.Unlock()
 	}
 	if err := c.syncSQLPrepared(sc, sets); err != nil {

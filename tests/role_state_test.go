@@ -113,9 +113,18 @@ func TestSessionAuthorizationFollowsClient(t *testing.T) {
 	if _, session := whoami(t, a); session != appUser {
 		t.Fatalf("a's session_user is %q, want %q", session, appUser)
 	}
+	mustExec(t, a, "RESET ALL", pgx.QueryExecModeSimpleProtocol) // as in PostgreSQL, it keeps the session user
+	if _, session := whoami(t, a); session != appUser {
+		t.Fatalf("a's session_user after RESET ALL is %q, want %q", session, appUser)
+	}
 	mustExec(t, a, "RESET SESSION AUTHORIZATION", pgx.QueryExecModeSimpleProtocol)
 	if _, session := whoami(t, a); session != pg.SuperUser {
 		t.Fatalf("a's session_user after RESET SESSION AUTHORIZATION is %q, want %q", session, pg.SuperUser)
+	}
+	mustExec(t, a, "SET SESSION AUTHORIZATION "+appUser, pgx.QueryExecModeSimpleProtocol)
+	mustExec(t, a, "DISCARD ALL", pgx.QueryExecModeSimpleProtocol)
+	if _, session := whoami(t, a); session != pg.SuperUser {
+		t.Fatalf("a's session_user after DISCARD ALL is %q, want %q", session, pg.SuperUser)
 	}
 }
 
