@@ -41,11 +41,11 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets sessionSets) error {
 		return err
 	}
 	var names []string
-	if (sets.all || sets.any) && !sets.names["role"] {
+	if (sets.all || sets.setConfig) && !sets.names["role"] {
 		names = append(names, "role") // RESET ALL leaves the role as it was; DISCARD ALL resets it
 	}
 	query := settingsQuery
-	if sets.any {
+	if sets.setConfig {
 		query = sessionSettingsQuery
 		for name := range sc.params { // set before, perhaps reset now
 			if _, listed := sets.names[name]; !listed && !sc.reported[name] && name != "role" {

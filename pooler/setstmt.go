@@ -12,9 +12,9 @@ import (
 type sessionSets struct {
 	names map[string]bool // lower-case parameter name → true for RESET, false for SET
 	all   bool            // RESET ALL or DISCARD ALL: every parameter back to its default
-	// any: a set_config call, whose parameter is a value the scan cannot read: every parameter the
+	// setConfig: a set_config call, whose parameter is a value the scan cannot read: every parameter the
 	// session set is read back.
-	any bool
+	setConfig bool
 
 	// SQL-level prepared statements (PREPARE, DEALLOCATE): the names touched, and whether all were
 	// dropped (DEALLOCATE ALL, DISCARD ALL). Their state is read back from pg_prepared_statements.
@@ -23,7 +23,7 @@ type sessionSets struct {
 }
 
 func (ss *sessionSets) empty() bool {
-	return len(ss.names) == 0 && !ss.all && !ss.any && len(ss.prepared) == 0 && !ss.deallocAll
+	return len(ss.names) == 0 && !ss.all && !ss.setConfig && len(ss.prepared) == 0 && !ss.deallocAll
 }
 
 // scanSessionSets records in ss the SET, RESET, RESET ALL and DISCARD ALL statements of sql (a simple
@@ -34,8 +34,8 @@ func (ss *sessionSets) empty() bool {
 // quoted identifiers, dollar-quoted strings and comments are skipped, so a "SET" inside them is not a
 // statement.
 func scanSessionSets(sql string, ss *sessionSets) {
-	if strings.Contains(strings.ToLower(sql), "set_config") {
-		ss.any = true
+	if containsFold(sql, "set_config") {
+		ss.setConfig = true
 	}
 	for _, stmt := range splitStatements(sql) {
 		words := stmt
@@ -151,6 +151,16 @@ func resetTarget(w []string) string {
 // parameter name.
 func paramName(word string) string {
 	return strings.ToLower(strings.ReplaceAll(word, `"`, "")) // parameter names are case-insensitive
+}
+
+// containsFold reports whether s contains sub (lower-case ASCII) in any case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // mayChangeSession is a quick test, without allocating, for Query texts worth scanning: those that

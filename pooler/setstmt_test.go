@@ -83,3 +83,20 @@ func FuzzScanSessionSets(f *testing.F) {
 		scanSessionSets(sql, &ss) // must not panic or hang
 	})
 }
+
+// TestScanSetConfig: a set_config call in any case marks the transaction for reading every parameter
+// back; other texts do not.
+func TestScanSetConfig(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT set_config('search_path', 'x', false)":             true,
+		"SELECT PG_CATALOG.SET_CONFIG('role', 'r', false), 1":      true,
+		"SELECT current_setting('search_path') OFFSET 0":           false,
+		"SELECT 1 FROM settings_config WHERE reset = 'set config'": false,
+	} {
+		var ss sessionSets
+		scanSessionSets(sql, &ss)
+		if ss.setConfig != want || ss.empty() == want {
+			t.Errorf("scanSessionSets(%q): setConfig = %v, empty = %v; want setConfig %v", sql, ss.setConfig, ss.empty(), want)
+		}
+	}
+}
