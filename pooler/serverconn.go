@@ -178,7 +178,15 @@ func (sc *serverConn) send(msgs ...pgproto3.FrontendMessage) error {
 	return err
 }
 
+// maxServerLoginMessage bounds each message a server sends during login, in bytes (the length word
+// counted): authentication requests, ParameterStatus, BackendKeyData, notices and errors are all far
+// smaller, and a longer one would otherwise make the pooler allocate up to 2 GiB for a message that
+// never arrives. libpq refuses most message types over 30,000 bytes in the same place.
+const maxServerLoginMessage = 1 << 20
+
 func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
+	sc.rd.MaxMessageSize = maxServerLoginMessage
+	defer func() { sc.rd.MaxMessageSize = 0 }()
 	params := map[string]string{"user": pc.ServerUser, "database": pc.DBName}
 	if pc.ApplicationName != "" {
 		params["application_name"] = pc.ApplicationName
@@ -192,6 +200,10 @@ func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
 		if err != nil {
 			if isTimeout(err) {
 				return sc.loginTimedOut()
+			}
+			var pe *pgwire.Error
+			if errors.As(err, &pe) { // a length below 4 or over maxServerLoginMessage
+				return pgwire.ProtocolViolation("server %s sent an invalid message during login: %s", sc.addr, pe.Message)
 			}
 			return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server %s closed the connection during login: %v", sc.addr, err)
 		}
@@ -234,7 +246,15 @@ type saslClient interface {
 
 type passwordSCRAM struct{ conv *scram.ClientConversation }
 
-func (p passwordSCRAM) step(challenge []byte, _ bool) ([]byte, error) {
+// step answers the server-first-message (final false) or checks the server-final-message. The
+// iteration count is checked first: xdg-go/scram would compute PBKDF2 with whatever count the server
+// asks for (auth.MaxSCRAMIterations).
+func (p passwordSCRAM) step(challenge []byte, final bool) ([]byte, error) {
+	if !final {
+		if _, err := auth.ServerFirstIterations(challenge); err != nil {
+			return nil, err
+		}
+	}
 	reply, err := p.conv.Step(string(challenge))
 	return []byte(reply), err
 }
@@ -287,7 +307,8 @@ func (sc *serverConn) authStep(pc poolSettings, creds serverCreds, kind uint32, 
 				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "cannot prepare SCRAM login for user %q: %v", pc.ServerUser, err)
 			}
 			c := passwordSCRAM{client.NewConversation()}
-			if first, err = c.step(nil, false); err != nil {
+			reply, err := c.conv.Step("") // the client-first-message
+			if first = []byte(reply); err != nil {
 				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login for user %q failed: %v", pc.ServerUser, err)
 			}
 			conv = c
@@ -306,6 +327,9 @@ func (sc *serverConn) authStep(pc poolSettings, creds serverCreds, kind uint32, 
 		}
 		reply, err := conv.step(data, kind == 12)
 		if err != nil {
+			if errors.Is(err, auth.ErrSCRAMIterations) {
+				return nil, pgwire.ProtocolViolation("SCRAM login to server %s refused: %v (auth.MaxSCRAMIterations)", sc.addr, err)
+			}
 			if errors.Is(err, auth.ErrSCRAMSecretMismatch) {
 				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM passthrough login to server %s failed: the SCRAM secret of user %q differs from the server's (salt or iterations); copy it again from pg_authid", sc.addr, pc.ServerUser)
 			}
@@ -340,12 +364,34 @@ func md5Response(user, password string, salt []byte) string {
 	return "md5" + hex.EncodeToString(h[:])
 }
 
+// decodeServerError turns the body of a server's ErrorResponse into a FATAL *pgwire.Error whose message
+// starts with prefix and ": ". A body that does not decode, or an error without a well-formed SQLSTATE
+// (five digits or upper-case letters; PgBouncer's CVE-2026-6666 was a crash on a missing one), is a
+// protocol violation, 08P01, that keeps the server's message.
 func decodeServerError(prefix string, body []byte) *pgwire.Error {
 	var e pgproto3.ErrorResponse
 	if err := e.Decode(body); err != nil {
 		return pgwire.ProtocolViolation("%s: malformed ErrorResponse from server", prefix)
 	}
+	if !validSQLState(e.Code) {
+		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgerrcode.ProtocolViolation,
+			Message: prefix + ": server sent an ErrorResponse without a valid SQLSTATE: " + e.Message, Detail: e.Detail, Hint: e.Hint}
+	}
 	return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: e.Code, Message: prefix + ": " + e.Message, Detail: e.Detail, Hint: e.Hint}
+}
+
+// validSQLState reports whether code is a SQLSTATE: five characters, each a digit or an upper-case
+// ASCII letter (PostgreSQL docs, Appendix A).
+func validSQLState(code string) bool {
+	if len(code) != 5 {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if c := code[i]; (c < '0' || c > '9') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // noteParameterStatus records a ParameterStatus body ("name\0value\0") and returns the name and value.
