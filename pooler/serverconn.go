@@ -228,9 +228,10 @@ func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
 			return decodeServerError("server login failed", body)
 		case 'N', 'v': // NoticeResponse, NegotiateProtocolVersion: nothing to do
 		case 'Z':
-			if len(body) == 1 {
-				sc.txStatus = body[0]
+			if !validReadyForQuery(body) {
+				return pgwire.ProtocolViolation("server %s sent a malformed ReadyForQuery during login", sc.addr)
 			}
+			sc.txStatus = body[0]
 			return nil
 		default:
 			return pgwire.ProtocolViolation("server %s sent unexpected message %q during login", sc.addr, msg[0])
@@ -394,16 +395,26 @@ func validSQLState(code string) bool {
 	return true
 }
 
+// validReadyForQuery reports whether body is a ReadyForQuery's: one status byte, 'I', 'T' or 'E'.
+func validReadyForQuery(body []byte) bool {
+	return len(body) == 1 && (body[0] == 'I' || body[0] == 'T' || body[0] == 'E')
+}
+
 // noteParameterStatus records a ParameterStatus body ("name\0value\0") and returns the name and value.
+// A body that is not exactly two NUL-terminated strings is not recorded (ok false), as libpq refuses a
+// message whose contents do not agree with its length.
 func (sc *serverConn) noteParameterStatus(body []byte) (name, value string, ok bool) {
-	var ps pgproto3.ParameterStatus
-	if err := ps.Decode(body); err != nil {
+	name, rest, ok := cstring(body)
+	if !ok {
 		return "", "", false
 	}
-	key := strings.ToLower(ps.Name)
-	sc.params[key] = ps.Value
+	if value, rest, ok = cstring(rest); !ok || len(rest) != 0 {
+		return "", "", false
+	}
+	key := strings.ToLower(name)
+	sc.params[key] = value
 	sc.reported[key] = true
-	return ps.Name, ps.Value, true
+	return name, value, true
 }
 
 // exec runs a simple query outside any client link and reads up to ReadyForQuery, keeping the
