@@ -132,6 +132,9 @@ func FuzzReader(f *testing.F) {
 		{header('Q', 3), 0, 0},
 		{header('Q', maxSize+1), 0, 0},
 		{header('Q', 0xffffffff), 0, 0},
+		{header('Q', 0x80000000), 0, 0}, // 2^31: negative as an int32
+		{header('P', 0x7fffffff), 0, 0}, // 2^31-1, with nothing after it
+		{header('B', 0x80000004), 0, 0},
 		{[]byte{'Q', 0, 0}, 0, 0},
 		{nil, 0, 0},
 	}
