@@ -592,7 +592,8 @@ func showLists(v *adminView) *adminTable {
 }
 
 // showState: PgBouncer's three states. A PAUSE of every database is paused; SUSPEND does not exist in
-// pgpooler.
+// pgpooler. Then pgpooler's own row: accept_errors, the failed accepts of client connections since
+// start (Snapshot.AcceptErrors).
 func showState(v *adminView) *adminTable {
 	yesNo := func(b bool) string {
 		if b {
@@ -604,6 +605,7 @@ func showState(v *adminView) *adminTable {
 	t.add("active", yesNo(!v.pausedAll))
 	t.add("paused", yesNo(v.pausedAll))
 	t.add("suspended", "no")
+	t.add("accept_errors", strconv.FormatUint(v.AcceptErrors, 10))
 	return t
 }
 

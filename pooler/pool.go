@@ -208,7 +208,7 @@ func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 	p.opening++
 	s.mu.Unlock()
 	start := time.Now()
-	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D())
+	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D(), tcpOptionsOf(&cfg.Pooler))
 	p.obs.Connect(time.Since(start))
 	s.mu.Lock()
 	defer s.mu.Unlock()

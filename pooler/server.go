@@ -51,6 +51,7 @@ type Server struct {
 	clientCount  atomic.Int64 // against max_client_conn
 	nextClientID atomic.Uint64
 	cancelKeys   cancelRegistry
+	accepts      acceptStats // failed accepts (Serve)
 
 	done       chan struct{} // closed when Shutdown starts
 	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)
@@ -287,7 +288,9 @@ func (s *Server) Listen() ([]net.Listener, error) {
 		if a == "*" {
 			a = ""
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(cfg.ListenPort)))
+		// KeepAlive -1: Serve sets the configured keepalive on each accepted connection, not Go's 15 s.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(a, strconv.Itoa(cfg.ListenPort)))
 		if err != nil {
 			return fail(fmt.Errorf("listen_addr %q listen_port %d: %w", a, cfg.ListenPort, err))
 		}
@@ -324,7 +327,12 @@ func (s *Server) ServeAll(lns []net.Listener) error {
 	return first
 }
 
-// Serve accepts client connections on ln until Shutdown; it returns net.ErrClosed then.
+// Serve accepts client connections on ln until Shutdown; it returns net.ErrClosed then, or an error of
+// Accept that retrying cannot mend. An Accept that fails for want of file descriptors or memory, or for
+// a connection aborted before it was accepted, is retried after a back-off (5 ms doubling to 1 s, as
+// net/http's Server.Serve does), logged at most once per 10 s and counted (Snapshot.AcceptErrors), so
+// that the clients already connected keep being served. Accepted TCP connections get TCP_NODELAY and
+// the tcp_keepalive, tcp_keepidle, tcp_keepintvl, tcp_keepcnt and tcp_user_timeout in force.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -336,21 +344,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	s.janitor.Do(func() { go s.runJanitor(); go s.runStats() })
 	s.logger.Info("listening", "addr", ln.Addr().String())
+	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return net.ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !retryableAccept(err) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			s.accepts.failed(s.logger, ln, err, backoff)
+			if s.acceptWait(backoff) {
+				return net.ErrClosed
+			}
+			continue
 		}
+		backoff = 0
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
+			if err := tcpOptionsOf(&s.config().Pooler).apply(tc); err != nil {
+				s.logger.Debug("client socket options", "error", err)
+			}
 		}
 		c := s.newClientConn(conn)
 		s.clientWG.Add(1)

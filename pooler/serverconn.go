@@ -92,15 +92,15 @@ func (k *scramKeys) equal(o *scramKeys) bool {
 // cleartext, md5, SCRAM-SHA-256 with a password or with passthrough keys), ParameterStatus,
 // BackendKeyData, ReadyForQuery, then connect_query. The whole exchange is bounded by
 // server_connect_timeout. Errors the server sends come back as *pgwire.Error with its SQLSTATE.
-func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration) (*serverConn, error) {
+// tcp sets the socket options (tcp_keepalive and the others) of a TCP connection.
+func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration, tcp tcpOptions) (*serverConn, error) {
 	network, addr := serverAddr(pc.Host, pc.Port)
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := tcp.dialer().DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not connect to server %s: %v", addr, unwrapDial(err))
 	}

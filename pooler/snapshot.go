@@ -29,6 +29,10 @@ type Snapshot struct {
 	// pairs, and the bytes their texts and messages take (bounded at 100000 and 64 MiB).
 	SharedStatements     int
 	SharedStatementBytes int64
+	// AcceptErrors is how many accepts of client connections have failed since the Server started, for
+	// want of file descriptors or memory or for a connection aborted before it was accepted; each was
+	// retried (Serve). pgpooler's own: SHOW STATE accept_errors, pgpooler_accept_errors_total.
+	AcceptErrors uint64
 }
 
 // PoolInfo is one (database, user) pool: the columns of PgBouncer's SHOW POOLS and its counters.
@@ -100,6 +104,7 @@ func (s *Server) Snapshot() *Snapshot {
 	cfg := s.config()
 	snap := &Snapshot{Taken: now, Started: s.started, Config: cfg}
 	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.size()
+	snap.AcceptErrors = s.accepts.errors.Load()
 	checkDelay := cfg.Pooler.ServerCheckDelay.D()
 
 	s.mu.Lock()
