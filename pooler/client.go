@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -479,8 +480,7 @@ func (c *clientConn) armIdleDeadlineLocked() {
 
 // readError classifies an error reading from the client.
 func (c *clientConn) readError(err error) error {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if errors.Is(err, os.ErrDeadlineExceeded) { // not ETIMEDOUT from tcp_user_timeout or keepalive
 		c.mu.Lock()
 		tx := c.txStatus
 		c.mu.Unlock()

@@ -2,7 +2,7 @@ package pooler
 
 import (
 	"errors"
-	"net"
+	"os"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -275,8 +275,9 @@ func (c *clientConn) relayFailed(sc *serverConn, err error) {
 		c.sc = nil
 	}
 	c.mu.Unlock()
-	var ne net.Error
-	timeout := errors.As(err, &ne) && ne.Timeout()
+	// A deadline that passed, not ETIMEDOUT: tcp_user_timeout and keepalive kill a dead server's socket
+	// with ETIMEDOUT, whose net.Error says Timeout() too, and that is a failed server, not query_timeout.
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
 
 	if closing {
 		if timeout && !busy && sc.rd.Buffered() == 0 {
