@@ -47,6 +47,10 @@ func (s *Server) startProbeLocked(p *pool) {
 	if p.probeKick == nil {
 		p.probeKick = make(chan struct{}, 1)
 	}
+	select { // a kick meant for an earlier probe
+	case <-p.probeKick:
+	default:
+	}
 	s.probes.Add(1) // never after Shutdown's Wait: closing is set under mu before it
 	go func() {
 		defer s.probes.Done()
