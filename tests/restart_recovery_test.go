@@ -231,16 +231,16 @@ func closeBounded(conn *pgx.Conn) {
 }
 
 // acceptingAgain polls PostgreSQL with direct connections every 10 ms until one logs in, and returns
-// when it did.
+// when that attempt started (PostgreSQL accepted it then; its SCRAM login takes a while).
 func acceptingAgain(t *testing.T, backend *pgtest.Server, within time.Duration) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
+		at := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		conn, err := pgconn.Connect(ctx, backend.SuperConnString("postgres"))
 		cancel()
 		if err == nil {
-			at := time.Now()
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = conn.Close(closeCtx)
 			cancel()
@@ -342,7 +342,7 @@ func TestRestartRecovery(t *testing.T) {
 			waitFor := 20 * time.Second // long enough to see the old 15 s server_login_retry
 			for {
 				if f := load.first.Load(); f != 0 {
-					recovery = max(time.Unix(0, f).Sub(accepting), 0)
+					recovery = max(time.Unix(0, f).Sub(accepting), 0) // 0: within the poll's resolution
 					break
 				}
 				if time.Since(accepting) > waitFor {
