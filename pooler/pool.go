@@ -34,8 +34,12 @@ type pool struct {
 	stats   poolCounters
 	obs     PoolObserver // never nil
 
-	loginErr   *pgwire.Error // last failed server login
+	loginErr   *pgwire.Error // last failed server login; cleared by the next one that succeeds
 	loginErrAt time.Time
+	probing    bool          // a probe logs in again in the background while loginErr is cached (probe.go)
+	probeKick  chan struct{} // buffered 1: wakes the probe to look at the pool again (Reload)
+	wanted     time.Time     // when a client last needed a new server and got loginErr: probes run while clients ask
+	removed    bool          // its database is no longer in the configuration (Reload)
 
 	// welcome is the ParameterStatus set of the last server login (server_version, ...), lower-case keys
 	// to [name, value]; clients start from it.
@@ -194,17 +198,37 @@ func (s *Server) removeWaiterLocked(p *pool, w *waiter) bool {
 	return false
 }
 
-// openServer logs in a new server in a slot already counted in p.total.
+// openServer logs in a new server in a slot already counted in p.total. While a failed login is cached
+// (server_login_retry, or while a probe runs) it frees the slot and returns that error at once, naming
+// server_login_retry, as PgBouncer does, and makes sure a probe is logging in again in the background.
 func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
-	cfg := s.config()
 	s.mu.Lock()
-	pc, gen, creds := p.pc, p.gen, s.serverCredsLocked(p)
-	if p.loginErr != nil && time.Since(p.loginErrAt) < cfg.Pooler.ServerLoginRetry.D() {
+	if now := time.Now(); s.loginRefusedLocked(p, now) {
 		lerr := p.loginErr
+		p.wanted = now
+		s.startProbeLocked(p)
 		s.dropServerLocked(p)
 		s.mu.Unlock()
 		return nil, pgwire.NewFatal(lerr.Code, "server login has been failing, try again later (server_login_retry): %s", lerr.Message)
 	}
+	s.mu.Unlock()
+	return s.login(ctx, p, false)
+}
+
+// loginRefusedLocked reports whether p answers clients that need a new server with its cached login
+// error: one is cached, and a probe is running or the error is younger than server_login_retry.
+func (s *Server) loginRefusedLocked(p *pool, now time.Time) bool {
+	return p.loginErr != nil && (p.probing || now.Sub(p.loginErrAt) < s.config().Pooler.ServerLoginRetry.D())
+}
+
+// login logs in a new server in a slot already counted in p.total. A failure is cached on the pool
+// (loginErr) and frees the slot; a success clears the cached error. probe tells that the probe logs in:
+// its failures are logged by the probe, rate-limited; a client's failure is logged here and starts a
+// probe.
+func (s *Server) login(ctx context.Context, p *pool, probe bool) (*serverConn, error) {
+	cfg := s.config()
+	s.mu.Lock()
+	pc, gen, creds := p.pc, p.gen, s.serverCredsLocked(p)
 	p.opening++
 	s.mu.Unlock()
 	start := time.Now()
@@ -215,12 +239,20 @@ func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
 	p.opening--
 	if err != nil {
 		pe := asClientError(err)
-		p.loginErr, p.loginErrAt = pe, time.Now()
+		now := time.Now()
+		p.loginErr, p.loginErrAt = pe, now
 		s.dropServerLocked(p)
-		s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
+		if !probe {
+			p.wanted = now
+			s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
+			s.startProbeLocked(p)
+		}
 		return nil, pe
 	}
 	p.loginErr = nil
+	if probe {
+		p.probing = false
+	}
 	s.nextServerID++
 	sc.id, sc.pool, sc.gen = s.nextServerID, p, gen
 	p.welcome = welcomeOf(sc)

@@ -60,6 +60,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 	janitor    sync.Once
 	clientWG   sync.WaitGroup
+	probes     sync.WaitGroup // running server login probes (probe.go); Shutdown waits for them
 }
 
 // New returns a Server for cfg (already validated by config.Load or config.Parse). It loads auth_file when
@@ -172,6 +173,8 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 		pc, err := s.resolvePool(key.database, key.user)
 		if err != nil { // database removed: idle servers close now, busy ones as they come back
 			p.gen++
+			p.removed = true
+			kickProbeLocked(p) // it ends
 			for _, sc := range p.idle {
 				go s.closeServer(sc, "database removed from the configuration")
 			}
@@ -180,13 +183,16 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 		}
 		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery || pc.ApplicationName != p.pc.ApplicationName {
 			p.gen++
-			p.welcome = nil // the next login learns the new servers' parameters
+			p.welcome = nil  // the next login learns the new servers' parameters
+			p.loginErr = nil // it was about the old servers; a probe ends, the next client logs in
+			kickProbeLocked(p)
 			for _, sc := range p.idle {
 				go s.closeServer(sc, "configuration changed")
 			}
 			p.idle = nil
 		}
 		p.pc = pc
+		p.removed = false
 		p.validated = nil
 		for excess := p.total - pc.PoolSize - pc.ReservePoolSize; excess > 0 && len(p.idle) > 0; excess-- {
 			go s.closeServer(p.popIdleLocked(), "pool_size reduced") // closeServer updates p.total
@@ -420,6 +426,7 @@ loop:
 		p.idle = nil
 	}
 	s.mu.Unlock()
+	s.probes.Wait() // they end at done; a login they were making ends with baseCtx
 	for _, sc := range idle {
 		s.closeServer(sc, "shutting down")
 	}

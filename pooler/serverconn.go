@@ -108,6 +108,9 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 	if !dl.IsZero() {
 		_ = conn.SetDeadline(dl)
 	}
+	// ctx ending (Shutdown) interrupts the login as well as the dial.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	sc := &serverConn{
 		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
 		network: network, addr: addr,
@@ -127,6 +130,10 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 			conn.Close()
 			return nil, err
 		}
+	}
+	if !stop() { // ctx ended as the login finished: the deadline may be set in the past
+		conn.Close()
+		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s interrupted: %v", addr, context.Cause(ctx))
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return sc, nil

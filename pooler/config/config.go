@@ -122,9 +122,11 @@ type Pooler struct {
 	// Default 15s. PgBouncer doc/config.md key server_connect_timeout.
 	ServerConnectTimeout Duration `toml:"server_connect_timeout"`
 
-	// ServerLoginRetry is how long the pooler waits after a failed server
-	// login before trying again; meanwhile new clients of that pool get an
-	// error at once. Default 15s. PgBouncer doc/config.md key
+	// ServerLoginRetry is how long a failed server login is cached: new
+	// clients of that pool that need a server get the error at once, for
+	// this long and while a background probe logs in again (one attempt at
+	// a time, 100 ms after the failure and backing off up to this). 0 turns
+	// the cache and the probe off. Default 15s. PgBouncer doc/config.md key
 	// server_login_retry.
 	ServerLoginRetry Duration `toml:"server_login_retry"`
 
