@@ -36,13 +36,14 @@ func FrontendLimit(typ byte) int {
 
 // BackendLimit returns the largest accepted length, in bytes, of a server message of type typ. The types
 // that libpq lets be long (RowDescription, DataRow, CopyData, FunctionCallResponse, ErrorResponse,
-// NoticeResponse, NotificationResponse) and ParameterDescription, which PostgreSQL sends with up to 65,535
-// parameter types (262,146 bytes) and drivers other than libpq accept, have no limit of their own
-// (Reader.MaxMessageSize applies); every other type is limited to BackendShortMessageLimit. Set it as
-// Reader.TypeLimit on the Readers of server connections.
+// NoticeResponse, NotificationResponse) have no limit of their own (Reader.MaxMessageSize applies), and
+// neither have two that libpq limits but PostgreSQL sends longer to drivers that accept them:
+// ParameterDescription, with up to 65,535 parameter types (262,146 bytes), and ParameterStatus, whose
+// value is as long as a client's SET made it. Every other type is limited to BackendShortMessageLimit.
+// Set it as Reader.TypeLimit on the Readers of server connections.
 func BackendLimit(typ byte) int {
 	switch typ {
-	case 'T', 'D', 'd', 'V', 'E', 'N', 'A', 't':
+	case 'T', 'D', 'd', 'V', 'E', 'N', 'A', 't', 'S':
 		return DefaultMaxMessageSize
 	}
 	return BackendShortMessageLimit

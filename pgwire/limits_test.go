@@ -137,7 +137,8 @@ func TestReaderFrontendLimits(t *testing.T) {
 }
 
 // TestReaderBackendLimits: with BackendLimit, the server message types libpq lets be long (and
-// ParameterDescription) pass up to MaxMessageSize; the others are refused beyond 30,000 bytes.
+// ParameterDescription and ParameterStatus) pass up to MaxMessageSize; the others are refused beyond
+// 30,000 bytes.
 func TestReaderBackendLimits(t *testing.T) {
 	for _, tc := range []struct {
 		typ byte
@@ -146,7 +147,7 @@ func TestReaderBackendLimits(t *testing.T) {
 	}{
 		{'D', 1 << 30, true}, {'T', 1 << 30, true}, {'E', 1 << 30, true}, {'t', 262146, true}, {'d', 1 << 30, true},
 		{'Z', BackendShortMessageLimit, true}, {'Z', BackendShortMessageLimit + 1, false},
-		{'S', 1 << 30, false}, {'C', 1 << 20, false}, {'R', 1 << 30, false},
+		{'S', 1 << 20, true}, {'C', 1 << 20, false}, {'R', 1 << 30, false}, {'K', 30001, false},
 	} {
 		rd := NewReader(bytes.NewReader(header(tc.typ, tc.n)))
 		rd.TypeLimit = BackendLimit
