@@ -53,6 +53,7 @@ type clientConn struct {
 
 	mu           sync.Mutex        // guards the fields below and params
 	params       map[string]string // session parameters this client expects, lower-case names
+	tentative    map[string]string // start-up parameters accepted untried, as sent: settled by the first link
 	sc           *serverConn       // linked server, nil between transactions (transaction/statement mode)
 	pending      int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
 	openBatch    bool              // extended-protocol messages sent since the last Sync
@@ -89,11 +90,20 @@ type clientConn struct {
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
 	c := &clientConn{
 		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
-		rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		rd: s.newClientReader(conn), wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
-	c.rd.MaxMessageSize = s.config().Pooler.MaxPacketSize
 	return c
+}
+
+// newClientReader returns the Reader of a client's messages: PostgreSQL's per-type length limits
+// (pgwire.FrontendLimit: 10,000 bytes for Sync, Describe, Close and the like, 1 GB for the rest), capped
+// by max_packet_size (PgBouncer doc/config.md), checked from each header before its body is read.
+func (s *Server) newClientReader(stream net.Conn) *pgwire.Reader {
+	rd := pgwire.NewReader(stream)
+	rd.MaxMessageSize = s.config().Pooler.MaxPacketSize
+	rd.TypeLimit = pgwire.FrontendLimit
+	return rd
 }
 
 // serve runs one client connection from its first byte to its close.
@@ -234,53 +244,58 @@ func (c *clientConn) login(counted *bool) error {
 var errQuiet = errors.New("connection ended")
 
 // establishParams works out the session parameters this client expects: the pool's server defaults, then
-// the client's start-up parameters as the server normalises them. Parameters not yet known to be
-// accepted are tried on a server first, so an unknown or invalid one fails the login with the server's
-// own error, as on a direct connection. It returns the server parameters to greet the client with.
+// the client's start-up parameters as the server normalises them. It returns the server parameters to
+// greet the client with.
+//
+// Values known to be accepted (Server.params, or acceptedAsIs) need no server. Others are tried on a
+// server if one can be had without waiting (an idle one, or a free slot to open one in), so that an
+// unknown parameter or an invalid value fails the login with the server's own error, as on a direct
+// connection. A login never queues behind a busy pool for this: with no server to be had, the values are
+// accepted as sent (tentative) and the first link's parameter sync applies them (prepareServer), where
+// an invalid one fails the client with the server's error then. Only a pool that has never logged in to
+// a server since start or reload (nothing to greet with) makes the login wait for one.
 func (c *clientConn) establishParams(want map[string]string) (map[string][2]string, error) {
 	p := c.pool
+	normalized := map[string]string{}
+	var unknown map[string]string
+	for k, v := range want {
+		if acceptedAsIs(k, v) {
+			normalized[k] = v
+		} else if nv, ok := c.s.params.get(p.key, k, v); ok {
+			normalized[k] = nv
+		} else {
+			if unknown == nil {
+				unknown = map[string]string{}
+			}
+			unknown[k] = v
+		}
+	}
 	c.s.mu.Lock()
 	welcome := p.welcome
-	known := welcome != nil
-	normalized := map[string]string{}
-	for k, v := range want {
-		nv, ok := p.validated[k+"\x00"+v]
-		if !ok {
-			known = false
-			break
-		}
-		normalized[k] = nv
-	}
 	c.s.mu.Unlock()
-	if !known {
-		sc, err := c.s.acquire(c.s.baseCtx, p)
+	if welcome == nil || len(unknown) > 0 {
+		sc, err := c.s.tryAcquire(c.s.baseCtx, p)
+		if err == nil && sc == nil && welcome == nil {
+			sc, err = c.s.acquire(c.s.baseCtx, p)
+		}
 		if err != nil {
 			return nil, err
 		}
-		sql, apply := syncSQL(sc, want)
-		if sql != "" {
-			if err := c.s.execBounded(sc, sql); err != nil {
-				return nil, c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
+		if sc != nil {
+			if err := c.tryParams(sc, want, unknown, normalized); err != nil {
+				return nil, err
 			}
-			apply()
-		}
-		c.s.mu.Lock()
-		if welcome = p.welcome; welcome == nil { // a reload dropped it; this server tells the same
-			welcome = welcomeOf(sc)
-		}
-		if p.validated == nil {
-			p.validated = map[string]string{}
-		}
-		for k, v := range want {
-			nv := v
-			if sc.reported[k] {
-				nv = sc.params[k]
+			c.s.mu.Lock()
+			if welcome = p.welcome; welcome == nil { // a reload dropped it; this server tells the same
+				welcome = welcomeOf(sc)
 			}
-			normalized[k] = nv
-			p.validated[k+"\x00"+v] = nv
+			c.s.mu.Unlock()
+			c.s.release(sc)
+			unknown = nil
 		}
-		c.s.mu.Unlock()
-		c.s.release(sc)
+	}
+	for k, v := range unknown { // tentative: prepareServer tries them and learns what the server reports
+		normalized[k] = v
 	}
 	params := map[string]string{}
 	for k, nv := range welcome {
@@ -297,8 +312,31 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	c.mu.Lock()
 	c.params = params
 	c.baseParams = maps.Clone(params)
+	c.tentative = unknown
 	c.mu.Unlock()
 	return welcome, nil
+}
+
+// tryParams sets the client's start-up parameters want on sc, a server lent for it, and records in
+// normalized and in the Server's cache what the server reports for those in unknown. An error from the
+// server fails the login (and sc is disposed of).
+func (c *clientConn) tryParams(sc *serverConn, want, unknown, normalized map[string]string) error {
+	sql, apply := syncSQL(sc, want)
+	if sql != "" {
+		if err := c.s.execBounded(sc, sql); err != nil {
+			return c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
+		}
+		apply()
+	}
+	for k, v := range unknown {
+		nv := v
+		if sc.reported[k] {
+			nv = sc.params[k]
+		}
+		normalized[k] = nv
+		c.s.params.put(c.pool.key, k, v, nv)
+	}
+	return nil
 }
 
 // sendWelcome completes the login: NegotiateProtocolVersion when the client asked for more than 3.0,
@@ -600,12 +638,48 @@ func (c *clientConn) prepareServer(sc *serverConn) error {
 		}
 		apply()
 	}
+	c.learnTentative(sc)
 	if carry {
 		if err := c.sqlPreparedSync(sc); err != nil {
 			return c.s.failedInternal(sc, err, "cannot carry the client's prepared statements")
 		}
 	}
 	return nil
+}
+
+// learnTentative settles the start-up parameters the client logged in with untried (establishParams),
+// now that sc accepted them: what the server reports for them becomes the client's value (a
+// ParameterStatus tells the client when it differs from what it sent), and the Server's cache learns them.
+func (c *clientConn) learnTentative(sc *serverConn) {
+	c.mu.Lock()
+	tentative := c.tentative
+	c.tentative = nil
+	var changed []string
+	for k, v := range tentative {
+		nv := v
+		if sc.reported[k] {
+			nv = sc.params[k]
+		}
+		c.s.params.put(c.pool.key, k, v, nv)
+		if nv != v && c.baseParams[k] == v {
+			c.baseParams[k] = nv
+			if c.params[k] == v {
+				c.params[k] = nv
+				changed = append(changed, k)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	var buf []byte
+	for _, k := range changed {
+		buf, _ = (&pgproto3.ParameterStatus{Name: canonicalName(k), Value: sc.params[k]}).Encode(buf)
+	}
+	c.wmu.Lock()
+	_ = c.wr.Write(buf) // flushed with the server's answer; a write error shows there too
+	c.wmu.Unlock()
 }
 
 // execBounded runs an internal query on a server that no relay is reading, within server_connect_timeout.

@@ -44,9 +44,6 @@ type pool struct {
 	// welcome is the ParameterStatus set of the last server login (server_version, ...), lower-case keys
 	// to [name, value]; clients start from it.
 	welcome map[string][2]string
-	// validated maps "name\x00value" of a client start-up parameter to the value the server reports for
-	// it (or the value itself for parameters that are not reported): values known to be accepted.
-	validated map[string]string
 }
 
 // waiter is a client waiting for a server in a pool's FIFO queue.

@@ -31,6 +31,7 @@ type Server struct {
 	mockKey   []byte       // random per process: salts of mock SCRAM exchanges for unknown users
 	authCache authCache    // recent auth_query answers
 	stmts     stmtRegistry // shared prepared statements (max_prepared_statements)
+	params    paramCache   // start-up parameter values known to be accepted, per pool
 
 	observer Observer      // timings for histograms, nil for none (SetObserver)
 	started  time.Time     // when New created it
@@ -193,12 +194,12 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 		}
 		p.pc = pc
 		p.removed = false
-		p.validated = nil
 		for excess := p.total - pc.PoolSize - pc.ReservePoolSize; excess > 0 && len(p.idle) > 0; excess-- {
 			go s.closeServer(p.popIdleLocked(), "pool_size reduced") // closeServer updates p.total
 		}
 		s.grantLocked(p)
 	}
+	s.params.clear() // what servers accept may have changed with them
 	s.logger.Info("configuration reloaded", "file", cfg.Path)
 	return notes, nil
 }

@@ -112,7 +112,7 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	sc := &serverConn{
-		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: newServerReader(conn), wr: pgwire.NewWriter(conn),
 		network: network, addr: addr,
 		params: map[string]string{}, reported: map[string]bool{},
 		created: time.Now(), txStatus: 'I',
@@ -406,6 +406,15 @@ func (sc *serverConn) exchange(what string, msgs ...pgproto3.FrontendMessage) er
 			return nil
 		}
 	}
+}
+
+// newServerReader returns the Reader of a server's messages: libpq's length limits (pgwire.BackendLimit:
+// 30,000 bytes for the types that cannot be long), so that a server out of step is dropped rather than
+// believed; long types are limited only by the protocol.
+func newServerReader(conn net.Conn) *pgwire.Reader {
+	rd := pgwire.NewReader(conn)
+	rd.TypeLimit = pgwire.BackendLimit
+	return rd
 }
 
 // close closes the network connection; the caller updates the pool's counts.

@@ -33,6 +33,10 @@ type Snapshot struct {
 	// want of file descriptors or memory or for a connection aborted before it was accepted; each was
 	// retried (Serve). pgpooler's own: SHOW STATE accept_errors, pgpooler_accept_errors_total.
 	AcceptErrors uint64
+	// StartupParams and StartupParamBytes are the size of the cache of start-up parameter values known to
+	// be accepted, for every pool: values, and the bytes they take (bounded at 10000 and 4 MiB).
+	StartupParams     int
+	StartupParamBytes int64
 }
 
 // PoolInfo is one (database, user) pool: the columns of PgBouncer's SHOW POOLS and its counters.
@@ -105,6 +109,7 @@ func (s *Server) Snapshot() *Snapshot {
 	snap := &Snapshot{Taken: now, Started: s.started, Config: cfg}
 	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.size()
 	snap.AcceptErrors = s.accepts.errors.Load()
+	snap.StartupParams, snap.StartupParamBytes = s.params.size()
 	checkDelay := cfg.Pooler.ServerCheckDelay.D()
 
 	s.mu.Lock()

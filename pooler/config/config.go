@@ -338,9 +338,10 @@ type Pooler struct {
 	// only not be empty. PgBouncer doc/config.md key server_tls_ciphers.
 	ServerTLSCiphers string `toml:"server_tls_ciphers"`
 
-	// MaxPacketSize is the largest protocol message, in bytes, let through.
-	// 1024 to 2147483647, default 2147483647. PgBouncer doc/config.md key
-	// max_packet_size.
+	// MaxPacketSize is the largest protocol message, in bytes, let through
+	// from a client; PostgreSQL's per-type limits (pgwire.FrontendLimit)
+	// apply below it. 1024 to 2147483647, default 2147483647. PgBouncer
+	// doc/config.md key max_packet_size.
 	MaxPacketSize int `toml:"max_packet_size"`
 
 	// TCPKeepalive turns TCP keepalive on for client and server
