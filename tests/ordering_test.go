@@ -49,19 +49,24 @@ const orderSQL = "SELECT $1::int, $2::int"
 // orderMaxGap is the longest pause between a pair's two writes.
 const orderMaxGap = 500 * time.Microsecond
 
+// TestOrderingPipelinedReplies runs every variant: simple and extended protocol, pgconn's pipeline mode,
+// Parse+Sync answered by the pooler itself, and BEGIN in statement mode; in transaction and statement
+// mode, with and without statement tracking (max_prepared_statements 200 and 0), with 4, 10 or 50
+// clients. About 22,000 pairs in all; with PGPOOLER_LONG=1 every variant runs with 4, 10 and 50 clients,
+// 10,000 pairs each (390,000 pairs).
 func TestOrderingPipelinedReplies(t *testing.T) {
 	long := os.Getenv("PGPOOLER_LONG") == "1"
 	tx, st := config.PoolModeTransaction, config.PoolModeStatement
 	variants := []orderVariant{
-		{"simple/transaction/prepared", orderSimple, tx, 200, 10, 200},
+		{"simple/transaction/prepared", orderSimple, tx, 200, 10, 150},
 		{"simple/transaction/untracked", orderSimple, tx, 0, 50, 40},
-		{"simple/statement/untracked", orderSimple, st, 0, 4, 500},
+		{"simple/statement/untracked", orderSimple, st, 0, 4, 300},
 		{"extended/transaction/prepared", orderExtended, tx, 200, 50, 40},
 		{"extended/transaction/untracked", orderExtended, tx, 0, 10, 200},
-		{"extended/statement/prepared", orderExtended, st, 200, 10, 200},
-		{"pipeline/transaction/prepared", orderPipeline, tx, 200, 10, 200},
+		{"extended/statement/prepared", orderExtended, st, 200, 10, 150},
+		{"pipeline/transaction/prepared", orderPipeline, tx, 200, 10, 150},
 		{"pipeline/transaction/untracked", orderPipeline, tx, 0, 4, 500},
-		{"pipeline/statement/untracked", orderPipeline, st, 0, 50, 40},
+		{"pipeline/statement/untracked", orderPipeline, st, 0, 50, 30},
 		{"localparse/transaction", orderLocalParse, tx, 200, 50, 60},
 		{"localparse/statement", orderLocalParse, st, 200, 10, 200},
 		{"begin/statement/prepared", orderBegin, st, 200, 10, 100},
@@ -72,7 +77,7 @@ func TestOrderingPipelinedReplies(t *testing.T) {
 		for _, v := range variants {
 			for _, n := range []int{4, 10, 50} {
 				lv := v
-				lv.clients, lv.pairs = n, 100000/n
+				lv.clients, lv.pairs = n, 10000/n
 				lv.name = fmt.Sprintf("%s/%d", v.name, n)
 				all = append(all, lv)
 			}
@@ -299,4 +304,69 @@ func orderPipelineClient(tp *testPooler, v orderVariant, id int, start <-chan st
 		}
 	}
 	return nil
+}
+
+// TestOrderingStatementModeCopy: in statement mode, where a statement written behind the running one
+// waits for that one's link to end, COPY data still reaches the running COPY, a statement written right
+// behind CopyDone gets its own answer after the COPY's, and a Query written during COPY FROM STDIN goes
+// to the server (which answers 08P01 and closes the connection, as on a direct one) instead of waiting
+// for ever.
+func TestOrderingStatementModeCopy(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeStatement
+		c.Pooler.DefaultPoolSize = 5
+	})
+	conn, fe := rawLogin(t, tp.addr())
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	table := fmt.Sprintf("ordering_copy_%d", time.Now().UnixNano())
+	orderExpect(t, fe, "create", "CREATE TABLE "+table+" (v int)", "CommandComplete(CREATE TABLE)", "ReadyForQuery(I)")
+	t.Cleanup(func() {
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		orderExpect(t, fe, "drop", "DROP TABLE "+table, "CommandComplete(DROP TABLE)", "ReadyForQuery(I)")
+	})
+
+	// COPY data, CopyDone and the next statement in one write, once the server asked for the data.
+	orderExpect(t, fe, "copy", "COPY "+table+" FROM STDIN", "*pgproto3.CopyInResponse")
+	fe.Send(&pgproto3.CopyData{Data: []byte("7\n")})
+	fe.Send(&pgproto3.CopyDone{})
+	orderExpect(t, fe, "copy and the next statement", "SELECT 1, 2", "CommandComplete(COPY 1)", "ReadyForQuery(I)",
+		"RowDescription(2)", "DataRow(1,2)", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
+	orderExpect(t, fe, "after", "SELECT count(*), 0 FROM "+table+" WHERE v = 7", "RowDescription(2)", "DataRow(1,0)", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
+
+	// A Query right behind COPY FROM STDIN (written before the CopyInResponse came, or after it).
+	for _, early := range []bool{true, false} {
+		conn, fe := rawLogin(t, tp.addr())
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		if early {
+			fe.Send(&pgproto3.Query{String: "COPY " + table + " FROM STDIN"})
+		} else {
+			orderExpect(t, fe, "copy", "COPY "+table+" FROM STDIN", "*pgproto3.CopyInResponse")
+		}
+		want := []string{"ErrorResponse(08P01)", "ErrorResponse(08P01)", "ErrorResponse(08006)"}
+		if early {
+			want = append([]string{"*pgproto3.CopyInResponse"}, want...)
+		}
+		orderExpect(t, fe, fmt.Sprintf("query during COPY (early %v)", early), "SELECT 3, 4", want...)
+		if msg, err := fe.Receive(); err == nil {
+			t.Fatalf("query during COPY (early %v): got %s, want the connection closed", early, orderToken(msg))
+		}
+	}
+}
+
+// orderExpect sends query (after anything queued), flushes and checks the messages that follow.
+func orderExpect(t *testing.T, fe *pgproto3.Frontend, what, query string, want ...string) {
+	t.Helper()
+	fe.Send(&pgproto3.Query{String: query})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("%s: message %d: want %s, read failed: %v", what, i, w, err)
+		}
+		if got := orderToken(msg); got != w {
+			t.Fatalf("%s: message %d is %s, want %s (all: %s)", what, i, got, w, strings.Join(want, " "))
+		}
+	}
 }
