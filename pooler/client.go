@@ -61,6 +61,8 @@ type clientConn struct {
 	closing      bool              // the client is gone or being closed: link nothing new
 	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
 	relayDone    chan struct{}     // closed when relayServer for the current link returns
+	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
+	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
 	queryStart   time.Time         // when the query now running began (zero: none), for query_time
 	xactStart    time.Time         // when the transaction now open began (zero: none), for xact_time
 	waitSince    time.Time         // when the client began waiting for a server (zero: not waiting)
@@ -70,7 +72,6 @@ type clientConn struct {
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
 	baseParams map[string]string // params right after login: what RESET restores
 	sets       sessionSets       // SET/RESET statements sent since the transaction began
-	paramSync  chan struct{}     // while non-nil, the relay is reading the values those SETs left; closed when done
 
 	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
 	prep       bool                     // max_prepared_statements > 0 and not session mode, fixed at login
@@ -543,6 +544,7 @@ func (c *clientConn) readError(err error) error {
 // open a batch that lasts until the next Sync.
 func (c *clientConn) link(typ byte) (*serverConn, error) {
 	c.mu.Lock()
+	c.awaitRelayLocked(typ)
 	if c.closing {
 		c.mu.Unlock()
 		return nil, errQuiet
@@ -555,12 +557,6 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		c.mu.Unlock()
 		if c.s.stopping.Load() { // between transactions during a shutdown: this client is done
 			return nil, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
-		}
-		c.mu.Lock()
-		sync := c.paramSync
-		c.mu.Unlock()
-		if sync != nil {
-			<-sync // the last server is still telling what this client's SETs left
 		}
 		start := time.Now()
 		c.mu.Lock()
@@ -586,7 +582,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 			c.s.release(sc)
 			return nil, errQuiet
 		}
-		c.sc, c.txStatus = sc, sc.txStatus
+		c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false
 		c.respQ = c.respQ[:0] // a link that ended abnormally may have left entries: they were for the old server
 		c.relayDone = make(chan struct{})
 		go c.relayServer(sc, c.relayDone)
@@ -716,22 +712,27 @@ func (c *clientConn) sendError(e *pgwire.Error) {
 	_ = c.wr.Flush()
 }
 
-// finish closes the client: it sends err when it is an ErrorResponse, stops the relay (which returns or
-// closes the linked server), closes the socket and forgets the client.
+// finish closes the client: it sends err when it is an ErrorResponse (after the ReadyForQuery of a link
+// that has just ended), stops the relay (which returns or closes the linked server), closes the socket
+// and forgets the client.
 func (c *clientConn) finish(err error) {
 	// Bound every write from here on, the relay's included: a client that stopped reading must not keep
 	// its relay (and so this close) blocked on a full socket.
 	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.mu.Lock()
+	c.closing = true
+	linked := c.sc != nil
+	if linked {
+		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes relayServer
+	}
+	c.mu.Unlock()
+	if !linked {
+		c.waitRelay() // a relay may be writing the ReadyForQuery that ended its link: the error comes after it
+	}
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
 		c.sendError(pe)
 	}
-	c.mu.Lock()
-	c.closing = true
-	if c.sc != nil {
-		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes relayServer
-	}
-	c.mu.Unlock()
 	c.waitRelay()
 	_ = c.conn.Close()
 	c.rd.Release()
@@ -752,6 +753,7 @@ func (c *clientConn) finish(err error) {
 	}
 }
 
+// waitRelay waits until the relay of the client's last link, if any, has returned.
 func (c *clientConn) waitRelay() {
 	c.mu.Lock()
 	done := c.relayDone
@@ -759,6 +761,72 @@ func (c *clientConn) waitRelay() {
 	if done != nil {
 		<-done
 	}
+}
+
+// awaitRelayLocked is the barrier that keeps a client's answers in order, called with c.mu held (it
+// releases c.mu while it waits) before message typ is linked or answered by the pooler. When the
+// client's last link has ended, its relay may still be writing the ReadyForQuery that ended it (and
+// returning the server): it waits for that relay to return, so that nothing the client goroutine
+// sends, links or answers itself overtakes that ReadyForQuery. In statement mode a message that starts a
+// new statement while the linked server still owes the last one's ReadyForQuery waits until that link
+// has ended too, so that every statement gets a link of its own and a BEGIN is answered with 0A000 and
+// rolled back instead of holding its transaction open for the next statement (PgBouncer forwards such a
+// statement to the same server and then closes the client on the 'T'). Flush and COPY data belong to
+// the running statement and do not wait, nor does anything once the server asks for COPY data (a
+// client's Query during COPY FROM STDIN gets PostgreSQL's error).
+func (c *clientConn) awaitRelayLocked(typ byte) {
+	done := c.relayDone
+	if done == nil {
+		return
+	}
+	if c.sc == nil {
+		select {
+		case <-done: // the common case: the relay returned long ago
+		default:
+			c.mu.Unlock()
+			<-done
+			c.mu.Lock()
+		}
+		return
+	}
+	if c.mode != modeStatement || c.pending == 0 || c.openBatch || c.copyIn {
+		return
+	}
+	switch typ {
+	case 'H', 'd', 'c', 'f':
+		return
+	}
+	// What run left buffered for the server (it flushes only when no message follows) must go now. Those
+	// bytes end the statement, so the link cannot end and the server cannot go to another client before
+	// they have been written. Should the flush fail, the relay's read fails too and ends the link.
+	var unflushed *pgwire.Writer
+	if c.sc.wr.Buffered() > 0 {
+		unflushed = c.sc.wr
+	}
+	wake := make(chan struct{})
+	c.copyWake = wake
+	c.mu.Unlock()
+	if unflushed != nil {
+		_ = unflushed.Flush()
+	}
+	select {
+	case <-done:
+	case <-wake:
+	}
+	c.mu.Lock()
+	c.copyWake = nil
+}
+
+// copyStarted notes that the linked server asks for COPY data (CopyInResponse, CopyBothResponse),
+// waking the client goroutine if it waits for the statement to end (awaitRelayLocked).
+func (c *clientConn) copyStarted() {
+	c.mu.Lock()
+	c.copyIn = true
+	if c.copyWake != nil {
+		close(c.copyWake)
+		c.copyWake = nil
+	}
+	c.mu.Unlock()
 }
 
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).

@@ -3,6 +3,7 @@ package pooler
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/pgpooler/pgpooler/pgwire"
@@ -217,6 +218,9 @@ func (s *Server) KillClient(id uint64) bool {
 func (c *clientConn) kill(command string) {
 	c.mu.Lock()
 	c.closing = true
+	if c.sc != nil { // wakes the relay: the client goroutine may be waiting for it (awaitRelayLocked)
+		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0))
+	}
 	c.mu.Unlock()
 	c.sendError(pgwire.NewFatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command (%s)", command))
 	_ = c.conn.Close()
