@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,9 +37,18 @@ const (
 	faultOpTimeout = faultWaitTimeout + faultConnectTimeout + faultQueryTimeout + 3*time.Second
 	// faultMargin: an operation that has not returned faultMargin after its deadline is hung.
 	faultMargin = 2 * time.Second
-	// faultPhase is how long the clients run with the fault in place.
+	// faultPhase is how long the clients run with the fault in place (PGPOOLER_LONG=1: 8 times longer).
 	faultPhase = 2500 * time.Millisecond
 )
+
+// phaseFor is how long scenario s keeps its fault in.
+func (s faultScenario) phaseFor() time.Duration {
+	d := cmp.Or(s.phase, faultPhase)
+	if os.Getenv("PGPOOLER_LONG") == "1" {
+		d *= 8
+	}
+	return d
+}
 
 // faultSettings is the pooler configuration of the fault tests: database db (a private PostgreSQL
 // database) routed through fp, in transaction mode.
@@ -435,7 +445,7 @@ func (s faultScenario) run(t *testing.T) {
 	during := newFaultTally() // transactions that end once the fault is in, until the load has stopped
 	load.tally.Store(during)
 	e.fp.add(t, "fault", s.toxic)
-	phase := time.NewTimer(cmp.Or(s.phase, faultPhase))
+	phase := time.NewTimer(s.phaseFor())
 	tick := time.NewTicker(500 * time.Millisecond)
 wait:
 	for {
@@ -469,7 +479,7 @@ wait:
 	check := e.verify(t)
 	e.checkPool(t, faultPoolSize)
 	t.Logf("reliability: toxiproxy %s (%s) for %s, %d clients, pool %d: %s; after removal a new client's transaction succeeded within %s, then %s",
-		s.name, s.toxic, cmp.Or(s.phase, faultPhase), faultClients, faultPoolSize, during, recovered.Round(10*time.Millisecond), check)
+		s.name, s.toxic, s.phaseFor(), faultClients, faultPoolSize, during, recovered.Round(10*time.Millisecond), check)
 }
 
 // TestFaultToxics injects each fault between the pooler and PostgreSQL for real, through toxiproxy,

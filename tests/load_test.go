@@ -27,7 +27,7 @@ import (
 const (
 	loadClients  = 10000
 	loadPoolSize = 20
-	loadDuration = 20 * time.Second
+	loadDuration = 15 * time.Second
 	// loadWaitTimeout is query_wait_timeout: a client that cannot get a server in time gets 53300.
 	loadWaitTimeout = 30 * time.Second
 	// loadOpTimeout is a client's own deadline for one operation: longer than loadWaitTimeout, so that
