@@ -111,14 +111,18 @@ func (s *Server) newClientReader(stream net.Conn) *pgwire.Reader {
 func (c *clientConn) serve() {
 	cfg := c.s.config()
 	c.loginCtx = c.s.baseCtx
+	endLogin := func() {}
 	if d := cfg.Pooler.ClientLoginTimeout.D(); d > 0 {
 		_ = c.conn.SetDeadline(time.Now().Add(d))
 		var cancel context.CancelFunc
 		c.loginCtx, cancel = context.WithTimeout(c.s.baseCtx, d)
-		defer cancel()
+		endLogin = func() { cancel(); c.loginCtx = c.s.baseCtx }
 	}
 	counted := false
 	err := c.login(&counted)
+	// The login's timer and its entry among baseCtx's children go now, not when the session ends: a
+	// context map that once held every connected client keeps that size for good.
+	endLogin()
 	if err == nil {
 		_ = c.conn.SetDeadline(time.Time{})
 		err = c.run()
