@@ -254,6 +254,32 @@ func (rd *Reader) Discard() error {
 	return nil
 }
 
+// ReadAhead reads once from the source into the buffer's free space, so that another goroutine can watch
+// the source (for its end) while the Reader's owner is blocked elsewhere; the owner must not use the
+// Reader until ReadAhead has returned, and must learn that it has through a synchronising event (a
+// channel). Bytes read are consumed by later calls in order, as if they had just arrived. ReadAhead never
+// moves or gives back what is buffered, so slices returned earlier stay valid: it reads into the space
+// after the buffered bytes, borrowing a BufferSize buffer (and leaving the small array untouched) when
+// only the small array's space is left. It returns the number of bytes read and the source's error as it
+// is (io.EOF, a timeout); 0 and nil when no space is left, so that at most BufferSize bytes are read
+// ahead.
+func (rd *Reader) ReadAhead() (int, error) {
+	if rd.buf == nil {
+		rd.buf, rd.r, rd.w = rd.small[:], 0, 0
+	}
+	if rd.w == len(rd.buf) {
+		if cap(rd.buf) != smallSize {
+			return 0, nil
+		}
+		nb := getBuf() // the small array keeps what it holds: a slice of it may still be in use
+		rd.w = copy(nb, rd.buf[rd.r:rd.w])
+		rd.buf, rd.r = nb, 0
+	}
+	n, err := rd.src.Read(rd.buf[rd.w:])
+	rd.w += n
+	return n, err
+}
+
 // releaseIfEmpty gives the buffer back once everything in it has been consumed.
 func (rd *Reader) releaseIfEmpty() {
 	if rd.r == rd.w && rd.buf != nil {

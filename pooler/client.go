@@ -41,6 +41,9 @@ type clientConn struct {
 	learned     serverCreds          // server credentials its login revealed (password, SCRAM keys)
 	loginCtx    context.Context      // ends at client_login_timeout, for waits during login
 
+	ctx    context.Context         // ends when the client is gone or killed (cause errQuiet), or at Shutdown
+	cancel context.CancelCauseFunc // ends ctx
+
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
 
@@ -94,6 +97,7 @@ func (s *Server) newClientConn(conn net.Conn) *clientConn {
 		rd: s.newClientReader(conn), wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
+	c.ctx, c.cancel = context.WithCancelCause(s.baseCtx)
 	return c
 }
 
@@ -566,7 +570,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		c.mu.Lock()
 		c.waitSince = start
 		c.mu.Unlock()
-		sc, err := c.s.acquire(c.s.baseCtx, c.pool)
+		sc, err := c.s.acquireWatched(c.ctx, c.pool, c)
 		c.mu.Lock()
 		c.waitSince = time.Time{}
 		c.mu.Unlock()
@@ -737,6 +741,7 @@ func (c *clientConn) finish(err error) {
 	if errors.As(err, &pe) {
 		c.sendError(pe)
 	}
+	c.cancel(errQuiet)
 	c.waitRelay()
 	_ = c.conn.Close()
 	c.rd.Release()

@@ -62,15 +62,24 @@ type grant struct {
 // acquire lends a server of pool p: the most recently used idle one that passes its checks, else a new
 // one if the pool, max_db_connections and max_user_connections allow, else it waits in line (first in,
 // first out) up to query_wait_timeout, using reserve_pool_size after reserve_pool_timeout. Errors are
-// *pgwire.Error: 53300 when the wait times out, the server's own error when login fails.
+// *pgwire.Error: 53300 when the wait times out, the server's own error when login fails, 57P01 when ctx
+// ends while waiting; or errQuiet when ctx is the context of a client that has gone or been killed.
 func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
+	return s.acquireWatched(ctx, p, nil)
+}
+
+// acquireWatched is acquire for a client: qw, when not nil, watches the client while it waits (in line
+// or for RESUME), from the first wait until acquireWatched returns (waitwatch.go).
+func (s *Server) acquireWatched(ctx context.Context, p *pool, qw queueWatcher) (*serverConn, error) {
 	cfg := s.config()
 	deadline := time.Time{}
 	if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
 		deadline = time.Now().Add(d)
 	}
+	ww := waitWatch{qw: qw}
+	defer ww.end()
 	for {
-		if waited, err := s.waitResumed(ctx, p.key.database); err != nil {
+		if waited, err := s.waitResumed(ctx, p.key.database, &ww); err != nil {
 			return nil, err
 		} else if waited && cfg.Pooler.QueryWaitTimeout.D() > 0 {
 			deadline = time.Now().Add(cfg.Pooler.QueryWaitTimeout.D()) // time spent paused does not count
@@ -95,6 +104,7 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 			if victim != nil { // its slot goes to this pool's first waiter
 				s.closeServer(victim, "evicted for a pool of the same database or user (max_db_connections, max_user_connections)")
 			}
+			ww.blocking()
 			var err error
 			if g, err = s.wait(ctx, p, w, deadline); err == errPaused {
 				if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
@@ -108,7 +118,11 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 		}
 		s.mu.Unlock()
 		if g.connect {
-			return s.openServer(ctx, p)
+			sc, err := s.openServer(ctx, p)
+			if err != nil && ctx.Err() != nil {
+				err = ctxEnded(ctx, err)
+			}
+			return sc, err
 		}
 		if s.checkIdle(g.sc) {
 			return g.sc, nil
@@ -166,7 +180,7 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 			if g, ok := s.abandon(p, w); ok {
 				return g, nil
 			}
-			return grant{}, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
+			return grant{}, ctxEnded(ctx, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
 		}
 	}
 }
@@ -248,9 +262,12 @@ func (s *Server) login(ctx context.Context, p *pool, probe bool) (*serverConn, e
 	if err != nil {
 		pe := asClientError(err)
 		now := time.Now()
-		p.loginErr, p.loginErrAt = pe, now
+		gaveUp := ctx.Err() != nil // a login its client gave up on (it left, was killed) says nothing of the server
+		if !gaveUp {
+			p.loginErr, p.loginErrAt = pe, now
+		}
 		s.dropServerLocked(p)
-		if !probe {
+		if !probe && !gaveUp {
 			p.wanted = now
 			s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
 			s.startProbeLocked(p)
