@@ -92,15 +92,15 @@ func (k *scramKeys) equal(o *scramKeys) bool {
 // cleartext, md5, SCRAM-SHA-256 with a password or with passthrough keys), ParameterStatus,
 // BackendKeyData, ReadyForQuery, then connect_query. The whole exchange is bounded by
 // server_connect_timeout. Errors the server sends come back as *pgwire.Error with its SQLSTATE.
-func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration) (*serverConn, error) {
+// tcp sets the socket options (tcp_keepalive and the others) of a TCP connection.
+func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration, tcp tcpOptions) (*serverConn, error) {
 	network, addr := serverAddr(pc.Host, pc.Port)
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := tcp.dialer().DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not connect to server %s: %v", addr, unwrapDial(err))
 	}
@@ -108,8 +108,11 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 	if !dl.IsZero() {
 		_ = conn.SetDeadline(dl)
 	}
+	// ctx ending (Shutdown) interrupts the login as well as the dial.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	sc := &serverConn{
-		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: newServerReader(conn), wr: pgwire.NewWriter(conn),
 		network: network, addr: addr,
 		params: map[string]string{}, reported: map[string]bool{},
 		created: time.Now(), txStatus: 'I',
@@ -127,6 +130,10 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 			conn.Close()
 			return nil, err
 		}
+	}
+	if !stop() { // ctx ended as the login finished: the deadline may be set in the past
+		conn.Close()
+		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s interrupted: %v", addr, context.Cause(ctx))
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return sc, nil
@@ -456,6 +463,15 @@ func (sc *serverConn) exchange(what string, msgs ...pgproto3.FrontendMessage) er
 			return nil
 		}
 	}
+}
+
+// newServerReader returns the Reader of a server's messages: libpq's length limits (pgwire.BackendLimit:
+// 30,000 bytes for the types that cannot be long), so that a server out of step is dropped rather than
+// believed; long types are limited only by the protocol.
+func newServerReader(conn net.Conn) *pgwire.Reader {
+	rd := pgwire.NewReader(conn)
+	rd.TypeLimit = pgwire.BackendLimit
+	return rd
 }
 
 // close closes the network connection; the caller updates the pool's counts.

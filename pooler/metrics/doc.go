@@ -79,6 +79,10 @@
 //	pgpooler_shared_prepared_statement_bytes  their size in bytes
 //	pgpooler_config_max_client_connections  max_client_conn
 //
+// and one process-wide counter:
+//
+//	pgpooler_accept_errors_total            failed accepts of client connections, retried (SHOW STATE accept_errors)
+//
 // and the standard go_* and process_* metrics of client_golang's collectors.
 //
 // # Readiness
