@@ -231,7 +231,9 @@ func (c *clientConn) login(counted *bool) error {
 	} else if err != nil {
 		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
 	}
+	c.s.mu.Lock() // p.pc changes on reload, under mu
 	c.pool, c.mode = p, p.pc.PoolMode
+	c.s.mu.Unlock()
 	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
@@ -313,7 +315,9 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 		}
 	}
 	if _, ok := params["application_name"]; !ok {
+		c.s.mu.Lock()
 		params["application_name"] = p.pc.ApplicationName
+		c.s.mu.Unlock()
 	}
 	for k, v := range normalized {
 		params[k] = v

@@ -141,7 +141,10 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 		defer t.Stop()
 		timeout = t.C
 	}
-	if p.pc.ReservePoolSize > 0 && cfg.Pooler.ReservePoolTimeout.D() > 0 { // 0 disables the reserve
+	s.mu.Lock()
+	reservePool := p.pc.ReservePoolSize // pc changes on reload, under mu
+	s.mu.Unlock()
+	if reservePool > 0 && cfg.Pooler.ReservePoolTimeout.D() > 0 { // 0 disables the reserve
 		t := time.NewTimer(cfg.Pooler.ReservePoolTimeout.D())
 		defer t.Stop()
 		reserve = t.C
