@@ -285,6 +285,12 @@ func (sc *serverConn) authStep(pc poolSettings, creds serverCreds, kind uint32, 
 		return nil
 	}
 	switch kind {
+	case 0, 3: // AuthenticationOk, AuthenticationCleartextPassword: nothing follows the type
+		if len(data) != 0 {
+			return nil, pgwire.ProtocolViolation("server %s sent a malformed authentication request (type %d with %d bytes of data)", sc.addr, kind, len(data))
+		}
+	}
+	switch kind {
 	case 0: // AuthenticationOk
 		return conv, nil
 	case 3: // AuthenticationCleartextPassword
