@@ -336,7 +336,7 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 // PostgreSQL stops the running query instead of finishing it for nobody, then closes the connection.
 func (s *Server) abortServer(sc *serverConn, reason string) {
 	go func() {
-		_ = sc.cancel(s.config().Pooler.CancelWaitTimeout.D())
+		_, _ = sc.cancel(s.cancelBound())
 		s.closeServer(sc, reason)
 	}()
 }
