@@ -20,6 +20,9 @@ const (
 // and when the interval ends one line says how many similar lines were left out. The zero value is
 // ready to use; it is safe for concurrent use.
 type logLimiter struct {
+	burst    int           // lines per interval; 0 = logBurst
+	interval time.Duration // 0 = logInterval
+
 	mu         sync.Mutex
 	windowEnd  time.Time   // the current interval ends then
 	logged     int         // lines written in the current interval
@@ -30,12 +33,13 @@ type logLimiter struct {
 // log writes msg with args at level unless this interval's lines are used up; then the event is only
 // counted, for the summary line.
 func (l *logLimiter) log(logger *slog.Logger, level slog.Level, msg string, args ...any) {
+	burst, interval := l.limits()
 	now := time.Now()
 	l.mu.Lock()
 	if now.After(l.windowEnd) {
-		l.windowEnd, l.logged = now.Add(logInterval), 0
+		l.windowEnd, l.logged = now.Add(interval), 0
 	}
-	if l.logged < logBurst {
+	if l.logged < burst {
 		l.logged++
 		l.mu.Unlock()
 		logger.Log(context.Background(), level, msg, args...)
@@ -48,6 +52,17 @@ func (l *logLimiter) log(logger *slog.Logger, level slog.Level, msg string, args
 	l.mu.Unlock()
 }
 
+func (l *logLimiter) limits() (int, time.Duration) {
+	burst, interval := l.burst, l.interval
+	if burst == 0 {
+		burst = logBurst
+	}
+	if interval == 0 {
+		interval = logInterval
+	}
+	return burst, interval
+}
+
 // flush writes the summary of the lines left out, if any.
 func (l *logLimiter) flush(logger *slog.Logger, level slog.Level, msg string) {
 	l.mu.Lock()
@@ -55,6 +70,7 @@ func (l *logLimiter) flush(logger *slog.Logger, level slog.Level, msg string) {
 	l.suppressed, l.summary = 0, nil
 	l.mu.Unlock()
 	if n > 0 {
-		logger.Log(context.Background(), level, msg+" (similar lines suppressed)", "suppressed", n, "interval", logInterval.String())
+		_, interval := l.limits()
+		logger.Log(context.Background(), level, msg+" (similar lines suppressed)", "suppressed", n, "interval", interval.String())
 	}
 }
