@@ -9,7 +9,7 @@ all: build
 help:
 	@echo "make build  - build $(BIN)"
 	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
-	@echo "make fuzz   - only the fuzz runs (FUZZTIME=10s each by default)"
+	@echo "make fuzz   - only the fuzz runs (FUZZTIME=5s each by default)"
 	@echo "make bench  - benchmarks side by side: direct PostgreSQL, pgpooler, PgBouncer (when installed)"
 	@echo "make run    - scripts/run.sh: build, start a local PostgreSQL if none answers on 5432, run the pooler"
 	@echo "make clean  - remove bin/ and the fuzz cache"

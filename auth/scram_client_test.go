@@ -286,3 +286,35 @@ func TestSCRAMClientCopiesInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServerFirstIterations: the iteration count of a server-first-message is read as SCRAMClient reads
+// it, and a count over MaxSCRAMIterations fails with ErrSCRAMIterations (an ErrSCRAMProtocol) naming
+// both numbers, before anyone computes PBKDF2 with it.
+func TestServerFirstIterations(t *testing.T) {
+	salt := b64(testSalt)
+	for _, tt := range []struct {
+		iterations string
+		want       int
+		err        error
+	}{
+		{"4096", 4096, nil},
+		{"1", 1, nil},
+		{"1000000", MaxSCRAMIterations, nil},
+		{"1000001", 0, ErrSCRAMIterations},
+		{"2000000000", 0, ErrSCRAMIterations},
+		{"2147483647", 0, ErrSCRAMIterations},
+		{"2147483648", 0, ErrSCRAMProtocol},
+		{"0", 0, ErrSCRAMProtocol},
+		{"-1", 0, ErrSCRAMProtocol},
+		{"+5", 0, ErrSCRAMProtocol},
+		{"", 0, ErrSCRAMProtocol},
+	} {
+		n, err := ServerFirstIterations([]byte("r=abc,s=" + salt + ",i=" + tt.iterations))
+		if n != tt.want || (tt.err == nil) != (err == nil) || tt.err != nil && !errors.Is(err, tt.err) {
+			t.Errorf("i=%s: %d, %v; want %d, %v", tt.iterations, n, err, tt.want, tt.err)
+		}
+		if errors.Is(err, ErrSCRAMIterations) && (!errors.Is(err, ErrSCRAMProtocol) || !strings.Contains(err.Error(), tt.iterations) || !strings.Contains(err.Error(), "1000000")) {
+			t.Errorf("i=%s: %v does not wrap ErrSCRAMProtocol or name the count and the limit", tt.iterations, err)
+		}
+	}
+}

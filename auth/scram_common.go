@@ -46,7 +46,43 @@ var (
 	// wraps ErrSCRAMAuth; PostgreSQL answers SQLSTATE 28000 "SCRAM channel
 	// binding check failed" (auth-scram.c, read_client_final_message).
 	ErrSCRAMChannelBinding = fmt.Errorf("%w: SCRAM channel binding check failed", ErrSCRAMAuth)
+	// ErrSCRAMIterations: a server-first-message asks for more PBKDF2
+	// iterations than [MaxSCRAMIterations]. It wraps ErrSCRAMProtocol; the
+	// caller answers SQLSTATE 08P01 and computes nothing.
+	ErrSCRAMIterations = fmt.Errorf("%w: SCRAM iteration count over the limit", ErrSCRAMProtocol)
 )
+
+// MaxSCRAMIterations is the largest PBKDF2 iteration count the pooler
+// computes a SaltedPassword with, for a SCRAM login to a server with a
+// password and for checking a cleartext password against a SCRAM secret.
+// A server (or an auth_query answer) can otherwise ask for up to 2^31-1
+// iterations, minutes of CPU per login that no deadline interrupts.
+// PostgreSQL's default (scram_iterations) is 4096, libpq and PgBouncer
+// 1.25 set no limit; one million is 244 times the default and above
+// OWASP's 600,000 for PBKDF2-HMAC-SHA256, so any count chosen for safety
+// still works, and costs about 0.3 s of one core.
+const MaxSCRAMIterations = 1_000_000
+
+// ServerFirstIterations returns the iteration count of a
+// server-first-message, "r=<nonce>,s=<salt>,i=<iterations>[,extensions]"
+// (RFC 5802 §7), for a client that is about to compute PBKDF2 with it. It
+// fails with [ErrSCRAMProtocol] for a message that is empty, longer than
+// 4096 bytes or malformed, and with [ErrSCRAMIterations] (naming the
+// count and the limit) for a count over [MaxSCRAMIterations].
+func ServerFirstIterations(serverFirst []byte) (int, error) {
+	msg, err := checkMessage(serverFirst, "server-first-message")
+	if err != nil {
+		return 0, err
+	}
+	_, _, n, err := parseServerFirst(msg)
+	if err != nil {
+		return 0, err
+	}
+	if n > MaxSCRAMIterations {
+		return 0, fmt.Errorf("%w: the server asks for %d iterations, more than the limit of %d", ErrSCRAMIterations, n, MaxSCRAMIterations)
+	}
+	return n, nil
+}
 
 const (
 	// scramKeyLen is the length of SHA-256 keys and proofs.

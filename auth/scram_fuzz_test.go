@@ -182,10 +182,21 @@ func FuzzSCRAMClient(f *testing.F) {
 	f.Add([]byte("m=x,r=cnonceSN,s="+salt+",i=4096"), serverFinal)
 	f.Add([]byte("r=cnonceSN,s="+salt+",i=-1"), serverFinal)
 	f.Add([]byte(""), []byte(""))
+	f.Add([]byte("r=cnonceSN,s="+salt+",i=2000000000"), serverFinal)
 	f.Fuzz(func(t *testing.T, first, last []byte) {
+		// ServerFirstIterations, which bounds the PBKDF2 work a password login does, reads the same.
+		n, nerr := ServerFirstIterations(first)
+		if nerr != nil {
+			checkSentinel(t, nerr, ErrSCRAMProtocol)
+		} else if n < 1 || n > MaxSCRAMIterations {
+			t.Fatalf("ServerFirstIterations(%q) = %d", first, n)
+		}
 		c := newTestClient()
 		c.First()
 		final, err := c.Final(first)
+		if err == nil && nerr != nil && !errors.Is(nerr, ErrSCRAMIterations) {
+			t.Fatalf("Final accepts %q, ServerFirstIterations refuses it: %v", first, nerr)
+		}
 		if err != nil {
 			checkSentinel(t, err, ErrSCRAMProtocol, ErrSCRAMSecretMismatch)
 			if final != nil {

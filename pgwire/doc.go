@@ -8,6 +8,8 @@
 //
 // Buffers are borrowed from a shared pool while bytes are in flight and given back as soon as a connection
 // has nothing buffered, so an idle connection holds no read or write buffer (design.md, "Memory per client").
+// Lengths are checked from the header before a body is read, against per-type limits as PostgreSQL's and
+// libpq's (FrontendLimit, BackendLimit), and a message read whole takes memory only as its bytes arrive.
 //
 // Message decoding and encoding use github.com/jackc/pgx/v5/pgproto3. The reference for every format here
 // is the PostgreSQL documentation, chapter "Frontend/Backend Protocol", sections "Message Flow" and

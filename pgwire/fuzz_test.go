@@ -107,10 +107,11 @@ func checkStartup(t *testing.T, body []byte, s *Startup, err error) {
 	}
 }
 
-// FuzzReader feeds a byte stream through a Reader with a 64 KiB MaxMessageSize, consuming messages in turn
+// FuzzReader feeds a byte stream through a Reader with a 64 KiB MaxMessageSize (and, for odd chunk values,
+// TypeLimit FrontendLimit), consuming messages in turn
 // with ReadMsg, Forward and Discard until an error. It checks that headers and messages match the input,
-// that forwarded bytes are exactly the input consumed, and that the final error fits where the stream
-// stopped.
+// that forwarded bytes are exactly the input consumed, that the Reader never holds a buffer of more than
+// about twice the bytes that have arrived, and that the final error fits where the stream stopped.
 //
 // The stream is data with, when bigLen is not zero, a message of type 'd' and a bigLen-byte body spliced in
 // at offset bigAt: so large messages (streamed by Forward, read into a buffer of their own by ReadMsg, or
@@ -132,6 +133,12 @@ func FuzzReader(f *testing.F) {
 		{header('Q', 3), 0, 0},
 		{header('Q', maxSize+1), 0, 0},
 		{header('Q', 0xffffffff), 0, 0},
+		{header('Q', 0x80000000), 0, 0}, // 2^31: negative as an int32
+		{header('P', 0x7fffffff), 0, 0}, // 2^31-1, with nothing after it
+		{header('B', 0x80000004), 0, 0},
+		{header('S', SmallMessageLimit+1), 0, 0},
+		{append(header('D', SmallMessageLimit), 'S'), 0, 0},
+		{append(header('P', maxSize), 'x'), 0, 0},
 		{[]byte{'Q', 0, 0}, 0, 0},
 		{nil, 0, 0},
 	}
@@ -147,8 +154,19 @@ func FuzzReader(f *testing.F) {
 		if chunk >= 128 {
 			readSize = (int(chunk) - 127) * 512
 		}
-		rd := NewReader(&chunkReader{r: bytes.NewReader(data), max: readSize})
+		src := &watchReader{r: &chunkReader{r: bytes.NewReader(data), max: readSize}}
+		rd := NewReader(src)
 		rd.MaxMessageSize = maxSize
+		limit := func(byte) int { return maxSize }
+		if chunk%2 == 1 { // the client side's per-type limits on every other input
+			rd.TypeLimit = FrontendLimit
+			limit = func(typ byte) int { return min(maxSize, FrontendLimit(typ)) }
+		}
+		src.check = func() { // never a buffer for bytes that have not arrived
+			if c := cap(rd.buf); c > BufferSize && c > 2*src.n {
+				t.Fatalf("after %d bytes arrived the Reader holds a %d-byte buffer", src.n, c)
+			}
+		}
 		var out bytes.Buffer
 		w := NewWriter(&out)
 		var want []byte // what Forward should have written
@@ -164,7 +182,7 @@ func FuzzReader(f *testing.F) {
 			if typ, n, err = rd.Next(); err != nil {
 				break
 			}
-			if typ != data[pos] || n != int(binary.BigEndian.Uint32(data[pos+1:])) || n < 4 || n > maxSize {
+			if typ != data[pos] || n != int(binary.BigEndian.Uint32(data[pos+1:])) || n < 4 || n > limit(typ) {
 				t.Fatalf("Next at %d = %q, %d; input has %x", pos, typ, n, data[pos:pos+HeaderSize])
 			}
 			total := 1 + n
@@ -188,7 +206,7 @@ func FuzzReader(f *testing.F) {
 			}
 			pos += total
 		}
-		checkReaderEnd(t, data, pos, maxSize, err)
+		checkReaderEnd(t, data, pos, limit, err)
 		if ferr := w.Flush(); ferr != nil {
 			t.Fatal(ferr)
 		}
@@ -205,8 +223,9 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-// checkReaderEnd checks the error that stopped a Reader at pos in data.
-func checkReaderEnd(t *testing.T, data []byte, pos, maxSize int, err error) {
+// checkReaderEnd checks the error that stopped a Reader at pos in data, limit giving the largest accepted
+// length of each message type.
+func checkReaderEnd(t *testing.T, data []byte, pos int, limit func(typ byte) int, err error) {
 	t.Helper()
 	rest := data[pos:]
 	switch {
@@ -220,7 +239,7 @@ func checkReaderEnd(t *testing.T, data []byte, pos, maxSize int, err error) {
 		}
 	default:
 		n := int(int32(binary.BigEndian.Uint32(rest[1:])))
-		if n < 4 || n > maxSize {
+		if n < 4 || n > limit(rest[0]) {
 			var pe *Error
 			if !errors.As(err, &pe) || pe.Code != "08P01" {
 				t.Fatalf("invalid length %d: %v, want *Error 08P01", n, err)

@@ -25,11 +25,19 @@ const DefaultMaxMessageSize = 1<<31 - 1
 //
 // While no bytes are buffered the Reader holds no pooled buffer: a blocking read goes into a small array
 // inside the Reader (smallSize bytes), and a BufferSize buffer is borrowed only when a message does not
-// fit there. One read system call then serves a typical query or reply.
+// fit there. One read system call then serves a typical query or reply. A message larger than that, read
+// whole by ReadMsg, goes into a buffer of its own that grows as its bytes arrive (doubling), never to more
+// than about twice what has arrived, so a header that lies about its length costs little; that buffer is
+// dropped once the message has been consumed.
 type Reader struct {
 	// MaxMessageSize is the largest accepted message length in bytes, counting the length word but not the
 	// type byte; larger ones make Next fail with a *Error (08P01). Zero means DefaultMaxMessageSize.
 	MaxMessageSize int
+
+	// TypeLimit, when set, returns the largest accepted length in bytes of a message of the given type
+	// (FrontendLimit for client connections, BackendLimit for server connections); Next refuses a longer
+	// one with a *Error (08P01) from its header alone. MaxMessageSize still applies when it is smaller.
+	TypeLimit func(typ byte) int
 
 	src   io.Reader
 	buf   []byte // small, borrowed, or (for a large ReadMsg) owned; nil while nothing is buffered
@@ -52,18 +60,21 @@ func (rd *Reader) Buffered() int { return rd.w - rd.r }
 // HasMessage reports whether the next message's header is already buffered, so that Next will not block.
 func (rd *Reader) HasMessage() bool { return rd.w-rd.r >= HeaderSize }
 
-// Release gives the buffer back to the shared pool if nothing is buffered. Readers release on their own
-// whenever they become empty; Release is for the owner that drops a Reader.
+// Release drops whatever is buffered and gives the buffer back to the shared pool (an owned one to the
+// garbage collector). Readers release on their own whenever they become empty; Release is for the owner
+// that drops a Reader, its connection closed, perhaps in the middle of a message: the Reader then holds
+// nothing, however long the owner is kept.
 func (rd *Reader) Release() {
-	if rd.buf != nil && rd.r == rd.w {
-		putBuf(rd.buf)
-		rd.buf, rd.r, rd.w = nil, 0, 0
+	if rd.buf != nil {
+		putBuf(rd.buf) // only a BufferSize buffer goes back
+		rd.buf, rd.r, rd.w, rd.hdrOK = nil, 0, 0, false
 	}
 }
 
 // Next blocks until the next message's header is available and returns its type byte and its length
-// (which counts the 4-byte length word, as on the wire). A length below 4 or above MaxMessageSize is a
-// *Error with SQLSTATE 08P01. io.EOF means the peer closed between messages; io.ErrUnexpectedEOF inside one.
+// (which counts the 4-byte length word, as on the wire). A length below 4, above MaxMessageSize or above
+// the type's TypeLimit is a *Error with SQLSTATE 08P01 naming the type and the limit, returned before any
+// of the body is read. io.EOF means the peer closed between messages; io.ErrUnexpectedEOF inside one.
 func (rd *Reader) Next() (typ byte, length int, err error) {
 	if rd.hdrOK {
 		return rd.typ, rd.length, nil
@@ -79,6 +90,11 @@ func (rd *Reader) Next() (typ byte, length int, err error) {
 	}
 	if n < 4 {
 		return 0, 0, ProtocolViolation("invalid message length %d for message type %q", n, typ)
+	}
+	if rd.TypeLimit != nil {
+		if tl := rd.TypeLimit(typ); tl < limit && n > tl {
+			return 0, 0, ProtocolViolation("message of type %q is %d bytes, over the limit of %d bytes for that message type", typ, n, tl)
+		}
 	}
 	if n > limit {
 		return 0, 0, ProtocolViolation("message of type %q is %d bytes, over the limit of %d bytes (max_packet_size)", typ, n, limit)
@@ -238,6 +254,32 @@ func (rd *Reader) Discard() error {
 	return nil
 }
 
+// ReadAhead reads once from the source into the buffer's free space, so that another goroutine can watch
+// the source (for its end) while the Reader's owner is blocked elsewhere; the owner must not use the
+// Reader until ReadAhead has returned, and must learn that it has through a synchronising event (a
+// channel). Bytes read are consumed by later calls in order, as if they had just arrived. ReadAhead never
+// moves or gives back what is buffered, so slices returned earlier stay valid: it reads into the space
+// after the buffered bytes, borrowing a BufferSize buffer (and leaving the small array untouched) when
+// only the small array's space is left. It returns the number of bytes read and the source's error as it
+// is (io.EOF, a timeout); 0 and nil when no space is left, so that at most BufferSize bytes are read
+// ahead.
+func (rd *Reader) ReadAhead() (int, error) {
+	if rd.buf == nil {
+		rd.buf, rd.r, rd.w = rd.small[:], 0, 0
+	}
+	if rd.w == len(rd.buf) {
+		if cap(rd.buf) != smallSize {
+			return 0, nil
+		}
+		nb := getBuf() // the small array keeps what it holds: a slice of it may still be in use
+		rd.w = copy(nb, rd.buf[rd.r:rd.w])
+		rd.buf, rd.r = nb, 0
+	}
+	n, err := rd.src.Read(rd.buf[rd.w:])
+	rd.w += n
+	return n, err
+}
+
 // releaseIfEmpty gives the buffer back once everything in it has been consumed.
 func (rd *Reader) releaseIfEmpty() {
 	if rd.r == rd.w && rd.buf != nil {
@@ -253,18 +295,15 @@ func (rd *Reader) releaseIfEmpty() {
 func (rd *Reader) fill(need int, atBoundary bool) error {
 	if rd.r == rd.w {
 		rd.releaseIfEmpty()
+	} else if cap(rd.buf) > BufferSize && 2*(rd.w-rd.r) < cap(rd.buf) {
+		rd.shrink()
 	}
 	for rd.w-rd.r < need {
 		if rd.buf == nil {
 			rd.buf, rd.r, rd.w = rd.small[:], 0, 0
 		}
 		if need > len(rd.buf)-rd.r {
-			if need <= len(rd.buf) {
-				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
-				rd.r = 0
-			} else {
-				rd.grow(need)
-			}
+			rd.makeRoom(need)
 		}
 		n, err := rd.src.Read(rd.buf[rd.w:])
 		rd.w += n
@@ -277,15 +316,47 @@ func (rd *Reader) fill(need int, atBoundary bool) error {
 	return nil
 }
 
-// grow moves the buffered bytes into a buffer of at least need bytes: a borrowed BufferSize one, or an
-// owned one of exactly need bytes for a message larger than that.
-func (rd *Reader) grow(need int) {
-	var nb []byte
-	if need <= BufferSize {
-		nb = getBuf()
-	} else {
-		nb = make([]byte, need)
+// makeRoom makes room for more bytes after rd.w on the way to need bytes from rd.r. Up to BufferSize
+// bytes it moves the buffered bytes to the start of the buffer, or into a borrowed BufferSize one. Beyond
+// that it never allocates for bytes that have not arrived: the buffer is doubled (starting from a
+// BufferSize one, capped at need) only once it is full, so a header that lies costs at most about twice
+// what was actually sent.
+func (rd *Reader) makeRoom(need int) {
+	switch {
+	case need <= len(rd.buf):
+		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+		rd.r = 0
+	case need <= BufferSize || len(rd.buf) < BufferSize:
+		rd.moveTo(getBuf())
+	default:
+		if rd.r > 0 {
+			rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+			rd.r = 0
+		}
+		if rd.w == len(rd.buf) {
+			rd.moveTo(make([]byte, min(need, 2*len(rd.buf))))
+		}
 	}
+}
+
+// shrink moves the buffered bytes out of an owned buffer that they fill less than half of (what is left
+// of the message after a large one, or of a large message after its consumed part) into one that fits
+// them: the Reader keeps no large buffer for bytes it no longer holds.
+func (rd *Reader) shrink() {
+	n := rd.w - rd.r
+	switch {
+	case n <= smallSize:
+		rd.moveTo(rd.small[:])
+	case n <= BufferSize:
+		rd.moveTo(getBuf())
+	default:
+		rd.moveTo(make([]byte, n))
+	}
+}
+
+// moveTo moves the buffered bytes to the start of nb, which becomes the buffer; a borrowed buffer left
+// behind goes back to the pool, an owned one to the garbage collector.
+func (rd *Reader) moveTo(nb []byte) {
 	n := copy(nb, rd.buf[rd.r:rd.w])
 	if cap(rd.buf) == BufferSize {
 		putBuf(rd.buf)

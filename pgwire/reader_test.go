@@ -768,3 +768,71 @@ func TestReaderForwardWithPrefixAllocs(t *testing.T) {
 		t.Fatalf("ForwardWithPrefix of a %d-byte message allocates %v times per call, want 0", len(bind), n)
 	}
 }
+
+// TestReaderReadAhead: bytes read ahead are consumed in order by the calls that follow; the message
+// ReadMsg returned just before stays intact while ReadAhead reads past the small array (the client
+// goroutine holds a Parse so while it waits for a server); at most BufferSize bytes are read ahead; the
+// source's EOF comes back as it is.
+func TestReaderReadAhead(t *testing.T) {
+	first := frame('P', patterned(300))
+	second := frame('Q', patterned(BufferSize+1000)) // more than can be read ahead
+	third := frame('S', nil)
+	client, server := net.Pipe()
+	defer client.Close()
+	rd := NewReader(server)
+	go func() { _, _ = client.Write(append(append([]byte{}, first...), second[:10]...)) }()
+	msg, err := rd.ReadMsg() // from the small array, which holds the start of the second message too
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := append([]byte{}, msg...)
+	go func() {
+		_, _ = client.Write(second[10:])
+		_, _ = client.Write(third)
+		client.Close()
+	}()
+	total := 0
+	for {
+		n, err := rd.ReadAhead()
+		total += n
+		if err != nil {
+			t.Fatalf("ReadAhead: %v after %d bytes", err, total)
+		}
+		if n == 0 {
+			break // no space left
+		}
+	}
+	if !bytes.Equal(msg, kept) {
+		t.Fatal("ReadAhead changed the message ReadMsg returned")
+	}
+	if total > BufferSize {
+		t.Fatalf("read %d bytes ahead, more than BufferSize (%d)", total, BufferSize)
+	}
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	if err := rd.Forward(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), second) {
+		t.Fatalf("forwarded %d bytes, want the %d of the second message unchanged", out.Len(), len(second))
+	}
+	// The third message: read ahead in full, then the end of the stream.
+	for {
+		n, err := rd.ReadAhead()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || n == 0 {
+			t.Fatalf("ReadAhead at the end: %d, %v; want io.EOF", n, err)
+		}
+	}
+	if got, err := rd.ReadMsg(); err != nil || !bytes.Equal(got, third) {
+		t.Fatalf("after ReadAhead: %q, %v; want the Sync", got, err)
+	}
+	if _, _, err := rd.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next at the end: %v, want io.EOF", err)
+	}
+}

@@ -598,7 +598,8 @@ func showLists(v *adminView) *adminTable {
 }
 
 // showState: PgBouncer's three states. A PAUSE of every database is paused; SUSPEND does not exist in
-// pgpooler.
+// pgpooler. Then pgpooler's own row: accept_errors, the failed accepts of client connections since
+// start (Snapshot.AcceptErrors).
 func showState(v *adminView) *adminTable {
 	yesNo := func(b bool) string {
 		if b {
@@ -610,6 +611,7 @@ func showState(v *adminView) *adminTable {
 	t.add("active", yesNo(!v.pausedAll))
 	t.add("paused", yesNo(v.pausedAll))
 	t.add("suspended", "no")
+	t.add("accept_errors", strconv.FormatUint(v.AcceptErrors, 10))
 	return t
 }
 
@@ -631,8 +633,8 @@ func showVersion(*adminView) *adminTable {
 
 // showMem reports what Go can tell honestly, in PgBouncer's columns (name, size, used, free, memtotal):
 // the structs of clients, servers and pools (size is the struct's own size, without buffers in flight;
-// Go keeps no free lists, so free is 0), the shared prepared statements (size is their average in
-// bytes), then the Go runtime's heap, stacks and other memory in bytes (size 1). Values above 2^31-1 are capped, the columns being int4.
+// Go keeps no free lists, so free is 0), the shared prepared statements and the cached start-up
+// parameter values (size is their average in bytes), then the Go runtime's heap, stacks and other memory in bytes (size 1). Values above 2^31-1 are capped, the columns being int4.
 func showMem(v *adminView) *adminTable {
 	capped := func(n uint64) int64 { return int64(min(n, 1<<31-1)) }
 	t := newTable(memColumns)
@@ -653,6 +655,11 @@ func showMem(v *adminView) *adminTable {
 		avg = v.SharedStatementBytes / int64(v.SharedStatements)
 	}
 	t.add("prepared_statement_cache", avg, v.SharedStatements, 0, capped(uint64(v.SharedStatementBytes)))
+	avg = 0
+	if v.StartupParams > 0 {
+		avg = v.StartupParamBytes / int64(v.StartupParams)
+	}
+	t.add("startup_parameter_cache", avg, v.StartupParams, 0, capped(uint64(v.StartupParamBytes)))
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heapFree := ms.HeapIdle - ms.HeapReleased

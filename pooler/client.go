@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ type clientConn struct {
 	learned     serverCreds          // server credentials its login revealed (password, SCRAM keys)
 	loginCtx    context.Context      // ends at client_login_timeout, for waits during login
 
+	ctx    context.Context         // ends when the client is gone or killed (cause errQuiet), or at Shutdown
+	cancel context.CancelCauseFunc // ends ctx
+
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
 
@@ -53,6 +57,7 @@ type clientConn struct {
 
 	mu           sync.Mutex        // guards the fields below and params
 	params       map[string]string // session parameters this client expects, lower-case names
+	tentative    map[string]string // start-up parameters accepted untried, as sent: settled by the first link
 	sc           *serverConn       // linked server, nil between transactions (transaction/statement mode)
 	pending      int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
 	openBatch    bool              // extended-protocol messages sent since the last Sync
@@ -60,6 +65,8 @@ type clientConn struct {
 	closing      bool              // the client is gone or being closed: link nothing new
 	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
 	relayDone    chan struct{}     // closed when relayServer for the current link returns
+	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
+	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
 	queryStart   time.Time         // when the query now running began (zero: none), for query_time
 	xactStart    time.Time         // when the transaction now open began (zero: none), for xact_time
 	waitSince    time.Time         // when the client began waiting for a server (zero: not waiting)
@@ -69,7 +76,6 @@ type clientConn struct {
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
 	baseParams map[string]string // params right after login: what RESET restores
 	sets       sessionSets       // SET/RESET statements sent since the transaction began
-	paramSync  chan struct{}     // while non-nil, the relay is reading the values those SETs left; closed when done
 
 	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
 	prep       bool                     // max_prepared_statements > 0 and not session mode, fixed at login
@@ -89,25 +95,39 @@ type clientConn struct {
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
 	c := &clientConn{
 		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
-		rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		rd: s.newClientReader(conn), wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
-	c.rd.MaxMessageSize = s.config().Pooler.MaxPacketSize
+	c.ctx, c.cancel = context.WithCancelCause(s.baseCtx)
 	return c
+}
+
+// newClientReader returns the Reader of a client's messages: PostgreSQL's per-type length limits
+// (pgwire.FrontendLimit: 10,000 bytes for Sync, Describe, Close and the like, 1 GB for the rest), capped
+// by max_packet_size (PgBouncer doc/config.md), checked from each header before its body is read.
+func (s *Server) newClientReader(stream net.Conn) *pgwire.Reader {
+	rd := pgwire.NewReader(stream)
+	rd.MaxMessageSize = s.config().Pooler.MaxPacketSize
+	rd.TypeLimit = pgwire.FrontendLimit
+	return rd
 }
 
 // serve runs one client connection from its first byte to its close.
 func (c *clientConn) serve() {
 	cfg := c.s.config()
 	c.loginCtx = c.s.baseCtx
+	endLogin := func() {}
 	if d := cfg.Pooler.ClientLoginTimeout.D(); d > 0 {
 		_ = c.conn.SetDeadline(time.Now().Add(d))
 		var cancel context.CancelFunc
 		c.loginCtx, cancel = context.WithTimeout(c.s.baseCtx, d)
-		defer cancel()
+		endLogin = func() { cancel(); c.loginCtx = c.s.baseCtx }
 	}
 	counted := false
 	err := c.login(&counted)
+	// The login's timer and its entry among baseCtx's children go now, not when the session ends: a
+	// context map that once held every connected client keeps that size for good.
+	endLogin()
 	if err == nil {
 		_ = c.conn.SetDeadline(time.Time{})
 		err = c.run()
@@ -212,7 +232,9 @@ func (c *clientConn) login(counted *bool) error {
 	} else if err != nil {
 		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
 	}
+	c.s.mu.Lock() // p.pc changes on reload, under mu
 	c.pool, c.mode = p, p.pc.PoolMode
+	c.s.mu.Unlock()
 	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
@@ -234,53 +256,58 @@ func (c *clientConn) login(counted *bool) error {
 var errQuiet = errors.New("connection ended")
 
 // establishParams works out the session parameters this client expects: the pool's server defaults, then
-// the client's start-up parameters as the server normalises them. Parameters not yet known to be
-// accepted are tried on a server first, so an unknown or invalid one fails the login with the server's
-// own error, as on a direct connection. It returns the server parameters to greet the client with.
+// the client's start-up parameters as the server normalises them. It returns the server parameters to
+// greet the client with.
+//
+// Values known to be accepted (Server.params, or acceptedAsIs) need no server. Others are tried on a
+// server if one can be had without waiting (an idle one, or a free slot to open one in), so that an
+// unknown parameter or an invalid value fails the login with the server's own error, as on a direct
+// connection. A login never queues behind a busy pool for this: with no server to be had, the values are
+// accepted as sent (tentative) and the first link's parameter sync applies them (prepareServer), where
+// an invalid one fails the client with the server's error then. Only a pool that has never logged in to
+// a server since start or reload (nothing to greet with) makes the login wait for one.
 func (c *clientConn) establishParams(want map[string]string) (map[string][2]string, error) {
 	p := c.pool
+	normalized := map[string]string{}
+	var unknown map[string]string
+	for k, v := range want {
+		if acceptedAsIs(k, v) {
+			normalized[k] = v
+		} else if nv, ok := c.s.params.get(p.key, k, v); ok {
+			normalized[k] = nv
+		} else {
+			if unknown == nil {
+				unknown = map[string]string{}
+			}
+			unknown[k] = v
+		}
+	}
 	c.s.mu.Lock()
 	welcome := p.welcome
-	known := welcome != nil
-	normalized := map[string]string{}
-	for k, v := range want {
-		nv, ok := p.validated[k+"\x00"+v]
-		if !ok {
-			known = false
-			break
-		}
-		normalized[k] = nv
-	}
 	c.s.mu.Unlock()
-	if !known {
-		sc, err := c.s.acquire(c.s.baseCtx, p)
+	if welcome == nil || len(unknown) > 0 {
+		sc, err := c.s.tryAcquire(c.s.baseCtx, p)
+		if err == nil && sc == nil && welcome == nil {
+			sc, err = c.s.acquire(c.s.baseCtx, p)
+		}
 		if err != nil {
 			return nil, err
 		}
-		sql, apply := syncSQL(sc, want)
-		if sql != "" {
-			if err := c.s.execBounded(sc, sql); err != nil {
-				return nil, c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
+		if sc != nil {
+			if err := c.tryParams(sc, want, unknown, normalized); err != nil {
+				return nil, err
 			}
-			apply()
-		}
-		c.s.mu.Lock()
-		if welcome = p.welcome; welcome == nil { // a reload dropped it; this server tells the same
-			welcome = welcomeOf(sc)
-		}
-		if p.validated == nil {
-			p.validated = map[string]string{}
-		}
-		for k, v := range want {
-			nv := v
-			if sc.reported[k] {
-				nv = sc.params[k]
+			c.s.mu.Lock()
+			if welcome = p.welcome; welcome == nil { // a reload dropped it; this server tells the same
+				welcome = welcomeOf(sc)
 			}
-			normalized[k] = nv
-			p.validated[k+"\x00"+v] = nv
+			c.s.mu.Unlock()
+			c.s.release(sc)
+			unknown = nil
 		}
-		c.s.mu.Unlock()
-		c.s.release(sc)
+	}
+	for k, v := range unknown { // tentative: prepareServer tries them and learns what the server reports
+		normalized[k] = v
 	}
 	params := map[string]string{}
 	for k, nv := range welcome {
@@ -289,7 +316,9 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 		}
 	}
 	if _, ok := params["application_name"]; !ok {
+		c.s.mu.Lock()
 		params["application_name"] = p.pc.ApplicationName
+		c.s.mu.Unlock()
 	}
 	for k, v := range normalized {
 		params[k] = v
@@ -297,8 +326,31 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	c.mu.Lock()
 	c.params = params
 	c.baseParams = maps.Clone(params)
+	c.tentative = unknown
 	c.mu.Unlock()
 	return welcome, nil
+}
+
+// tryParams sets the client's start-up parameters want on sc, a server lent for it, and records in
+// normalized and in the Server's cache what the server reports for those in unknown. An error from the
+// server fails the login (and sc is disposed of).
+func (c *clientConn) tryParams(sc *serverConn, want, unknown, normalized map[string]string) error {
+	sql, apply := syncSQL(sc, want)
+	if sql != "" {
+		if err := c.s.execBounded(sc, sql); err != nil {
+			return c.s.failedInternal(sc, err, "cannot apply the client's startup parameters")
+		}
+		apply()
+	}
+	for k, v := range unknown {
+		nv := v
+		if sc.reported[k] {
+			nv = sc.params[k]
+		}
+		normalized[k] = nv
+		c.s.params.put(c.pool.key, k, v, nv)
+	}
+	return nil
 }
 
 // sendWelcome completes the login: NegotiateProtocolVersion when the client asked for more than 3.0,
@@ -480,8 +532,7 @@ func (c *clientConn) armIdleDeadlineLocked() {
 
 // readError classifies an error reading from the client.
 func (c *clientConn) readError(err error) error {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if errors.Is(err, os.ErrDeadlineExceeded) { // not ETIMEDOUT from tcp_user_timeout or keepalive
 		c.mu.Lock()
 		tx := c.txStatus
 		c.mu.Unlock()
@@ -506,6 +557,7 @@ func (c *clientConn) readError(err error) error {
 // open a batch that lasts until the next Sync.
 func (c *clientConn) link(typ byte) (*serverConn, error) {
 	c.mu.Lock()
+	c.awaitRelayLocked(typ)
 	if c.closing {
 		c.mu.Unlock()
 		return nil, errQuiet
@@ -519,17 +571,11 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		if c.s.stopping.Load() { // between transactions during a shutdown: this client is done
 			return nil, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
 		}
-		c.mu.Lock()
-		sync := c.paramSync
-		c.mu.Unlock()
-		if sync != nil {
-			<-sync // the last server is still telling what this client's SETs left
-		}
 		start := time.Now()
 		c.mu.Lock()
 		c.waitSince = start
 		c.mu.Unlock()
-		sc, err := c.s.acquire(c.s.baseCtx, c.pool)
+		sc, err := c.s.acquireWatched(c.ctx, c.pool, c)
 		c.mu.Lock()
 		c.waitSince = time.Time{}
 		c.mu.Unlock()
@@ -549,7 +595,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 			c.s.release(sc)
 			return nil, errQuiet
 		}
-		c.sc, c.txStatus = sc, sc.txStatus
+		c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false
 		c.respQ = c.respQ[:0] // a link that ended abnormally may have left entries: they were for the old server
 		c.relayDone = make(chan struct{})
 		go c.relayServer(sc, c.relayDone)
@@ -601,12 +647,48 @@ func (c *clientConn) prepareServer(sc *serverConn) error {
 		}
 		apply()
 	}
+	c.learnTentative(sc)
 	if carry {
 		if err := c.sqlPreparedSync(sc); err != nil {
 			return c.s.failedInternal(sc, err, "cannot carry the client's prepared statements")
 		}
 	}
 	return nil
+}
+
+// learnTentative settles the start-up parameters the client logged in with untried (establishParams),
+// now that sc accepted them: what the server reports for them becomes the client's value (a
+// ParameterStatus tells the client when it differs from what it sent), and the Server's cache learns them.
+func (c *clientConn) learnTentative(sc *serverConn) {
+	c.mu.Lock()
+	tentative := c.tentative
+	c.tentative = nil
+	var changed []string
+	for k, v := range tentative {
+		nv := v
+		if sc.reported[k] {
+			nv = sc.params[k]
+		}
+		c.s.params.put(c.pool.key, k, v, nv)
+		if nv != v && c.baseParams[k] == v {
+			c.baseParams[k] = nv
+			if c.params[k] == v {
+				c.params[k] = nv
+				changed = append(changed, k)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	var buf []byte
+	for _, k := range changed {
+		buf, _ = (&pgproto3.ParameterStatus{Name: canonicalName(k), Value: sc.params[k]}).Encode(buf)
+	}
+	c.wmu.Lock()
+	_ = c.wr.Write(buf) // flushed with the server's answer; a write error shows there too
+	c.wmu.Unlock()
 }
 
 // execBounded runs an internal query on a server that no relay is reading, within server_connect_timeout.
@@ -643,22 +725,28 @@ func (c *clientConn) sendError(e *pgwire.Error) {
 	_ = c.wr.Flush()
 }
 
-// finish closes the client: it sends err when it is an ErrorResponse, stops the relay (which returns or
-// closes the linked server), closes the socket and forgets the client.
+// finish closes the client: it sends err when it is an ErrorResponse (after the ReadyForQuery of a link
+// that has just ended), stops the relay (which returns or closes the linked server), closes the socket
+// and forgets the client.
 func (c *clientConn) finish(err error) {
 	// Bound every write from here on, the relay's included: a client that stopped reading must not keep
 	// its relay (and so this close) blocked on a full socket.
 	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.mu.Lock()
+	c.closing = true
+	linked := c.sc != nil
+	if linked {
+		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes relayServer
+	}
+	c.mu.Unlock()
+	if !linked {
+		c.waitRelay() // a relay may be writing the ReadyForQuery that ended its link: the error comes after it
+	}
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
 		c.sendError(pe)
 	}
-	c.mu.Lock()
-	c.closing = true
-	if c.sc != nil {
-		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes relayServer
-	}
-	c.mu.Unlock()
+	c.cancel(errQuiet)
 	c.waitRelay()
 	_ = c.conn.Close()
 	c.rd.Release()
@@ -679,6 +767,7 @@ func (c *clientConn) finish(err error) {
 	}
 }
 
+// waitRelay waits until the relay of the client's last link, if any, has returned.
 func (c *clientConn) waitRelay() {
 	c.mu.Lock()
 	done := c.relayDone
@@ -686,6 +775,72 @@ func (c *clientConn) waitRelay() {
 	if done != nil {
 		<-done
 	}
+}
+
+// awaitRelayLocked is the barrier that keeps a client's answers in order, called with c.mu held (it
+// releases c.mu while it waits) before message typ is linked or answered by the pooler. When the
+// client's last link has ended, its relay may still be writing the ReadyForQuery that ended it (and
+// returning the server): it waits for that relay to return, so that nothing the client goroutine
+// sends, links or answers itself overtakes that ReadyForQuery. In statement mode a message that starts a
+// new statement while the linked server still owes the last one's ReadyForQuery waits until that link
+// has ended too, so that every statement gets a link of its own and a BEGIN is answered with 0A000 and
+// rolled back instead of holding its transaction open for the next statement (PgBouncer forwards such a
+// statement to the same server and then closes the client on the 'T'). Flush and COPY data belong to
+// the running statement and do not wait, nor does anything once the server asks for COPY data (a
+// client's Query during COPY FROM STDIN gets PostgreSQL's error).
+func (c *clientConn) awaitRelayLocked(typ byte) {
+	done := c.relayDone
+	if done == nil {
+		return
+	}
+	if c.sc == nil {
+		select {
+		case <-done: // the common case: the relay returned long ago
+		default:
+			c.mu.Unlock()
+			<-done
+			c.mu.Lock()
+		}
+		return
+	}
+	if c.mode != modeStatement || c.pending == 0 || c.openBatch || c.copyIn {
+		return
+	}
+	switch typ {
+	case 'H', 'd', 'c', 'f':
+		return
+	}
+	// What run left buffered for the server (it flushes only when no message follows) must go now. Those
+	// bytes end the statement, so the link cannot end and the server cannot go to another client before
+	// they have been written. Should the flush fail, the relay's read fails too and ends the link.
+	var unflushed *pgwire.Writer
+	if c.sc.wr.Buffered() > 0 {
+		unflushed = c.sc.wr
+	}
+	wake := make(chan struct{})
+	c.copyWake = wake
+	c.mu.Unlock()
+	if unflushed != nil {
+		_ = unflushed.Flush()
+	}
+	select {
+	case <-done:
+	case <-wake:
+	}
+	c.mu.Lock()
+	c.copyWake = nil
+}
+
+// copyStarted notes that the linked server asks for COPY data (CopyInResponse, CopyBothResponse),
+// waking the client goroutine if it waits for the statement to end (awaitRelayLocked).
+func (c *clientConn) copyStarted() {
+	c.mu.Lock()
+	c.copyIn = true
+	if c.copyWake != nil {
+		close(c.copyWake)
+		c.copyWake = nil
+	}
+	c.mu.Unlock()
 }
 
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).

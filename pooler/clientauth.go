@@ -351,6 +351,10 @@ func (c *clientConn) authCleartext(cfg *config.Config) error {
 		c.logRefused("unknown user or no password")
 		return c.errPasswordFailed()
 	}
+	if sec.Kind == auth.SecretSCRAM && sec.SCRAM.Iterations > auth.MaxSCRAMIterations {
+		c.logRefused(fmt.Sprintf("the user's SCRAM secret has %d iterations, more than the limit of %d (auth.MaxSCRAMIterations)", sec.SCRAM.Iterations, auth.MaxSCRAMIterations))
+		return c.errPasswordFailed()
+	}
 	if !passwordMatches(c.user, password, sec) {
 		c.logRefused("wrong password (cleartext)")
 		return c.errPasswordFailed()
@@ -359,7 +363,8 @@ func (c *clientConn) authCleartext(cfg *config.Config) error {
 	return nil
 }
 
-// passwordMatches checks a cleartext password against a plain, md5 or SCRAM secret in constant time.
+// passwordMatches checks a cleartext password against a plain, md5 or SCRAM secret in constant time. A
+// SCRAM secret of more than auth.MaxSCRAMIterations iterations never matches: its PBKDF2 is not computed.
 func passwordMatches(user, password string, sec auth.Secret) bool {
 	switch sec.Kind {
 	case auth.SecretPlain:
@@ -368,6 +373,9 @@ func passwordMatches(user, password string, sec auth.Secret) bool {
 		return subtle.ConstantTimeCompare([]byte(md5Secret(user, password)), []byte(sec.MD5)) == 1
 	case auth.SecretSCRAM:
 		s := sec.SCRAM
+		if s.Iterations > auth.MaxSCRAMIterations { // from auth_query or auth_file: not computed, as for a server
+			return false
+		}
 		derived := auth.SCRAMSecretFromPassword(password, s.Salt, s.Iterations)
 		return hmac.Equal(derived.StoredKey, s.StoredKey) && hmac.Equal(derived.ServerKey, s.ServerKey)
 	}

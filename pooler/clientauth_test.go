@@ -27,6 +27,11 @@ func TestPasswordMatches(t *testing.T) {
 			}
 		}
 	}
+	huge := *scram
+	huge.Iterations = 2_000_000_000 // minutes of PBKDF2, were it computed
+	if passwordMatches(user, pw, auth.Secret{Kind: auth.SecretSCRAM, SCRAM: &huge}) {
+		t.Error("a SCRAM secret of 2e9 iterations matches: it must be refused above auth.MaxSCRAMIterations")
+	}
 	if passwordMatches("bob", pw, secrets["md5"]) {
 		t.Error("md5: another user's name matches (the user name is part of the hash)")
 	}

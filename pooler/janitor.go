@@ -56,7 +56,7 @@ func (s *Server) maintain(now time.Time) {
 		}
 		p.idle = kept
 		if p.total < p.pc.MinPoolSize && lifetime > 0 && len(p.waiters) == 0 && s.canOpenLocked(p, false) &&
-			(p.loginErr == nil || now.Sub(p.loginErrAt) >= cfg.ServerLoginRetry.D()) {
+			!s.loginRefusedLocked(p, now) {
 			s.addServerLocked(p)
 			fill = append(fill, p)
 		}

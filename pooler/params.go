@@ -63,15 +63,16 @@ func startupParams(params map[string]string) (map[string]string, error) {
 }
 
 // parseOptions splits the "options" start-up parameter: whitespace separates arguments, a backslash
-// escapes the next character; "-c name=value", "-cname=value" and "--name=value" set parameters.
+// escapes the next byte; "-c name=value", "-cname=value" and "--name=value" set parameters. It works
+// on bytes, as PostgreSQL's pg_split_opts does, so values keep their bytes whatever their encoding.
 func parseOptions(s string) (map[string]string, error) {
 	var args []string
 	var cur strings.Builder
 	inArg, esc := false, false
-	for _, r := range s {
-		switch {
+	for i := 0; i < len(s); i++ {
+		switch r := s[i]; {
 		case esc:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			esc, inArg = false, true
 		case r == '\\':
 			esc = true
@@ -82,7 +83,7 @@ func parseOptions(s string) (map[string]string, error) {
 				inArg = false
 			}
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			inArg = true
 		}
 	}

@@ -3,6 +3,8 @@ package pooler
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/pgpooler/pgpooler/pgwire"
@@ -23,9 +25,9 @@ func (ps *pauseState) pausedLocked(db string) bool { return ps.all || ps.paused[
 func matches(arg, db string) bool { return arg == "" || arg == db }
 
 // waitResumed blocks a client that needs a server while its database is paused, until RESUME, the end of
-// ctx, or shutdown, and reports whether it waited. Paused clients wait without query_wait_timeout: a
-// maintenance window loses no query.
-func (s *Server) waitResumed(ctx context.Context, db string) (waited bool, err error) {
+// ctx, or shutdown, and reports whether it waited; ww is told before it blocks. Paused clients wait
+// without query_wait_timeout: a maintenance window loses no query.
+func (s *Server) waitResumed(ctx context.Context, db string, ww *waitWatch) (waited bool, err error) {
 	for {
 		s.mu.Lock()
 		if !s.pause.pausedLocked(db) {
@@ -35,10 +37,11 @@ func (s *Server) waitResumed(ctx context.Context, db string) (waited bool, err e
 		ch := s.pause.resumed
 		s.mu.Unlock()
 		waited = true
+		ww.blocking()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return true, pgwire.NewFatal(pgerrcode.AdminShutdown, "gave up waiting for database %q to be resumed", db)
+			return true, ctxEnded(ctx, pgwire.NewFatal(pgerrcode.AdminShutdown, "gave up waiting for database %q to be resumed", db))
 		case <-s.done:
 			return true, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
 		}
@@ -180,14 +183,16 @@ func (s *Server) Kill(db string) {
 	}
 	idle := s.takeIdleLocked(db)
 	s.mu.Unlock()
+	var wg sync.WaitGroup // each kill is bounded (goodbye); together they take as long as one
 	for _, c := range clients {
 		c.mu.Lock()
 		victim := c.loggedIn && c.pool != nil && matches(db, c.database) // login sets them before loggedIn
 		c.mu.Unlock()
 		if victim {
-			c.kill("KILL")
+			wg.Go(func() { c.kill("KILL") })
 		}
 	}
+	wg.Wait()
 	for _, sc := range idle {
 		s.closeServer(sc, "KILL")
 	}
@@ -212,14 +217,36 @@ func (s *Server) KillClient(id uint64) bool {
 	return true
 }
 
-// kill closes the client at once with FATAL 57P01, whatever it is doing; its server, if any, is
-// cancelled and closed or rolled back by its relay, as when a client dies.
+// kill closes the client at once, whatever it is doing, with FATAL 57P01 if that can be said without
+// waiting on the client (goodbye); a client waiting for a server leaves the line (its context ends); its
+// server, if any, is cancelled and closed or rolled back by its relay, as when a client dies.
 func (c *clientConn) kill(command string) {
 	c.mu.Lock()
 	c.closing = true
+	if c.sc != nil { // wakes the relay: the client goroutine may be waiting for it (awaitRelayLocked)
+		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0))
+	}
 	c.mu.Unlock()
-	c.sendError(pgwire.NewFatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command (%s)", command))
+	c.goodbye(pgwire.NewFatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command (%s)", command))
 	_ = c.conn.Close()
+	c.cancel(errQuiet) // after the goodbye: the client goroutine, woken, closes the socket
+}
+
+// goodbyeTimeout bounds the write of a last message to a client that is being killed.
+const goodbyeTimeout = 100 * time.Millisecond
+
+// goodbye writes e to the client and flushes, unless that could wait on the client: it gives up when
+// another write to the client is under way (the relay may be blocked on a client that stopped reading,
+// holding wmu), and after goodbyeTimeout. Only for a client about to be closed: a write cut short by the
+// deadline leaves the stream broken.
+func (c *clientConn) goodbye(e *pgwire.Error) {
+	if !c.wmu.TryLock() {
+		return
+	}
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
+	_ = c.wr.Write(e.AppendTo(nil))
+	_ = c.wr.Flush()
 }
 
 func dbLabel(db string) string {

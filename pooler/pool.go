@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -39,15 +40,16 @@ type pool struct {
 	stats         poolCounters
 	obs           PoolObserver // never nil
 
-	loginErr   *pgwire.Error // last failed server login
+	loginErr   *pgwire.Error // last failed server login; cleared by the next one that succeeds
 	loginErrAt time.Time
+	probing    bool          // a probe logs in again in the background while loginErr is cached (probe.go)
+	probeKick  chan struct{} // buffered 1: wakes the probe to look at the pool again (Reload)
+	wanted     time.Time     // when a client last needed a new server and got loginErr: probes run while clients ask
+	removed    bool          // its database is no longer in the configuration (Reload)
 
 	// welcome is the ParameterStatus set of the last server login (server_version, ...), lower-case keys
 	// to [name, value]; clients start from it.
 	welcome map[string][2]string
-	// validated maps "name\x00value" of a client start-up parameter to the value the server reports for
-	// it (or the value itself for parameters that are not reported): values known to be accepted.
-	validated map[string]string
 }
 
 // waiter is a client waiting for a server in a pool's FIFO queue.
@@ -65,15 +67,24 @@ type grant struct {
 // acquire lends a server of pool p: the most recently used idle one that passes its checks, else a new
 // one if the pool, max_db_connections and max_user_connections allow, else it waits in line (first in,
 // first out) up to query_wait_timeout, using reserve_pool_size after reserve_pool_timeout. Errors are
-// *pgwire.Error: 53300 when the wait times out, the server's own error when login fails.
+// *pgwire.Error: 53300 when the wait times out, the server's own error when login fails, 57P01 when ctx
+// ends while waiting; or errQuiet when ctx is the context of a client that has gone or been killed.
 func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
+	return s.acquireWatched(ctx, p, nil)
+}
+
+// acquireWatched is acquire for a client: qw, when not nil, watches the client while it waits (in line
+// or for RESUME), from the first wait until acquireWatched returns (waitwatch.go).
+func (s *Server) acquireWatched(ctx context.Context, p *pool, qw queueWatcher) (*serverConn, error) {
 	cfg := s.config()
 	deadline := time.Time{}
 	if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
 		deadline = time.Now().Add(d)
 	}
+	ww := waitWatch{qw: qw}
+	defer ww.end()
 	for {
-		if waited, err := s.waitResumed(ctx, p.key.database); err != nil {
+		if waited, err := s.waitResumed(ctx, p.key.database, &ww); err != nil {
 			return nil, err
 		} else if waited && cfg.Pooler.QueryWaitTimeout.D() > 0 {
 			deadline = time.Now().Add(cfg.Pooler.QueryWaitTimeout.D()) // time spent paused does not count
@@ -98,6 +109,7 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 			if victim != nil { // its slot goes to this pool's first waiter
 				s.closeServer(victim, "evicted for a pool of the same database or user (max_db_connections, max_user_connections)")
 			}
+			ww.blocking()
 			var err error
 			if g, err = s.wait(ctx, p, w, deadline); err == errPaused {
 				if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
@@ -111,7 +123,11 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 		}
 		s.mu.Unlock()
 		if g.connect {
-			return s.openServer(ctx, p)
+			sc, err := s.openServer(ctx, p)
+			if err != nil && ctx.Err() != nil {
+				err = ctxEnded(ctx, err)
+			}
+			return sc, err
 		}
 		if s.checkIdle(g.sc) {
 			return g.sc, nil
@@ -130,7 +146,10 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 		defer t.Stop()
 		timeout = t.C
 	}
-	if p.pc.ReservePoolSize > 0 && cfg.Pooler.ReservePoolTimeout.D() > 0 { // 0 disables the reserve
+	s.mu.Lock()
+	reservePool := p.pc.ReservePoolSize // pc changes on reload, under mu
+	s.mu.Unlock()
+	if reservePool > 0 && cfg.Pooler.ReservePoolTimeout.D() > 0 { // 0 disables the reserve
 		t := time.NewTimer(cfg.Pooler.ReservePoolTimeout.D())
 		defer t.Stop()
 		reserve = t.C
@@ -169,7 +188,7 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 			if g, ok := s.abandon(p, w); ok {
 				return g, nil
 			}
-			return grant{}, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down")
+			return grant{}, ctxEnded(ctx, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
 		}
 	}
 }
@@ -192,40 +211,81 @@ func (s *Server) abandon(p *pool, w *waiter) (grant, bool) {
 func (s *Server) removeWaiterLocked(p *pool, w *waiter) bool {
 	for i, x := range p.waiters {
 		if x == w {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.waiters = slices.Delete(p.waiters, i, i+1) // zeroes the vacated slot
 			return true
 		}
 	}
 	return false
 }
 
-// openServer logs in a new server in a slot already counted in p.total.
+// popWaiterLocked takes the first waiter out of line. The slot it leaves in the queue's array is cleared:
+// a queue emptied from the front keeps its array, and stale pointers there would keep every waiter of a
+// past burst (10,000 clients queued once: some 4 MB) alive until the array is replaced.
+func (p *pool) popWaiterLocked() *waiter {
+	w := p.waiters[0]
+	p.waiters[0] = nil
+	p.waiters = p.waiters[1:]
+	return w
+}
+
+// openServer logs in a new server in a slot already counted in p.total. While a failed login is cached
+// (server_login_retry, or while a probe runs) it frees the slot and returns that error at once, naming
+// server_login_retry, as PgBouncer does, and makes sure a probe is logging in again in the background.
 func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
-	cfg := s.config()
 	s.mu.Lock()
-	pc, gen, creds := p.pc, p.gen, s.serverCredsLocked(p)
-	if p.loginErr != nil && time.Since(p.loginErrAt) < cfg.Pooler.ServerLoginRetry.D() {
+	if now := time.Now(); s.loginRefusedLocked(p, now) {
 		lerr := p.loginErr
+		p.wanted = now
+		s.startProbeLocked(p)
 		s.dropServerLocked(p)
 		s.mu.Unlock()
 		return nil, pgwire.NewFatal(lerr.Code, "server login has been failing, try again later (server_login_retry): %s", lerr.Message)
 	}
+	s.mu.Unlock()
+	return s.login(ctx, p, false)
+}
+
+// loginRefusedLocked reports whether p answers clients that need a new server with its cached login
+// error: one is cached, and a probe is running or the error is younger than server_login_retry.
+func (s *Server) loginRefusedLocked(p *pool, now time.Time) bool {
+	return p.loginErr != nil && (p.probing || now.Sub(p.loginErrAt) < s.config().Pooler.ServerLoginRetry.D())
+}
+
+// login logs in a new server in a slot already counted in p.total. A failure is cached on the pool
+// (loginErr) and frees the slot; a success clears the cached error. probe tells that the probe logs in:
+// its failures are logged by the probe, rate-limited; a client's failure is logged here and starts a
+// probe.
+func (s *Server) login(ctx context.Context, p *pool, probe bool) (*serverConn, error) {
+	cfg := s.config()
+	s.mu.Lock()
+	pc, gen, creds := p.pc, p.gen, s.serverCredsLocked(p)
 	p.opening++
 	s.mu.Unlock()
 	start := time.Now()
-	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D())
+	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D(), tcpOptionsOf(&cfg.Pooler))
 	p.obs.Connect(time.Since(start))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.opening--
 	if err != nil {
 		pe := asClientError(err)
-		p.loginErr, p.loginErrAt = pe, time.Now()
+		now := time.Now()
+		gaveUp := ctx.Err() != nil // a login its client gave up on (it left, was killed) says nothing of the server
+		if !gaveUp {
+			p.loginErr, p.loginErrAt = pe, now
+		}
 		s.dropServerLocked(p)
-		s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
+		if !probe && !gaveUp {
+			p.wanted = now
+			s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
+			s.startProbeLocked(p)
+		}
 		return nil, pe
 	}
 	p.loginErr = nil
+	if probe {
+		p.probing = false
+	}
 	s.nextServerID++
 	sc.id, sc.pool, sc.gen = s.nextServerID, p, gen
 	p.welcome = welcomeOf(sc)
@@ -305,9 +365,7 @@ func (s *Server) releaseSettled(sc *serverConn, cancelUnsure bool) {
 	}
 	sc.idleFrom = time.Now()
 	if len(p.waiters) > 0 && !s.pause.pausedLocked(p.key.database) {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		w.ch <- grant{sc: sc}
+		p.popWaiterLocked().ch <- grant{sc: sc}
 	} else if s.sharingPoolWaitsLocked(p) {
 		s.mu.Unlock()
 		s.closeServer(sc, "released for a pool of the same database or user (max_db_connections, max_user_connections)")
@@ -449,9 +507,7 @@ func (s *Server) grantLocked(p *pool) {
 		} else {
 			return
 		}
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		w.ch <- g
+		p.popWaiterLocked().ch <- g
 	}
 }
 

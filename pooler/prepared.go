@@ -645,6 +645,7 @@ func (c *clientConn) parseLocally(msg []byte) (bool, error) {
 		return false, nil
 	}
 	c.mu.Lock()
+	c.awaitRelayLocked('P') // the ReadyForQuery of a link that has just ended goes first
 	if c.sc != nil || c.pending > 0 || c.stmts[name] != nil {
 		c.mu.Unlock()
 		return false, nil
@@ -662,6 +663,7 @@ func (c *clientConn) parseLocally(msg []byte) (bool, error) {
 // server; it reports whether it did.
 func (c *clientConn) syncLocally() (bool, error) {
 	c.mu.Lock()
+	c.awaitRelayLocked('S')
 	local := c.localBatch && c.sc == nil
 	c.localBatch = false
 	c.mu.Unlock()

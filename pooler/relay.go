@@ -2,7 +2,7 @@ package pooler
 
 import (
 	"errors"
-	"net"
+	"os"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -13,7 +13,8 @@ import (
 // relayServer copies the linked server's messages to the client until the link ends. On each
 // ReadyForQuery it settles what the server owes; in transaction and statement mode a server that is
 // provably idle (status 'I', no ReadyForQuery owed, no open extended-protocol batch) goes back to its pool
-// before the ReadyForQuery reaches the client. ParameterStatus messages update both sides' parameters.
+// once that ReadyForQuery has been written to the client. ParameterStatus messages update both sides'
+// parameters.
 func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 	defer close(done)
 	stats := &c.pool.stats
@@ -46,6 +47,11 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 			c.wmu.Unlock()
 			if err != nil {
 				c.clientGone(sc)
+				return
+			}
+		case 'G', 'W': // CopyInResponse, CopyBothResponse
+			c.copyStarted()
+			if !c.forward(sc, n) {
 				return
 			}
 		case '1', '3':
@@ -159,6 +165,7 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		c.pending--
 	}
 	c.txStatus = status
+	c.copyIn = false
 	c.countReadyForQueryLocked(status)
 	if c.prep {
 		c.popReadyLocked(sc)
@@ -169,14 +176,11 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	}
 	unlink := idle && c.mode != modeSession && (status == 'I' || c.mode == modeStatement)
 	var sets sessionSets
-	var synced chan struct{}
 	if unlink {
 		c.sc = nil
 		c.txStatus = 'I'
-		if !c.sets.empty() { // the client's next link waits until syncSessionState has run
+		if !c.sets.empty() { // syncSessionOrClose reads the values they left before the client's next link
 			sets, c.sets = c.sets, sessionSets{}
-			synced = make(chan struct{})
-			c.paramSync = synced
 		}
 	}
 	if idle {
@@ -187,31 +191,27 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	if !unlink {
 		return c.writeClient(sc, rfq[:], !sc.rd.HasMessage())
 	}
-	if synced != nil {
-		defer func() {
-			c.mu.Lock()
-			c.paramSync = nil
-			c.mu.Unlock()
-			close(synced)
-		}()
-	}
+	// The link ends. The ReadyForQuery that ends it reaches the client before the server goes back
+	// (design.md), and the client goroutine waits for this relay to return (relayDone) before it links
+	// again or answers anything itself: nothing overtakes this ReadyForQuery, and the client's next link
+	// sees the parameters its SETs left (syncSessionOrClose).
+	out := rfq[:]
 	if status != 'I' { // statement mode: a transaction block was opened
+		e := pgwire.NewError(pgerrcode.FeatureNotSupported, "transaction blocks are not allowed in statement pooling mode: the transaction was rolled back")
+		out = e.AppendTo(nil)
+		out, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(out)
+	}
+	c.writeClient(nil, out, true) // a client gone by now is closed; its idle server still goes back
+	if status != 'I' {
 		rollbackErr := c.s.execBounded(sc, "ROLLBACK")
 		if rollbackErr != nil || sc.txStatus != 'I' {
 			c.s.closeServer(sc, "rollback after a transaction block in statement mode failed")
-		} else if c.syncSessionOrClose(sc, sets) {
-			c.s.release(sc)
+			return true
 		}
-		e := pgwire.NewError(pgerrcode.FeatureNotSupported, "transaction blocks are not allowed in statement pooling mode: the transaction was rolled back")
-		buf := e.AppendTo(nil)
-		buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
-		c.writeClient(nil, buf, true)
-		return true
 	}
 	if c.syncSessionOrClose(sc, sets) {
 		c.s.release(sc)
 	}
-	c.writeClient(nil, rfq[:], true)
 	return true
 }
 
@@ -275,8 +275,9 @@ func (c *clientConn) relayFailed(sc *serverConn, err error) {
 		c.sc = nil
 	}
 	c.mu.Unlock()
-	var ne net.Error
-	timeout := errors.As(err, &ne) && ne.Timeout()
+	// A deadline that passed, not ETIMEDOUT: tcp_user_timeout and keepalive kill a dead server's socket
+	// with ETIMEDOUT, whose net.Error says Timeout() too, and that is a failed server, not query_timeout.
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
 
 	if closing {
 		if timeout && !busy && sc.rd.Buffered() == 0 {

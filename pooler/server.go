@@ -31,6 +31,7 @@ type Server struct {
 	mockKey   []byte       // random per process: salts of mock SCRAM exchanges for unknown users
 	authCache authCache    // recent auth_query answers
 	stmts     stmtRegistry // shared prepared statements (max_prepared_statements)
+	params    paramCache   // start-up parameter values known to be accepted, per pool
 
 	observer Observer      // timings for histograms, nil for none (SetObserver)
 	started  time.Time     // when New created it
@@ -51,6 +52,7 @@ type Server struct {
 	clientCount  atomic.Int64 // against max_client_conn
 	nextClientID atomic.Uint64
 	cancelKeys   cancelRegistry
+	accepts      acceptStats // failed accepts (Serve)
 	cancelStats  cancelCounters
 
 	// Rate limits of the log lines any peer can cause without logging in (lograte.go).
@@ -65,6 +67,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 	janitor    sync.Once
 	clientWG   sync.WaitGroup
+	probes     sync.WaitGroup // running server login probes (probe.go); Shutdown waits for them
 }
 
 // New returns a Server for cfg (already validated by config.Load or config.Parse). It loads auth_file when
@@ -177,6 +180,8 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 		pc, err := s.resolvePool(key.database, key.user)
 		if err != nil { // database removed: idle servers close now, busy ones as they come back
 			p.gen++
+			p.removed = true
+			kickProbeLocked(p) // it ends
 			for _, sc := range p.idle {
 				go s.closeServer(sc, "database removed from the configuration")
 			}
@@ -185,19 +190,22 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 		}
 		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery || pc.ApplicationName != p.pc.ApplicationName {
 			p.gen++
-			p.welcome = nil // the next login learns the new servers' parameters
+			p.welcome = nil  // the next login learns the new servers' parameters
+			p.loginErr = nil // it was about the old servers; a probe ends, the next client logs in
+			kickProbeLocked(p)
 			for _, sc := range p.idle {
 				go s.closeServer(sc, "configuration changed")
 			}
 			p.idle = nil
 		}
 		p.pc = pc
-		p.validated = nil
+		p.removed = false
 		for excess := p.total - pc.PoolSize - pc.ReservePoolSize; excess > 0 && len(p.idle) > 0; excess-- {
 			go s.closeServer(p.popIdleLocked(), "pool_size reduced") // closeServer updates p.total
 		}
 		s.grantLocked(p)
 	}
+	s.params.clear() // what servers accept may have changed with them
 	s.logger.Info("configuration reloaded", "file", cfg.Path)
 	return notes, nil
 }
@@ -293,7 +301,9 @@ func (s *Server) Listen() ([]net.Listener, error) {
 		if a == "*" {
 			a = ""
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(cfg.ListenPort)))
+		// KeepAlive -1: Serve sets the configured keepalive on each accepted connection, not Go's 15 s.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(a, strconv.Itoa(cfg.ListenPort)))
 		if err != nil {
 			return fail(fmt.Errorf("listen_addr %q listen_port %d: %w", a, cfg.ListenPort, err))
 		}
@@ -330,7 +340,12 @@ func (s *Server) ServeAll(lns []net.Listener) error {
 	return first
 }
 
-// Serve accepts client connections on ln until Shutdown; it returns net.ErrClosed then.
+// Serve accepts client connections on ln until Shutdown; it returns net.ErrClosed then, or an error of
+// Accept that retrying cannot mend. An Accept that fails for want of file descriptors or memory, or for
+// a connection aborted before it was accepted, is retried after a back-off (5 ms doubling to 1 s, as
+// net/http's Server.Serve does), logged at most once per 10 s and counted (Snapshot.AcceptErrors), so
+// that the clients already connected keep being served. Accepted TCP connections get TCP_NODELAY and
+// the tcp_keepalive, tcp_keepidle, tcp_keepintvl, tcp_keepcnt and tcp_user_timeout in force.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -342,21 +357,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	s.janitor.Do(func() { go s.runJanitor(); go s.runStats() })
 	s.logger.Info("listening", "addr", ln.Addr().String())
+	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return net.ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !retryableAccept(err) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			s.accepts.failed(s.logger, ln, err, backoff)
+			if s.acceptWait(backoff) {
+				return net.ErrClosed
+			}
+			continue
 		}
+		backoff = 0
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
+			if err := tcpOptionsOf(&s.config().Pooler).apply(tc); err != nil {
+				s.logger.Debug("client socket options", "error", err)
+			}
 		}
 		c := s.newClientConn(conn)
 		s.clientWG.Add(1)
@@ -410,6 +433,7 @@ loop:
 		p.idle = nil
 	}
 	s.mu.Unlock()
+	s.probes.Wait() // they end at done; a login they were making ends with baseCtx
 	for _, sc := range idle {
 		s.closeServer(sc, "shutting down")
 	}

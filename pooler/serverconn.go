@@ -92,15 +92,15 @@ func (k *scramKeys) equal(o *scramKeys) bool {
 // cleartext, md5, SCRAM-SHA-256 with a password or with passthrough keys), ParameterStatus,
 // BackendKeyData, ReadyForQuery, then connect_query. The whole exchange is bounded by
 // server_connect_timeout. Errors the server sends come back as *pgwire.Error with its SQLSTATE.
-func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration) (*serverConn, error) {
+// tcp sets the socket options (tcp_keepalive and the others) of a TCP connection.
+func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tlsState, timeout time.Duration, tcp tcpOptions) (*serverConn, error) {
 	network, addr := serverAddr(pc.Host, pc.Port)
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := tcp.dialer().DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not connect to server %s: %v", addr, unwrapDial(err))
 	}
@@ -108,8 +108,11 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 	if !dl.IsZero() {
 		_ = conn.SetDeadline(dl)
 	}
+	// ctx ending (Shutdown) interrupts the login as well as the dial.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	sc := &serverConn{
-		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: pgwire.NewReader(conn), wr: pgwire.NewWriter(conn),
+		conn: conn, raw: conn, alive: pgwire.NewLiveness(conn), rd: newServerReader(conn), wr: pgwire.NewWriter(conn),
 		network: network, addr: addr,
 		params: map[string]string{}, reported: map[string]bool{},
 		created: time.Now(), txStatus: 'I',
@@ -127,6 +130,10 @@ func dialServer(ctx context.Context, pc poolSettings, creds serverCreds, st *tls
 			conn.Close()
 			return nil, err
 		}
+	}
+	if !stop() { // ctx ended as the login finished: the deadline may be set in the past
+		conn.Close()
+		return nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server login to %s interrupted: %v", addr, context.Cause(ctx))
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return sc, nil
@@ -178,7 +185,15 @@ func (sc *serverConn) send(msgs ...pgproto3.FrontendMessage) error {
 	return err
 }
 
+// maxServerLoginMessage bounds each message a server sends during login, in bytes (the length word
+// counted): authentication requests, ParameterStatus, BackendKeyData, notices and errors are all far
+// smaller, and a longer one would otherwise make the pooler allocate up to 2 GiB for a message that
+// never arrives. libpq refuses most message types over 30,000 bytes in the same place.
+const maxServerLoginMessage = 1 << 20
+
 func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
+	sc.rd.MaxMessageSize = maxServerLoginMessage
+	defer func() { sc.rd.MaxMessageSize = 0 }()
 	params := map[string]string{"user": pc.ServerUser, "database": pc.DBName}
 	if pc.ApplicationName != "" {
 		params["application_name"] = pc.ApplicationName
@@ -192,6 +207,10 @@ func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
 		if err != nil {
 			if isTimeout(err) {
 				return sc.loginTimedOut()
+			}
+			var pe *pgwire.Error
+			if errors.As(err, &pe) { // a length below 4 or over maxServerLoginMessage
+				return pgwire.ProtocolViolation("server %s sent an invalid message during login: %s", sc.addr, pe.Message)
 			}
 			return pgwire.NewFatal(pgerrcode.ConnectionFailure, "server %s closed the connection during login: %v", sc.addr, err)
 		}
@@ -216,9 +235,10 @@ func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
 			return decodeServerError("server login failed", body)
 		case 'N', 'v': // NoticeResponse, NegotiateProtocolVersion: nothing to do
 		case 'Z':
-			if len(body) == 1 {
-				sc.txStatus = body[0]
+			if !validReadyForQuery(body) {
+				return pgwire.ProtocolViolation("server %s sent a malformed ReadyForQuery during login", sc.addr)
 			}
+			sc.txStatus = body[0]
 			return nil
 		default:
 			return pgwire.ProtocolViolation("server %s sent unexpected message %q during login", sc.addr, msg[0])
@@ -234,7 +254,15 @@ type saslClient interface {
 
 type passwordSCRAM struct{ conv *scram.ClientConversation }
 
-func (p passwordSCRAM) step(challenge []byte, _ bool) ([]byte, error) {
+// step answers the server-first-message (final false) or checks the server-final-message. The
+// iteration count is checked first: xdg-go/scram would compute PBKDF2 with whatever count the server
+// asks for (auth.MaxSCRAMIterations).
+func (p passwordSCRAM) step(challenge []byte, final bool) ([]byte, error) {
+	if !final {
+		if _, err := auth.ServerFirstIterations(challenge); err != nil {
+			return nil, err
+		}
+	}
 	reply, err := p.conv.Step(string(challenge))
 	return []byte(reply), err
 }
@@ -287,7 +315,8 @@ func (sc *serverConn) authStep(pc poolSettings, creds serverCreds, kind uint32, 
 				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "cannot prepare SCRAM login for user %q: %v", pc.ServerUser, err)
 			}
 			c := passwordSCRAM{client.NewConversation()}
-			if first, err = c.step(nil, false); err != nil {
+			reply, err := c.conv.Step("") // the client-first-message
+			if first = []byte(reply); err != nil {
 				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM login for user %q failed: %v", pc.ServerUser, err)
 			}
 			conv = c
@@ -306,6 +335,9 @@ func (sc *serverConn) authStep(pc poolSettings, creds serverCreds, kind uint32, 
 		}
 		reply, err := conv.step(data, kind == 12)
 		if err != nil {
+			if errors.Is(err, auth.ErrSCRAMIterations) {
+				return nil, pgwire.ProtocolViolation("SCRAM login to server %s refused: %v (auth.MaxSCRAMIterations)", sc.addr, err)
+			}
 			if errors.Is(err, auth.ErrSCRAMSecretMismatch) {
 				return nil, pgwire.NewFatal(pgerrcode.InvalidPassword, "SCRAM passthrough login to server %s failed: the SCRAM secret of user %q differs from the server's (salt or iterations); copy it again from pg_authid", sc.addr, pc.ServerUser)
 			}
@@ -340,24 +372,56 @@ func md5Response(user, password string, salt []byte) string {
 	return "md5" + hex.EncodeToString(h[:])
 }
 
+// decodeServerError turns the body of a server's ErrorResponse into a FATAL *pgwire.Error whose message
+// starts with prefix and ": ". A body that does not decode, or an error without a well-formed SQLSTATE
+// (five digits or upper-case letters; PgBouncer's CVE-2026-6666 was a crash on a missing one), is a
+// protocol violation, 08P01, that keeps the server's message.
 func decodeServerError(prefix string, body []byte) *pgwire.Error {
 	var e pgproto3.ErrorResponse
 	if err := e.Decode(body); err != nil {
 		return pgwire.ProtocolViolation("%s: malformed ErrorResponse from server", prefix)
 	}
+	if !validSQLState(e.Code) {
+		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgerrcode.ProtocolViolation,
+			Message: prefix + ": server sent an ErrorResponse without a valid SQLSTATE: " + e.Message, Detail: e.Detail, Hint: e.Hint}
+	}
 	return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: e.Code, Message: prefix + ": " + e.Message, Detail: e.Detail, Hint: e.Hint}
 }
 
+// validSQLState reports whether code is a SQLSTATE: five characters, each a digit or an upper-case
+// ASCII letter (PostgreSQL docs, Appendix A).
+func validSQLState(code string) bool {
+	if len(code) != 5 {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if c := code[i]; (c < '0' || c > '9') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// validReadyForQuery reports whether body is a ReadyForQuery's: one status byte, 'I', 'T' or 'E'.
+func validReadyForQuery(body []byte) bool {
+	return len(body) == 1 && (body[0] == 'I' || body[0] == 'T' || body[0] == 'E')
+}
+
 // noteParameterStatus records a ParameterStatus body ("name\0value\0") and returns the name and value.
+// A body that is not exactly two NUL-terminated strings is not recorded (ok false), as libpq refuses a
+// message whose contents do not agree with its length.
 func (sc *serverConn) noteParameterStatus(body []byte) (name, value string, ok bool) {
-	var ps pgproto3.ParameterStatus
-	if err := ps.Decode(body); err != nil {
+	name, rest, ok := cstring(body)
+	if !ok {
 		return "", "", false
 	}
-	key := strings.ToLower(ps.Name)
-	sc.params[key] = ps.Value
+	if value, rest, ok = cstring(rest); !ok || len(rest) != 0 {
+		return "", "", false
+	}
+	key := strings.ToLower(name)
+	sc.params[key] = value
 	sc.reported[key] = true
-	return ps.Name, ps.Value, true
+	return name, value, true
 }
 
 // exec runs a simple query outside any client link and reads up to ReadyForQuery, keeping the
@@ -399,6 +463,15 @@ func (sc *serverConn) exchange(what string, msgs ...pgproto3.FrontendMessage) er
 			return nil
 		}
 	}
+}
+
+// newServerReader returns the Reader of a server's messages: libpq's length limits (pgwire.BackendLimit:
+// 30,000 bytes for the types that cannot be long), so that a server out of step is dropped rather than
+// believed; long types are limited only by the protocol.
+func newServerReader(conn net.Conn) *pgwire.Reader {
+	rd := pgwire.NewReader(conn)
+	rd.TypeLimit = pgwire.BackendLimit
+	return rd
 }
 
 // close closes the network connection; the caller updates the pool's counts.

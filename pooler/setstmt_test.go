@@ -81,6 +81,13 @@ func FuzzScanSessionSets(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sql string) {
 		var ss sessionSets
 		scanSessionSets(sql, &ss) // must not panic or hang
+		// The relay scans only texts that pass the quick test: it must not miss what the scan finds.
+		if (!ss.empty() || ss.deallocAll || len(ss.prepared) > 0) && !mayChangeSession([]byte(sql)) {
+			t.Fatalf("scanSessionSets(%q) finds %+v, but mayChangeSession skips it", sql, ss)
+		}
+		if dropsStatements(sql) && !mayChangeSession([]byte(sql)) {
+			t.Fatalf("dropsStatements(%q), but mayChangeSession skips it", sql)
+		}
 	})
 }
 

@@ -31,6 +31,14 @@ type Snapshot struct {
 	SharedStatementBytes int64
 	// Cancels counts the CancelRequests received since start (pgpooler's own; SHOW TOTALS).
 	Cancels CancelCounters
+	// AcceptErrors is how many accepts of client connections have failed since the Server started, for
+	// want of file descriptors or memory or for a connection aborted before it was accepted; each was
+	// retried (Serve). pgpooler's own: SHOW STATE accept_errors, pgpooler_accept_errors_total.
+	AcceptErrors uint64
+	// StartupParams and StartupParamBytes are the size of the cache of start-up parameter values known to
+	// be accepted, for every pool: values, and the bytes they take (bounded at 10000 and 4 MiB).
+	StartupParams     int
+	StartupParamBytes int64
 }
 
 // PoolInfo is one (database, user) pool: the columns of PgBouncer's SHOW POOLS and its counters.
@@ -103,6 +111,8 @@ func (s *Server) Snapshot() *Snapshot {
 	snap := &Snapshot{Taken: now, Started: s.started, Config: cfg}
 	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.size()
 	snap.Cancels = s.cancelStats.load()
+	snap.AcceptErrors = s.accepts.errors.Load()
+	snap.StartupParams, snap.StartupParamBytes = s.params.size()
 	checkDelay := cfg.Pooler.ServerCheckDelay.D()
 
 	s.mu.Lock()

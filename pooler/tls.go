@@ -89,8 +89,7 @@ func (c *clientConn) startTLS(cfg *tls.Config, stream net.Conn, direct bool) err
 // Only login calls it, before the client is visible to other goroutines.
 func (c *clientConn) setStream(stream net.Conn) {
 	c.stream = stream
-	c.rd = pgwire.NewReader(stream)
-	c.rd.MaxMessageSize = c.s.config().Pooler.MaxPacketSize
+	c.rd = c.s.newClientReader(stream)
 	c.wr = pgwire.NewWriter(stream)
 }
 
@@ -138,7 +137,7 @@ func (sc *serverConn) startServerTLS(st *tlsState, host string, deadline time.Ti
 		return pgwire.NewFatal(pgerrcode.ConnectionFailure, "TLS handshake with server %s failed (server_tls_sslmode %s): %v", sc.addr, st.serverMode, err)
 	}
 	sc.conn = tc
-	sc.rd = pgwire.NewReader(tc)
+	sc.rd = newServerReader(tc)
 	sc.wr = pgwire.NewWriter(tc)
 	sc.tls = true
 	return nil

@@ -138,16 +138,6 @@ func (p *cancelHoldProxy) handle(c net.Conn) {
 	<-done
 }
 
-// openFDs counts this process's open file descriptors (/proc/self/fd).
-func openFDs(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("read /proc/self/fd: %v", err)
-	}
-	return len(ents)
-}
-
 // fdTargets describes the open file descriptors, for failure messages.
 func fdTargets() string {
 	ents, _ := os.ReadDir("/proc/self/fd")
@@ -172,7 +162,7 @@ func resourcesBack(t testing.TB, base [2]int, slack int, within time.Duration) {
 	var g, fds int
 	deadline := time.Now().Add(within)
 	for {
-		g, fds = runtime.NumGoroutine(), openFDs(t)
+		g, fds = runtime.NumGoroutine(), openFDs()
 		if g <= base[0]+slack && fds <= base[1]+slack {
 			return
 		}
@@ -186,7 +176,7 @@ func resourcesBack(t testing.TB, base [2]int, slack int, within time.Duration) {
 }
 
 // takeResources returns the goroutine and file descriptor counts now.
-func takeResources(t testing.TB) [2]int { return [2]int{runtime.NumGoroutine(), openFDs(t)} }
+func takeResources(t testing.TB) [2]int { return [2]int{runtime.NumGoroutine(), openFDs()} }
 
 // sleepNotice is a statement that tells the client (with a NOTICE, which PostgreSQL flushes at once)
 // that it is running on a server, then sleeps for a minute: a query that is certainly running when the

@@ -85,6 +85,7 @@ func run(args []string) int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 
+	raiseFDLimit(cfg, logger)
 	srv, err := pooler.New(cfg, logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err)

@@ -122,9 +122,11 @@ type Pooler struct {
 	// Default 15s. PgBouncer doc/config.md key server_connect_timeout.
 	ServerConnectTimeout Duration `toml:"server_connect_timeout"`
 
-	// ServerLoginRetry is how long the pooler waits after a failed server
-	// login before trying again; meanwhile new clients of that pool get an
-	// error at once. Default 15s. PgBouncer doc/config.md key
+	// ServerLoginRetry is how long a failed server login is cached: new
+	// clients of that pool that need a server get the error at once, for
+	// this long and while a background probe logs in again (one attempt at
+	// a time, 100 ms after the failure and backing off up to this). 0 turns
+	// the cache and the probe off. Default 15s. PgBouncer doc/config.md key
 	// server_login_retry.
 	ServerLoginRetry Duration `toml:"server_login_retry"`
 
@@ -340,10 +342,44 @@ type Pooler struct {
 	// only not be empty. PgBouncer doc/config.md key server_tls_ciphers.
 	ServerTLSCiphers string `toml:"server_tls_ciphers"`
 
-	// MaxPacketSize is the largest protocol message, in bytes, let through.
-	// 1024 to 2147483647, default 2147483647. PgBouncer doc/config.md key
-	// max_packet_size.
+	// MaxPacketSize is the largest protocol message, in bytes, let through
+	// from a client; PostgreSQL's per-type limits (pgwire.FrontendLimit)
+	// apply below it. 1024 to 2147483647, default 2147483647. PgBouncer
+	// doc/config.md key max_packet_size.
 	MaxPacketSize int `toml:"max_packet_size"`
+
+	// TCPKeepalive turns TCP keepalive on for client and server
+	// connections, with the operating system's timings unless tcp_keepidle,
+	// tcp_keepintvl or tcp_keepcnt set them (Linux: 7200s idle, probes every
+	// 75s, 9 of them). false turns it off, also on client connections, where
+	// Go would otherwise enable it with 15s timings. Default true. A change
+	// applies to connections opened after it. PgBouncer doc/config.md key
+	// tcp_keepalive.
+	TCPKeepalive bool `toml:"tcp_keepalive"`
+
+	// TCPKeepcnt is how many keepalive probes may go unanswered before the
+	// connection is dropped (TCP_KEEPCNT): 0 (default) is the operating
+	// system's value, else 1..127. PgBouncer doc/config.md key tcp_keepcnt.
+	TCPKeepcnt int `toml:"tcp_keepcnt"`
+
+	// TCPKeepidle is how long a connection is idle before the first
+	// keepalive probe (TCP_KEEPIDLE), in whole seconds: 0 (default) is the
+	// operating system's value, else 1s..32767s. PgBouncer doc/config.md key
+	// tcp_keepidle.
+	TCPKeepidle Duration `toml:"tcp_keepidle"`
+
+	// TCPKeepintvl is the time between keepalive probes (TCP_KEEPINTVL), in
+	// whole seconds: 0 (default) is the operating system's value, else
+	// 1s..32767s. PgBouncer doc/config.md key tcp_keepintvl.
+	TCPKeepintvl Duration `toml:"tcp_keepintvl"`
+
+	// TCPUserTimeout is how long, in milliseconds, sent data may stay
+	// unacknowledged before the connection is dropped (TCP_USER_TIMEOUT,
+	// Linux only; elsewhere ignored): 0 (default) is the operating system's
+	// value, else 1..2147483647. An integer of milliseconds, as in
+	// PgBouncer (not a duration). PgBouncer doc/config.md key
+	// tcp_user_timeout.
+	TCPUserTimeout int `toml:"tcp_user_timeout"`
 
 	// LogConnections logs successful logins. Default true. PgBouncer
 	// doc/config.md key log_connections.
@@ -534,6 +570,11 @@ func Default() *Config {
 			ServerTLSProtocols:     "secure",
 			ServerTLSCiphers:       "default",
 			MaxPacketSize:          2147483647,
+			TCPKeepalive:           true,
+			TCPKeepcnt:             0,
+			TCPKeepidle:            0,
+			TCPKeepintvl:           0,
+			TCPUserTimeout:         0,
 			LogConnections:         true,
 			LogDisconnections:      true,
 			Verbose:                0,

@@ -58,6 +58,11 @@ var pgbouncerDefaults = map[string]any{
 	"server_tls_protocols":      "secure",
 	"server_tls_ciphers":        "default",
 	"max_packet_size":           2147483647,
+	"tcp_keepalive":             true,
+	"tcp_keepcnt":               0,
+	"tcp_keepidle":              time.Duration(0),
+	"tcp_keepintvl":             time.Duration(0),
+	"tcp_user_timeout":          0,
 	"log_connections":           true,
 	"log_disconnections":        true,
 	"verbose":                   0,
@@ -159,6 +164,11 @@ server_tls_key_file = "/etc/pgpooler/pooler.key"
 server_tls_protocols = "tlsv1.2, tlsv1.3"
 server_tls_ciphers = "ECDHE-RSA-AES256-GCM-SHA384"
 max_packet_size = 1024
+tcp_keepalive = false
+tcp_keepcnt = 3
+tcp_keepidle = 30
+tcp_keepintvl = "5s"
+tcp_user_timeout = 2500
 log_connections = false
 log_disconnections = false
 verbose = 1
@@ -221,7 +231,8 @@ max_user_connections = 8
 			ServerTLSSSLMode: "verify-ca", ServerTLSCAFile: "/etc/pgpooler/postgres-ca.crt",
 			ServerTLSCertFile: "/etc/pgpooler/pooler.crt", ServerTLSKeyFile: "/etc/pgpooler/pooler.key",
 			ServerTLSProtocols: "tlsv1.2, tlsv1.3", ServerTLSCiphers: "ECDHE-RSA-AES256-GCM-SHA384",
-			MaxPacketSize: 1024, LogConnections: false, LogDisconnections: false, Verbose: 1,
+			MaxPacketSize: 1024, TCPKeepalive: false, TCPKeepcnt: 3, TCPKeepidle: Duration(30 * time.Second),
+			TCPKeepintvl: Duration(5 * time.Second), TCPUserTimeout: 2500, LogConnections: false, LogDisconnections: false, Verbose: 1,
 			AdminUsers: "admin, ops", StatsUsers: "monitor", StatsPeriod: Duration(15 * time.Second), MaxPreparedStatements: 50,
 			MetricsAddr: "127.0.0.1:9127",
 		},
@@ -323,6 +334,36 @@ func TestMetricsAddr(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "pooler.metrics_addr") {
 			t.Errorf("metrics_addr %q: error %q does not name the key", tc.addr, err)
+		}
+	}
+}
+
+// TestTCPKeys: tcp_keepidle and tcp_keepintvl are 0 or whole seconds up to 32767, tcp_keepcnt is 0..127,
+// tcp_user_timeout an integer of milliseconds (as in PgBouncer); errors name the key.
+func TestTCPKeys(t *testing.T) {
+	for _, tc := range []struct {
+		line, key string
+		ok        bool
+	}{
+		{"tcp_keepalive = false", "", true}, {"tcp_keepalive = 1", "tcp_keepalive", false},
+		{"tcp_keepidle = 0", "", true}, {"tcp_keepidle = 1", "", true}, {`tcp_keepidle = "32767s"`, "", true},
+		{`tcp_keepidle = "32768s"`, "tcp_keepidle", false}, {`tcp_keepidle = "1500ms"`, "tcp_keepidle", false},
+		{"tcp_keepidle = -1", "tcp_keepidle", false},
+		{`tcp_keepintvl = "2s"`, "", true}, {"tcp_keepintvl = 0.5", "tcp_keepintvl", false},
+		{"tcp_keepcnt = 127", "", true}, {"tcp_keepcnt = 128", "tcp_keepcnt", false}, {"tcp_keepcnt = -1", "tcp_keepcnt", false},
+		{"tcp_user_timeout = 1000", "", true}, {"tcp_user_timeout = 2147483647", "", true},
+		{"tcp_user_timeout = 2147483648", "tcp_user_timeout", false}, {"tcp_user_timeout = -1", "tcp_user_timeout", false},
+		{`tcp_user_timeout = "1s"`, "tcp_user_timeout", false},
+	} {
+		c, err := Parse([]byte("[pooler]\n"+tc.line+"\n"), "config.toml")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: error %v, want ok=%v", tc.line, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "pooler."+tc.key) {
+			t.Errorf("%s: error %q does not name pooler.%s", tc.line, err, tc.key)
+		}
+		if tc.line == "tcp_user_timeout = 1000" && c.Pooler.TCPUserTimeout != 1000 {
+			t.Errorf("%s: %d", tc.line, c.Pooler.TCPUserTimeout)
 		}
 	}
 }

@@ -64,12 +64,45 @@ func (c *Config) checkPooler(p *problems) {
 	if pl.MaxPacketSize < 1024 || pl.MaxPacketSize > math.MaxInt32 {
 		p.add(key("max_packet_size"), "%d is outside 1024..%d", pl.MaxPacketSize, math.MaxInt32)
 	}
+	checkTCP(p, pl)
 	atLeast(p, key("verbose"), pl.Verbose, 0)
 	atLeast(p, key("max_prepared_statements"), pl.MaxPreparedStatements, 0)
 	if pl.StatsPeriod.D() < time.Second {
 		p.add(key("stats_period"), "%v is less than 1s", pl.StatsPeriod)
 	}
 	checkMetricsAddr(p, key("metrics_addr"), pl.MetricsAddr)
+}
+
+// Linux's bounds of the TCP keepalive options (include/net/tcp.h MAX_TCP_KEEPIDLE,
+// MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+const (
+	maxTCPKeepSeconds = 32767
+	maxTCPKeepcnt     = 127
+)
+
+// checkTCP checks tcp_keepcnt, tcp_keepidle, tcp_keepintvl and tcp_user_timeout: 0 is the operating
+// system's value; otherwise within what Linux accepts, keepalive times in whole seconds.
+func checkTCP(p *problems, pl *Pooler) {
+	key := func(name string) toml.Key { return toml.Key{"pooler", name} }
+	if pl.TCPKeepcnt < 0 || pl.TCPKeepcnt > maxTCPKeepcnt {
+		p.add(key("tcp_keepcnt"), "%d is outside 0..%d", pl.TCPKeepcnt, maxTCPKeepcnt)
+	}
+	for _, k := range []struct {
+		name string
+		d    Duration
+	}{{"tcp_keepidle", pl.TCPKeepidle}, {"tcp_keepintvl", pl.TCPKeepintvl}} {
+		name, d := k.name, k.d
+		switch {
+		case d < 0: // checkDurations reports it
+		case d.D()%time.Second != 0:
+			p.add(key(name), "%v is not a whole number of seconds", d)
+		case d.D() > maxTCPKeepSeconds*time.Second:
+			p.add(key(name), "%v is more than %ds", d, maxTCPKeepSeconds)
+		}
+	}
+	if pl.TCPUserTimeout < 0 || pl.TCPUserTimeout > math.MaxInt32 {
+		p.add(key("tcp_user_timeout"), "%d is outside 0..%d (milliseconds)", pl.TCPUserTimeout, math.MaxInt32)
+	}
 }
 
 // checkMetricsAddr checks metrics_addr: "" (off) or host:port, where host

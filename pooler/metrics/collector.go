@@ -129,6 +129,8 @@ var (
 		"Named prepared statements clients hold in transaction and statement mode, summed (SHOW CLIENTS prepared_statements).", nil, nil)
 	sharedStmtsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "shared_prepared_statements"),
 		"Distinct prepared statements (query text and parameter types) shared between clients in transaction and statement mode (SHOW MEM prepared_statement_cache used).", nil, nil)
+	acceptErrorsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "accept_errors_total"),
+		"Failed accepts of client connections, each retried after a back-off: out of file descriptors or memory, or a connection aborted before it was accepted (pgpooler's own; SHOW STATE accept_errors).", nil, nil)
 	sharedStmtBytesDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "shared_prepared_statement_bytes"),
 		"Bytes the shared prepared statements' texts and messages take (SHOW MEM prepared_statement_cache memtotal; at most 64 MiB).", nil, nil)
 	cancelsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_total"),
@@ -161,7 +163,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- s.desc
 	}
 	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc, sharedStmtsDesc, sharedStmtBytesDesc,
-		cancelsDesc, cancelsForwardedDesc, cancelsUnknownDesc, cancelsFailedDesc} {
+		cancelsDesc, cancelsForwardedDesc, cancelsUnknownDesc, cancelsFailedDesc, acceptErrorsDesc} {
 		ch <- d
 	}
 }
@@ -194,6 +196,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cancelsForwardedDesc, prometheus.CounterValue, float64(snap.Cancels.Forwarded))
 	ch <- prometheus.MustNewConstMetric(cancelsUnknownDesc, prometheus.CounterValue, float64(snap.Cancels.UnknownKey))
 	ch <- prometheus.MustNewConstMetric(cancelsFailedDesc, prometheus.CounterValue, float64(snap.Cancels.Failed))
+	ch <- prometheus.MustNewConstMetric(acceptErrorsDesc, prometheus.CounterValue, float64(snap.AcceptErrors))
 
 	perDatabase := map[string]pooler.Counters{} // SHOW STATS sums the pools of each database
 	for i := range snap.Pools {

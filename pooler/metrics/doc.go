@@ -85,6 +85,7 @@
 //	pgpooler_cancel_requests_forwarded_total    delivered to the client's server (total_cancel_forwarded_count)
 //	pgpooler_cancel_requests_unknown_key_total  key matched no client (total_cancel_unknown_key_count)
 //	pgpooler_cancel_requests_failed_total       not delivered within cancel_wait_timeout (total_cancel_failed_count)
+//	pgpooler_accept_errors_total                failed accepts of client connections, retried (SHOW STATE accept_errors)
 //
 // and the standard go_* and process_* metrics of client_golang's collectors.
 //

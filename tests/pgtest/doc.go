@@ -26,6 +26,12 @@
 // process that waits on a pipe from the test process: when the pipe closes without a goodbye, the watchdog
 // sends the postmaster SIGQUIT (immediate shutdown) and removes the directory.
 //
+// # Faults
+//
+// StopKeep (pg_ctl stop -m fast), StopKeepImmediate (-m immediate) and Kill (SIGKILL to the postmaster,
+// waiting for its processes to exit) stop a server and keep its data directory; StartAgain starts it on
+// the same port, running crash recovery after the last two.
+//
 // # Example
 //
 //	func TestSomething(t *testing.T) {
