@@ -283,7 +283,7 @@ func showStatsAverages(v *adminView) *adminTable {
 }
 
 // showTotals: SHOW STATS over all databases, one value per row, under PgBouncer's row names
-// (src/stats.c, show_stat_totals). Rates add up; mean times are the databases' means weighted by their
+// (src/stats.c, show_stat_totals), then pgpooler's own cancel request counts. Rates add up; mean times are the databases' means weighted by their
 // rates (the per-period counts are not kept, so this is as exact as the rates are).
 func showTotals(v *adminView) *adminTable {
 	var total Counters
@@ -316,6 +316,12 @@ func showTotals(v *adminView) *adminTable {
 	for i, v := range averageValues(avg) {
 		t.add("avg_"+names[i], v)
 	}
+	// pgpooler's own rows: the CancelRequests since start (CancelCounters).
+	c := v.Cancels
+	t.add("total_cancel_request_count", c.Received)
+	t.add("total_cancel_forwarded_count", c.Forwarded)
+	t.add("total_cancel_unknown_key_count", c.UnknownKey)
+	t.add("total_cancel_failed_count", c.Failed)
 	return t
 }
 

@@ -228,6 +228,7 @@ func TestAdminShows(t *testing.T) {
 	pc, _ := cfg.PoolConfig("app", "alice")
 	snap := &Snapshot{
 		Taken: now, Started: now, Config: cfg,
+		Cancels: CancelCounters{Received: 9, Forwarded: 4, UnknownKey: 3, Failed: 1},
 		Pools: []PoolInfo{
 			{Database: "app", User: "alice", PoolMode: "transaction", Config: pc, ClActive: 1, SvActive: 1, MaxWait: 1500 * time.Millisecond,
 				Counters: Counters{Xacts: 10, Queries: 20, XactTime: 1000}},
@@ -310,6 +311,11 @@ func TestAdminShows(t *testing.T) {
 	}
 	if r := rows(totals, 0, "avg_xact_time"); len(r) != 1 || r[0][1] != int64(200) { // (3*100 + 1*500) / 4
 		t.Errorf("SHOW TOTALS avg_xact_time: %v", r)
+	}
+	for name, want := range map[string]int64{"total_cancel_request_count": 9, "total_cancel_forwarded_count": 4, "total_cancel_unknown_key_count": 3, "total_cancel_failed_count": 1} {
+		if r := rows(totals, 0, name); len(r) != 1 || r[0][1] != want {
+			t.Errorf("SHOW TOTALS %s: %v, want %d", name, r, want)
+		}
 	}
 	if r := rows(showStats(view), 0, adminDatabase); len(r) != 1 {
 		t.Errorf("SHOW STATS lacks the console's database")

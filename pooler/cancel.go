@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // cancelRegistry maps the BackendKeyData the pooler gave each client to that client, so that a
@@ -59,12 +62,55 @@ func (r *cancelRegistry) lookup(pid uint32, key []byte) *clientConn {
 	return c
 }
 
+// defaultCancelBound bounds forwarding a cancel request when both cancel_wait_timeout and
+// server_connect_timeout are 0 (PgBouncer's default server_connect_timeout).
+const defaultCancelBound = 15 * time.Second
+
+// cancelBound is how long forwarding one cancel request to PostgreSQL may take, dial, write and the
+// server's close together: cancel_wait_timeout, or server_connect_timeout when that is 0 (0 disables a
+// wait for a server slot in PgBouncer, doc/config.md cancel_wait_timeout; pgpooler has no such wait, and
+// a network exchange is always bounded), or defaultCancelBound when both are 0.
+func (s *Server) cancelBound() time.Duration {
+	p := s.config().Pooler
+	if d := p.CancelWaitTimeout.D(); d > 0 {
+		return d
+	}
+	if d := p.ServerConnectTimeout.D(); d > 0 {
+		return d
+	}
+	return defaultCancelBound
+}
+
+// cancelCounters count CancelRequests since start (pgpooler's own; SHOW TOTALS, /metrics).
+type cancelCounters struct {
+	received   atomic.Int64 // every CancelRequest packet
+	forwarded  atomic.Int64 // sent to the server and acknowledged by its close
+	unknownKey atomic.Int64 // no client has that process ID and secret key
+	failed     atomic.Int64 // could not be delivered within cancelBound
+}
+
+// CancelCounters are the CancelRequests the pooler got since it started (PostgreSQL protocol docs,
+// "Canceling Requests in Progress"). Received counts every one; of those, Forwarded reached the server of
+// the client whose key it carried, UnknownKey matched no client (forged, or the client had left), and
+// Failed could not be delivered within the bound (cancel_wait_timeout); the rest found their client with
+// nothing running and were dropped, as PostgreSQL drops them.
+type CancelCounters struct {
+	Received, Forwarded, UnknownKey, Failed int64
+}
+
+func (c *cancelCounters) load() CancelCounters {
+	return CancelCounters{Received: c.received.Load(), Forwarded: c.forwarded.Load(), UnknownKey: c.unknownKey.Load(), Failed: c.failed.Load()}
+}
+
 // handleCancel forwards a client's CancelRequest to the server that client holds now, if it is running
-// something. Like PostgreSQL it answers nothing; a wrong key cancels nothing.
+// something. Like PostgreSQL it answers nothing; a wrong key cancels nothing. Any peer can send one
+// without logging in, so the lines about unknown keys are rate-limited.
 func (s *Server) handleCancel(pid uint32, key []byte) {
+	s.cancelStats.received.Add(1)
 	c := s.cancelKeys.lookup(pid, key)
 	if c == nil {
-		s.logger.Info("cancel request with unknown key ignored")
+		s.cancelStats.unknownKey.Add(1)
+		s.unknownCancelLog.log(s.logger, slog.LevelInfo, "cancel request with unknown key ignored")
 		return
 	}
 	c.mu.Lock()
@@ -73,12 +119,70 @@ func (s *Server) handleCancel(pid uint32, key []byte) {
 		c.mu.Unlock()
 		return
 	}
-	sc.cancels.Add(1) // keeps sc from being lent to another client until the cancel is delivered
+	sc.cancels.begin() // keeps sc from being lent to another client until the cancel is settled
 	c.mu.Unlock()
-	defer sc.cancels.Done()
-	if err := sc.cancel(s.config().Pooler.CancelWaitTimeout.D()); err != nil {
+	c.pool.cancelsActive.Add(1)
+	sent, err := sc.cancel(s.cancelBound())
+	c.pool.cancelsActive.Add(-1)
+	if release, unsure := sc.cancels.end(err == nil || !sent); release {
+		s.releaseSettled(sc, unsure)
+	}
+	if err != nil {
+		s.cancelStats.failed.Add(1)
 		s.logger.Warn("cancel request to server failed", "client", c.id, "server", sc.id, "error", err)
 		return
 	}
+	s.cancelStats.forwarded.Add(1)
 	s.logger.Info("cancel request forwarded", "client", c.id, "server", sc.id)
+}
+
+// serverCancels tracks the cancel requests in flight for one server connection. While one is, the server
+// is not lent to another client: a late cancel meant for the previous client would cancel the next
+// one's query (PgBouncer keeps such a server as sv_being_canceled). A server with a cancel that was sent
+// and never acknowledged within its bound is never lent again, because that cancel may still arrive.
+type serverCancels struct {
+	mu       sync.Mutex
+	inflight int           // cancel requests being forwarded
+	unsure   bool          // one was sent and not acknowledged
+	waiting  *atomic.Int32 // a release waits for the last one to end; counted here (pool.beingCanceled)
+}
+
+// begin counts a cancel request in flight; the caller holds the linked client's mu, with the server
+// still linked, so none begins after the server was unlinked.
+func (x *serverCancels) begin() {
+	x.mu.Lock()
+	x.inflight++
+	x.mu.Unlock()
+}
+
+// end counts one cancel request finished: settled when it is known to have arrived, or known not to have
+// been sent. It reports whether this was the last one and a release waits for it: the caller then
+// finishes that release (Server.releaseSettled), with unsure telling whether a cancel was left
+// unacknowledged.
+func (x *serverCancels) end(settled bool) (release, unsure bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.inflight--
+	if !settled {
+		x.unsure = true
+	}
+	if x.inflight > 0 || x.waiting == nil {
+		return false, false
+	}
+	x.waiting.Add(-1)
+	x.waiting = nil
+	return true, x.unsure
+}
+
+// settle reports whether no cancel request is in flight, and if so whether one was left unacknowledged.
+// Otherwise the last one to end finishes the release (see end), and waiting counts it until then.
+func (x *serverCancels) settle(waiting *atomic.Int32) (unsure, settled bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.inflight == 0 {
+		return x.unsure, true
+	}
+	waiting.Add(1)
+	x.waiting = waiting
+	return false, false
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"os"
@@ -762,7 +763,7 @@ func (c *clientConn) finish(err error) {
 		}
 		c.s.logger.Info("client disconnected", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "reason", reason)
 	} else if !c.loggedIn && err != nil && err != errQuiet && !errors.Is(err, io.EOF) {
-		c.s.logger.Info("client login failed", "client", c.id, "addr", c.remote, "error", err.Error())
+		c.s.loginFailedLog.log(c.s.logger, slog.LevelInfo, "client login failed", "client", c.id, "addr", c.remote, "error", err.Error())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 
@@ -90,9 +91,10 @@ func (c *clientConn) errPasswordFailed() error {
 	return pgwire.NewFatal(pgerrcode.InvalidPassword, "password authentication failed for user %q", c.user)
 }
 
-// logRefused logs why a login was refused; the client only sees the uniform error.
+// logRefused logs why a login was refused; the client only sees the uniform error. Any peer can cause
+// these lines, so they are rate-limited (lograte.go).
 func (c *clientConn) logRefused(reason string) {
-	c.s.logger.Info("login refused", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "reason", reason)
+	c.s.loginRefusedLog.log(c.s.logger, slog.LevelInfo, "login refused", "client", c.id, "addr", c.remote, "database", c.database, "user", c.user, "reason", reason)
 }
 
 func (c *clientConn) hostLabel() string {

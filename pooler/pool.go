@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -32,8 +33,12 @@ type pool struct {
 
 	learned serverCreds // server credentials learned from client logins (see Server.learnCreds)
 	opening int         // servers being logged in to (counted in total)
-	stats   poolCounters
-	obs     PoolObserver // never nil
+
+	// Atomic, not guarded by Server.mu:
+	cancelsActive atomic.Int32 // clients' cancel requests being forwarded to servers of this pool (cl_active_cancel_req)
+	beingCanceled atomic.Int32 // released servers waiting for cancel requests to end (sv_being_canceled; counted in total)
+	stats         poolCounters
+	obs           PoolObserver // never nil
 
 	loginErr   *pgwire.Error // last failed server login; cleared by the next one that succeeds
 	loginErrAt time.Time
@@ -319,9 +324,21 @@ func expired(sc *serverConn, lifetime time.Duration) bool {
 
 // release gives a server back to its pool once it is provably idle (ReadyForQuery 'I', nothing
 // outstanding). It hands it to the first waiter, or keeps it idle; a server past server_lifetime, from an
-// older generation, or not idle is closed instead.
+// older generation, or not idle is closed instead. While cancel requests for it are in flight, release
+// returns at once and the last of them to end finishes the release (sv_being_canceled); a server with a
+// cancel that was sent but never acknowledged is closed, since that cancel may still arrive.
 func (s *Server) release(sc *serverConn) {
-	sc.cancels.Wait()
+	if unsure, settled := sc.cancels.settle(&sc.pool.beingCanceled); settled {
+		s.releaseSettled(sc, unsure)
+	}
+}
+
+// releaseSettled is release once no cancel request for sc is in flight.
+func (s *Server) releaseSettled(sc *serverConn, cancelUnsure bool) {
+	if cancelUnsure {
+		s.closeServer(sc, "a cancel request sent to it was not acknowledged (cancel_wait_timeout)")
+		return
+	}
 	_ = sc.conn.SetReadDeadline(time.Time{})
 	cfg := s.config()
 	s.mu.Lock()

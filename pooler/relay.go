@@ -334,10 +334,11 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 }
 
 // abortServer closes a server that is in the middle of something: it first sends a CancelRequest so that
-// PostgreSQL stops the running query instead of finishing it for nobody, then closes the connection.
+// PostgreSQL stops the running query instead of finishing it for nobody (bounded by cancelBound), then
+// closes the connection.
 func (s *Server) abortServer(sc *serverConn, reason string) {
 	go func() {
-		_ = sc.cancel(s.config().Pooler.CancelWaitTimeout.D())
+		_, _ = sc.cancel(s.cancelBound())
 		s.closeServer(sc, reason)
 	}()
 }

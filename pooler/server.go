@@ -53,6 +53,12 @@ type Server struct {
 	nextClientID atomic.Uint64
 	cancelKeys   cancelRegistry
 	accepts      acceptStats // failed accepts (Serve)
+	cancelStats  cancelCounters
+
+	// Rate limits of the log lines any peer can cause without logging in (lograte.go).
+	unknownCancelLog logLimiter // CancelRequests with an unknown key
+	loginFailedLog   logLimiter // logins that failed before authentication succeeded
+	loginRefusedLog  logLimiter // logins refused by auth_file, hba or a password check
 
 	done       chan struct{} // closed when Shutdown starts
 	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)

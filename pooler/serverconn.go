@@ -8,10 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -49,7 +49,7 @@ type serverConn struct {
 	idleFrom time.Time // when it last went back to the pool
 	txStatus byte      // last ReadyForQuery status: 'I', 'T' or 'E'
 
-	cancels sync.WaitGroup // cancel requests in flight for this server; release waits for them
+	cancels serverCancels // cancel requests in flight for this server; release waits for them (cancel.go)
 
 	stmts      serverStmts       // shared prepared statements on this server (prepared.go); the linked client's mu guards it
 	unnamedVer uint64            // bumped by every Parse of the unnamed statement and every Query (ensureUnnamed)
@@ -487,26 +487,35 @@ func (sc *serverConn) close() {
 }
 
 // cancel sends a CancelRequest for this server's running query over a new connection and waits until the
-// server closes it, so that the signal has been delivered before the server can be lent to another client.
-func (sc *serverConn) cancel(timeout time.Duration) error {
-	d := net.Dialer{Timeout: timeout}
+// server closes it, so that the signal has been delivered before the server can be lent to another client
+// (PostgreSQL protocol docs, "Canceling Requests in Progress": the server answers nothing and closes).
+// The whole exchange, dial included, is bounded by timeout, which must be positive. sent reports whether
+// the request may have reached the server: when it did and err is not nil, the cancel may still arrive.
+func (sc *serverConn) cancel(timeout time.Duration) (sent bool, err error) {
+	deadline := time.Now().Add(timeout)
+	d := net.Dialer{Deadline: deadline}
 	conn, err := d.Dial(sc.network, sc.addr)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("cannot connect to send a cancel request: %w", unwrapDial(err))
 	}
 	defer conn.Close()
-	if timeout > 0 {
-		_ = conn.SetDeadline(time.Now().Add(timeout))
-	}
-	req := pgproto3.CancelRequest{ProcessID: sc.pid, SecretKey: sc.secretKey}
-	buf, err := req.Encode(nil)
+	_ = conn.SetDeadline(deadline)
+	buf, err := (&pgproto3.CancelRequest{ProcessID: sc.pid, SecretKey: sc.secretKey}).Encode(nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := conn.Write(buf); err != nil {
-		return err
+		return true, fmt.Errorf("cannot send a cancel request: %w", err)
 	}
 	var b [1]byte
-	_, _ = conn.Read(b[:]) // PostgreSQL answers nothing and closes
-	return nil
+	switch n, err := conn.Read(b[:]); {
+	case n > 0:
+		return true, fmt.Errorf("server answered a cancel request with data")
+	case errors.Is(err, io.EOF):
+		return true, nil
+	case isTimeout(err):
+		return true, fmt.Errorf("server did not acknowledge a cancel request within %s", timeout)
+	default:
+		return true, fmt.Errorf("cancel request connection failed: %w", err)
+	}
 }

@@ -29,6 +29,8 @@ type Snapshot struct {
 	// pairs, and the bytes their texts and messages take (bounded at 100000 and 64 MiB).
 	SharedStatements     int
 	SharedStatementBytes int64
+	// Cancels counts the CancelRequests received since start (pgpooler's own; SHOW TOTALS).
+	Cancels CancelCounters
 	// AcceptErrors is how many accepts of client connections have failed since the Server started, for
 	// want of file descriptors or memory or for a connection aborted before it was accepted; each was
 	// retried (Serve). pgpooler's own: SHOW STATE accept_errors, pgpooler_accept_errors_total.
@@ -47,11 +49,11 @@ type PoolInfo struct {
 
 	ClActive           int           // logged-in clients not waiting for a server
 	ClWaiting          int           // clients waiting for a server
-	ClActiveCancelReq  int           // cancel requests being forwarded (always 0: forwarded synchronously)
+	ClActiveCancelReq  int           // clients' cancel requests being forwarded to a server of the pool
 	ClWaitingCancelReq int           // cancel requests waiting for a server (always 0)
 	SvActive           int           // servers lent to a client (or to an internal query)
-	SvActiveCancel     int           // servers that got a cancel request (always 0)
-	SvBeingCanceled    int           // servers waiting for a cancel to finish (always 0)
+	SvActiveCancel     int           // servers that got a cancel request (always 0: cancels go over a connection of their own)
+	SvBeingCanceled    int           // servers back from a client, waiting for its cancel requests to end before reuse
 	SvIdle             int           // idle servers usable at once
 	SvUsed             int           // idle servers idle longer than server_check_delay: checked before reuse
 	SvTested           int           // servers running server_check_query or server_reset_query (always 0)
@@ -108,6 +110,7 @@ func (s *Server) Snapshot() *Snapshot {
 	cfg := s.config()
 	snap := &Snapshot{Taken: now, Started: s.started, Config: cfg}
 	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.size()
+	snap.Cancels = s.cancelStats.load()
 	snap.AcceptErrors = s.accepts.errors.Load()
 	snap.StartupParams, snap.StartupParamBytes = s.params.size()
 	checkDelay := cfg.Pooler.ServerCheckDelay.D()
@@ -137,7 +140,9 @@ func (s *Server) Snapshot() *Snapshot {
 			si.CloseNeeded = sc.gen != p.gen
 			snap.Servers = append(snap.Servers, si)
 		}
-		pi.SvActive = p.total - len(p.idle) - p.opening
+		pi.SvBeingCanceled = int(p.beingCanceled.Load())
+		pi.ClActiveCancelReq = int(p.cancelsActive.Load())
+		pi.SvActive = max(0, p.total-len(p.idle)-p.opening-pi.SvBeingCanceled)
 		pools[p] = pi
 	}
 	s.mu.Unlock()

@@ -163,9 +163,13 @@ type Pooler struct {
 	// doc/config.md key query_wait_timeout.
 	QueryWaitTimeout Duration `toml:"query_wait_timeout"`
 
-	// CancelWaitTimeout drops a cancel request that has waited this long for
-	// a server connection; 0 disables. Default 10s. PgBouncer doc/config.md
-	// key cancel_wait_timeout.
+	// CancelWaitTimeout bounds forwarding one cancel request to a server:
+	// dialing, sending and waiting for the server's close. Default 10s. In
+	// PgBouncer (doc/config.md key cancel_wait_timeout) 0 disables its wait
+	// for a server slot; pgpooler has no such wait and always bounds the
+	// network exchange, so 0 means server_connect_timeout, or 15s when that
+	// is 0 too. A server whose cancel was sent and not acknowledged in time
+	// is closed rather than lent again.
 	CancelWaitTimeout Duration `toml:"cancel_wait_timeout"`
 
 	// ShutdownTimeout is how long a graceful shutdown (SIGTERM) waits for

@@ -133,6 +133,14 @@ var (
 		"Failed accepts of client connections, each retried after a back-off: out of file descriptors or memory, or a connection aborted before it was accepted (pgpooler's own; SHOW STATE accept_errors).", nil, nil)
 	sharedStmtBytesDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "shared_prepared_statement_bytes"),
 		"Bytes the shared prepared statements' texts and messages take (SHOW MEM prepared_statement_cache memtotal; at most 64 MiB).", nil, nil)
+	cancelsDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_total"),
+		"CancelRequests received, forged ones included (SHOW TOTALS total_cancel_request_count).", nil, nil)
+	cancelsForwardedDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_forwarded_total"),
+		"CancelRequests delivered to the server of the client whose key they carried (SHOW TOTALS total_cancel_forwarded_count).", nil, nil)
+	cancelsUnknownDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_unknown_key_total"),
+		"CancelRequests whose key matched no client: forged, or the client had left (SHOW TOTALS total_cancel_unknown_key_count).", nil, nil)
+	cancelsFailedDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_failed_total"),
+		"CancelRequests not delivered to the server within cancel_wait_timeout (SHOW TOTALS total_cancel_failed_count).", nil, nil)
 )
 
 // Collector is a prometheus.Collector over a pooler.Server: on every scrape it takes one
@@ -154,7 +162,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, s := range statCounters {
 		ch <- s.desc
 	}
-	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc, sharedStmtsDesc, sharedStmtBytesDesc, acceptErrorsDesc} {
+	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc, sharedStmtsDesc, sharedStmtBytesDesc,
+		cancelsDesc, cancelsForwardedDesc, cancelsUnknownDesc, cancelsFailedDesc, acceptErrorsDesc} {
 		ch <- d
 	}
 }
@@ -183,6 +192,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(clientStmtsDesc, prometheus.GaugeValue, float64(clientStmts))
 	ch <- prometheus.MustNewConstMetric(sharedStmtsDesc, prometheus.GaugeValue, float64(snap.SharedStatements))
 	ch <- prometheus.MustNewConstMetric(sharedStmtBytesDesc, prometheus.GaugeValue, float64(snap.SharedStatementBytes))
+	ch <- prometheus.MustNewConstMetric(cancelsDesc, prometheus.CounterValue, float64(snap.Cancels.Received))
+	ch <- prometheus.MustNewConstMetric(cancelsForwardedDesc, prometheus.CounterValue, float64(snap.Cancels.Forwarded))
+	ch <- prometheus.MustNewConstMetric(cancelsUnknownDesc, prometheus.CounterValue, float64(snap.Cancels.UnknownKey))
+	ch <- prometheus.MustNewConstMetric(cancelsFailedDesc, prometheus.CounterValue, float64(snap.Cancels.Failed))
 	ch <- prometheus.MustNewConstMetric(acceptErrorsDesc, prometheus.CounterValue, float64(snap.AcceptErrors))
 
 	perDatabase := map[string]pooler.Counters{} // SHOW STATS sums the pools of each database

@@ -79,9 +79,13 @@
 //	pgpooler_shared_prepared_statement_bytes  their size in bytes
 //	pgpooler_config_max_client_connections  max_client_conn
 //
-// and one process-wide counter:
+// Process-wide counters, no labels (pgpooler's own; SHOW TOTALS rows of the same meaning):
 //
-//	pgpooler_accept_errors_total            failed accepts of client connections, retried (SHOW STATE accept_errors)
+//	pgpooler_cancel_requests_total              CancelRequests received (total_cancel_request_count)
+//	pgpooler_cancel_requests_forwarded_total    delivered to the client's server (total_cancel_forwarded_count)
+//	pgpooler_cancel_requests_unknown_key_total  key matched no client (total_cancel_unknown_key_count)
+//	pgpooler_cancel_requests_failed_total       not delivered within cancel_wait_timeout (total_cancel_failed_count)
+//	pgpooler_accept_errors_total                failed accepts of client connections, retried (SHOW STATE accept_errors)
 //
 // and the standard go_* and process_* metrics of client_golang's collectors.
 //
