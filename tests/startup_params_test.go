@@ -136,7 +136,16 @@ func TestLoginWithNewParametersDoesNotQueue(t *testing.T) {
 	}
 	mustExec(t, holder, "SELECT 1") // the server is still fine
 
-	// With the server free, a new invalid value fails the login itself, as on a direct connection.
+	// With the server free, a new invalid value fails the login itself, as on a direct connection. The
+	// server goes back to its pool just after holder has its ReadyForQuery: wait for it.
+	eventually(t, 5*time.Second, "the server idle in its pool", func() bool {
+		for _, p := range tp.srv.Snapshot().Pools {
+			if p.Database == appDB && p.SvIdle+p.SvUsed == 1 {
+				return true
+			}
+		}
+		return false
+	})
 	_, err = connect("&DateStyle=also_no_such_style")
 	if !errors.As(err, &pgErr) || pgErr.Code != "22023" {
 		t.Fatalf("login with an invalid DateStyle while a server is free: %v, want the server's 22023", err)
