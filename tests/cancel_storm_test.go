@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/pgpooler/pgpooler/pooler"
 	"github.com/pgpooler/pgpooler/pooler/config"
 )
 
@@ -83,6 +84,7 @@ func TestCancelStorm(t *testing.T) {
 	}
 	base := takeResources(t)
 	var counts stormCounts
+	var counted pooler.CancelCounters // the pooler's counts during the storm
 	t.Run("storm", func(t *testing.T) {
 		tp := startPooler(t, func(c *config.Config) {
 			c.Pooler.PoolMode = "transaction"
@@ -300,6 +302,8 @@ func TestCancelStorm(t *testing.T) {
 		}
 
 		after := tp.srv.Snapshot().Cancels
+		counted = pooler.CancelCounters{Received: after.Received - before.Received, Forwarded: after.Forwarded - before.Forwarded,
+			UnknownKey: after.UnknownKey - before.UnknownKey, Failed: after.Failed - before.Failed}
 		if got, want := after.UnknownKey-before.UnknownKey, counts.forged.Load(); got < want {
 			t.Errorf("cancel requests with unknown key: %d; want at least the %d forged", got, want)
 		}
@@ -323,5 +327,12 @@ func TestCancelStorm(t *testing.T) {
 	})
 	if !t.Failed() {
 		resourcesBack(t, base, 10, 15*time.Second)
+		now := takeResources(t)
+		racing := counts.racerOK.Load() + counts.racerCancelled.Load()
+		t.Logf("reliability: cancel storm for %s (pool_size %d; %d cancellers, %d racers, %d bystanders, %d leaver, %d forgers; %d logins): deliberate cancels %d (57014=%d, other 0); racing queries %d (ok=%d 57014=%d, other 0); forged cancels %d (forwarded 0); clients left mid-query %d; bystander queries ok %d, errors 0; counted received %d forwarded %d unknown key %d failed %d; goroutines %d->%d fds %d->%d",
+			duration, poolSize, cancellers, racers, bystanders, leavers, forgers, counts.logins.Load(),
+			counts.cancelled.Load(), counts.cancelled.Load(), racing, counts.racerOK.Load(), counts.racerCancelled.Load(),
+			counts.forged.Load(), counts.leavers.Load(), counts.bystanderQueries.Load(),
+			counted.Received, counted.Forwarded, counted.UnknownKey, counted.Failed, base[0], now[0], base[1], now[1])
 	}
 }

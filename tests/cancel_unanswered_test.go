@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,12 +85,15 @@ func TestUnansweredCancel(t *testing.T) {
 		nc := connectNotices(t, tp)
 		var cancels sync.WaitGroup
 		defer cancels.Wait()
+		var slow slowest
 		for r := range rounds {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			began := time.Now()
 			if err := cancelledQuery(ctx, nc, &cancels); !is57014(err) {
 				cancel()
 				t.Fatalf("round %d: cancelled query: %v; want 57014 followed by ReadyForQuery", r, err)
 			}
+			slow.add(time.Since(began))
 			var one int
 			err := nc.QueryRow(ctx, "SELECT 1").Scan(&one)
 			cancel()
@@ -104,12 +108,15 @@ func TestUnansweredCancel(t *testing.T) {
 		eventually(t, 3*unansweredBound, "the proxy's cancel connections closed by the pooler", func() bool {
 			return proxy.held.Load() == 0
 		})
+		t.Logf("reliability: unanswered cancel (cancel_wait_timeout 0, server_connect_timeout %s, PostgreSQL never acknowledges): the client got 57014 then ReadyForQuery %d of %d times, slowest %s from its query's start; its next query worked every time; afterwards servers active 0, being canceled 0, held cancel connections 0",
+			unansweredBound, rounds, rounds, slow)
 	})
 
 	t.Run("ClientsLeaveMidQuery", func(t *testing.T) {
 		const poolSize, leavers = 5, 10
 		tp := startUnansweredPooler(t, proxy, "transaction", poolSize)
 		var wg sync.WaitGroup
+		var left atomic.Int64
 		errs := make(chan error, leavers)
 		for i := range leavers {
 			nc := connectNotices(t, tp)
@@ -130,6 +137,7 @@ func TestUnansweredCancel(t *testing.T) {
 					return
 				}
 				_ = nc.PgConn().Conn().Close() // leave mid-query
+				left.Add(1)
 				<-done
 			}()
 		}
@@ -142,13 +150,17 @@ func TestUnansweredCancel(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		var one int
+		began := time.Now()
 		if err := nc.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 			t.Fatalf("a new client after %d clients left mid-query (pool_size %d): %v", leavers, poolSize, err)
 		}
+		served := time.Since(began)
 		eventually(t, 3*unansweredBound, "servers of the clients that left closed", func() bool {
 			p, ok := poolOf(tp.srv)
 			return ok && p.SvActive == 0 && p.SvBeingCanceled == 0
 		})
+		t.Logf("reliability: unanswered cancel, clients leaving mid-query (cancel_wait_timeout 0, pool_size %d): %d of %d clients left with a query running; a new client's query then worked in %s; afterwards servers active 0, being canceled 0",
+			poolSize, left.Load(), leavers, roundTime(served))
 	})
 
 	// Session mode, so that each client keeps its server and the 200 cancels are not held up by
@@ -159,6 +171,9 @@ func TestUnansweredCancel(t *testing.T) {
 		tp := startUnansweredPooler(t, proxy, "session", clients)
 		sent := proxy.cancels.Load()
 		var wg, cancels sync.WaitGroup
+		var got57014 atomic.Int64
+		var slow slowest
+		var slowMu sync.Mutex
 		errs := make(chan error, clients)
 		for i := range clients {
 			nc := connectNotices(t, tp)
@@ -168,12 +183,17 @@ func TestUnansweredCancel(t *testing.T) {
 				defer nc.Close(context.Background())
 				for r := range rounds {
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					began := time.Now()
 					err := cancelledQuery(ctx, nc, &cancels)
 					if !is57014(err) {
 						cancel()
 						errs <- fmt.Errorf("client %d round %d: cancelled query: %v; want 57014", i, r, err)
 						return
 					}
+					got57014.Add(1)
+					slowMu.Lock()
+					slow.add(time.Since(began))
+					slowMu.Unlock()
 					var one int
 					err = nc.QueryRow(ctx, "SELECT 1").Scan(&one)
 					cancel()
@@ -193,7 +213,8 @@ func TestUnansweredCancel(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		if n := proxy.cancels.Load() - sent; n != clients*rounds {
+		reached := proxy.cancels.Load() - sent
+		if n := reached; n != clients*rounds {
 			t.Errorf("cancels that reached PostgreSQL: %d; want %d", n, clients*rounds)
 		}
 		eventually(t, 3*unansweredBound, "the proxy's cancel connections closed by the pooler", func() bool {
@@ -203,9 +224,13 @@ func TestUnansweredCancel(t *testing.T) {
 			p, ok := poolOf(tp.srv)
 			return ok && p.SvActive == 0 && p.SvBeingCanceled == 0 && p.SvIdle == 0 && p.SvUsed == 0
 		})
-		if c := tp.srv.Snapshot().Cancels; c.Failed != clients*rounds {
+		counted := tp.srv.Snapshot().Cancels
+		if c := counted; c.Failed != clients*rounds {
 			t.Errorf("cancels counted failed: %+v; want Failed = %d", c, clients*rounds)
 		}
 		resourcesBack(t, base, 10, 10*time.Second)
+		now := takeResources(t)
+		t.Logf("reliability: unanswered cancel, %d cancels (%d session clients x %d, cancel_wait_timeout 0): 57014 then ReadyForQuery %d, other 0, slowest %s from the query's start; reached PostgreSQL %d; counted forwarded %d failed %d; goroutines %d->%d fds %d->%d",
+			clients*rounds, clients, rounds, got57014.Load(), slow, reached, counted.Forwarded, counted.Failed, base[0], now[0], base[1], now[1])
 	})
 }

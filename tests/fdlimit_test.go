@@ -104,10 +104,12 @@ password = %q
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	opened := len(held)
 	for _, c := range held {
 		c.Close()
 	}
 	held = nil
+	closed := time.Now()
 
 	// Served again: a query through the pooler works, from the same process.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -125,6 +127,7 @@ password = %q
 		}
 		return one == 1
 	})
+	served := time.Since(closed)
 	alive("after the query")
 
 	mfs := scrape(t, fmt.Sprintf("http://127.0.0.1:%d", mport))
@@ -139,6 +142,8 @@ password = %q
 	if strings.Contains(logs.String(), "serve failed") {
 		t.Errorf("log says serve failed:\n%s", logs.String())
 	}
+	t.Logf("reliability: out of file descriptors (the binary under RLIMIT_NOFILE %d, max_client_conn 200): start-up warning logged; %d connections opened, accept failed with EMFILE (log lines with \"too many open files\": %d), counted accept_errors %s (pgpooler_accept_errors_total %v); the pooler did not exit, and a new client's query ran %s after the connections closed",
+		fdLimit, opened, countLines(logs.String(), "too many open files"), row["value"], sample(mfs, "pgpooler_accept_errors_total", nil), roundTime(served))
 }
 
 // hasLogLine reports whether one line of logs contains every one of parts.

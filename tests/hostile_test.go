@@ -177,8 +177,10 @@ func TestHostileSCRAMIterations(t *testing.T) {
 		t.Fatal("the pooler's login never reached the hostile server's SCRAM exchange")
 	}
 	servedMeanwhile(t, tp)
+	released := time.Now()
 	close(gate)
 	pe := <-errc
+	refusedAfter := time.Since(released)
 	if pe.Code != "08P01" || !strings.Contains(pe.Message, "1000000") {
 		t.Fatalf("login through a server asking for 2e9 SCRAM iterations: %s %q; want 08P01 naming the limit of 1000000 iterations", pe.Code, pe.Message)
 	}
@@ -186,10 +188,15 @@ func TestHostileSCRAMIterations(t *testing.T) {
 		t.Fatalf("after the server-first-message the pooler sent %s; want it to close the connection", got)
 	}
 	// A second login is refused as quickly (server_login_retry's cached error or a new attempt).
-	if pe := connectErr(t, tp, "hostile", 30*time.Second); pe.Code != "08P01" {
+	began := time.Now()
+	second := connectErr(t, tp, "hostile", 30*time.Second)
+	if pe := second; pe.Code != "08P01" {
 		t.Fatalf("second login to the hostile server: %s %q, want 08P01", pe.Code, pe.Message)
 	}
+	secondAfter := time.Since(began)
 	stillServes(t, tp)
+	t.Logf("reliability: hostile server asking for 2,000,000,000 SCRAM iterations: the client got %s %s after the server-first-message, and the pooler closed the server connection; a second login got %s in %s; other pools and the console were served meanwhile",
+		pe.Code, roundTime(refusedAfter), second.Code, roundTime(secondAfter))
 }
 
 // TestHostileServerLengths: a server that answers the pooler's StartupMessage with a message length at
@@ -205,10 +212,15 @@ func TestHostileServerLengths(t *testing.T) {
 				_, _ = conn.Read(b[:])
 			})
 			tp := startPooler(t, hostileConfig(fs))
-			if pe := connectErr(t, tp, "hostile", 20*time.Second); pe.Code != "08P01" {
+			began := time.Now()
+			pe := connectErr(t, tp, "hostile", 20*time.Second)
+			if pe.Code != "08P01" {
 				t.Fatalf("login through a server sending length %#x: %s %q, want 08P01", n, pe.Code, pe.Message)
 			}
+			took := time.Since(began)
 			stillServes(t, tp)
+			t.Logf("reliability: hostile server answering the StartupMessage with length %#x: the client got %s in %s; other pools served",
+				n, pe.Code, roundTime(took))
 		})
 	}
 }
@@ -234,6 +246,8 @@ func TestHostileSecondStartupDuringSCRAM(t *testing.T) {
 	defer bystander.Close(context.Background())
 	startup := &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
 		Parameters: map[string]string{"user": appUser, "database": appDB}}
+	saw := sqlstates{}
+	var slow slowest
 	for _, afterFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("after server-first-message %v", afterFirst), func(t *testing.T) {
 			conn, fe := dialStartup(t, tp, appUser)
@@ -254,14 +268,19 @@ func TestHostileSecondStartupDuringSCRAM(t *testing.T) {
 					t.Fatalf("got %T, want AuthenticationSASLContinue", msg)
 				}
 			}
+			began := time.Now()
 			fe.Send(startup)
 			if err := fe.Flush(); err != nil {
 				t.Fatal(err)
 			}
 			wantViolation(t, conn, "08P01")
+			slow.add(time.Since(began))
+			saw["08P01"]++
 		})
 	}
 	stillServes(t, tp, bystander)
+	t.Logf("reliability: hostile client sending a second StartupMessage during SCRAM (after AuthenticationSASL, after the server-first-message): %s FATAL then closed, slowest %s; the pooler kept serving",
+		saw, slow)
 }
 
 // TestHostileOptions: malformed "options" start-up parameters ("-c=" and its kin, PgBouncer's and
@@ -270,6 +289,8 @@ func TestHostileSecondStartupDuringSCRAM(t *testing.T) {
 func TestHostileOptions(t *testing.T) {
 	tp := startPooler(t, malformedConfig)
 	bystander := tp.connect(t)
+	saw := sqlstates{}
+	var slow slowest
 	for _, tc := range []struct{ options, code string }{
 		{"-c=", "42601"},
 		{"-c", "42601"},
@@ -288,12 +309,17 @@ func TestHostileOptions(t *testing.T) {
 	} {
 		t.Run(tc.options, func(t *testing.T) {
 			c := dialRaw(t, tp)
+			began := time.Now()
 			send(c, encodeFrontend(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
 				Parameters: map[string]string{"user": appUser, "database": appDB, "options": tc.options}}), false)
 			wantViolation(t, c, tc.code)
+			slow.add(time.Since(began))
+			saw[tc.code]++
 		})
 	}
 	stillServes(t, tp, bystander)
+	t.Logf("reliability: hostile client with malformed options start-up parameters: %s FATAL then closed, slowest %s; the pooler kept serving",
+		saw, slow)
 }
 
 // TestHostileLengths: message lengths at and beyond 2^31 (negative as int32) and just under it, in the
@@ -304,23 +330,41 @@ func TestHostileLengths(t *testing.T) {
 	t.Run("startup", func(t *testing.T) {
 		tp := startPooler(t, malformedConfig)
 		bystander := tp.connect(t)
+		saw := sqlstates{}
+		var slow slowest
 		for _, n := range lengths {
-			rawCase{name: fmt.Sprintf("length %#x", n), input: binary.BigEndian.AppendUint32(nil, n), code: "08P01"}.run(t, tp, nil)
+			began := time.Now()
+			if (rawCase{name: fmt.Sprintf("length %#x", n), input: binary.BigEndian.AppendUint32(nil, n), code: "08P01"}.run(t, tp, nil)) {
+				saw["08P01"]++
+			}
+			slow.add(time.Since(began))
 		}
 		stillServes(t, tp, bystander)
+		t.Logf("reliability: hostile client with start-up packet lengths of 2^31-1 and beyond: %s FATAL then closed (of %d), slowest %s; the pooler kept serving",
+			saw, len(lengths), slow)
 	})
 	t.Run("after login", func(t *testing.T) {
 		tp := startPooler(t, malformedConfig)
 		bystander := tp.connect(t)
+		saw := sqlstates{}
+		var slow slowest
 		for _, typ := range []byte{'Q', 'P', 'B', 'S', 'd'} {
 			for _, n := range lengths {
-				rawCase{name: fmt.Sprintf("%c length %#x", typ, n), login: true, input: header5(typ, n), code: "08P01"}.run(t, tp, nil)
+				began := time.Now()
+				if (rawCase{name: fmt.Sprintf("%c length %#x", typ, n), login: true, input: header5(typ, n), code: "08P01"}.run(t, tp, nil)) {
+					saw["08P01"]++
+				}
+				slow.add(time.Since(began))
 			}
 		}
 		stillServes(t, tp, bystander)
+		t.Logf("reliability: hostile client with Q/P/B/S/d message lengths of 2^31-1 and beyond after login: %s FATAL then closed (of %d), slowest %s (login included); the pooler kept serving",
+			saw, 5*len(lengths), slow)
 	})
 	t.Run("SASL", func(t *testing.T) {
 		tp := scramPooler(t)
+		saw := sqlstates{}
+		var slow slowest
 		for _, n := range lengths {
 			t.Run(fmt.Sprintf("length %#x", n), func(t *testing.T) {
 				conn, fe := dialStartup(t, tp, appUser)
@@ -328,12 +372,17 @@ func TestHostileLengths(t *testing.T) {
 				if _, err := fe.Receive(); err != nil { // AuthenticationSASL
 					t.Fatal(err)
 				}
+				began := time.Now()
 				if _, err := conn.Write(header5('p', n)); err != nil {
 					t.Fatal(err)
 				}
 				wantViolation(t, conn, "08P01")
+				slow.add(time.Since(began))
+				saw["08P01"]++
 			})
 		}
 		queryWorks(t, urlAs(tp, appUser, appPassword, appDB, ""))
+		t.Logf("reliability: hostile client with SASL message lengths of 2^31-1 and beyond: %s FATAL then closed (of %d), slowest %s; the pooler kept serving",
+			saw, len(lengths), slow)
 	})
 }

@@ -195,13 +195,16 @@ func TestTCPDeadServer(t *testing.T) {
 				}()
 			}
 			start := time.Now()
+			var code string
+			var detected time.Duration
 			select {
 			case err := <-errc:
 				if err == nil {
 					t.Fatal("the query succeeded over a dead path")
 				}
-				wantPgError(t, err, "query over a dead path", "08006")
-				t.Logf("dead server detected after %v: %v", time.Since(start).Round(10*time.Millisecond), err)
+				code = wantPgError(t, err, "query over a dead path", "08006").Code
+				detected = time.Since(start)
+				t.Logf("dead server detected after %v: %v", detected.Round(10*time.Millisecond), err)
 			case <-time.After(40 * time.Second):
 				t.Fatalf("no error within 40s of the server's path going dead: the client hangs\n%s", tp.logs.String())
 			}
@@ -221,6 +224,12 @@ func TestTCPDeadServer(t *testing.T) {
 			if !conn.IsClosed() {
 				t.Errorf("the first client's connection is still open after FATAL 08006")
 			}
+			when := "sent into the dead path inside a transaction"
+			if tc.running {
+				when = "running when the path died"
+			}
+			t.Logf("reliability: dead server (%s; packets dropped, no FIN or RST; query %s): the client got %s after %s, then its connection closed; hung 0; the server was discarded, and once the path was back a new client was served by a new backend",
+				tc.name, when, code, roundTime(detected))
 		})
 	}
 }

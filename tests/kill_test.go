@@ -74,25 +74,28 @@ func stuckClient(t *testing.T, tp *testPooler, db string) (port int) {
 }
 
 // awaitKilled reads c, an idle client, until the pooler closes it, and fails the test unless it got
-// FATAL 57P01 first.
-func awaitKilled(t *testing.T, what string, c net.Conn) {
+// FATAL 57P01 first; it reports whether it did.
+func awaitKilled(t *testing.T, what string, c net.Conn) bool {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	fe := pgproto3.NewFrontend(c, io.Discard)
 	msg, err := fe.Receive()
 	if er, ok := msg.(*pgproto3.ErrorResponse); err != nil || !ok || er.Code != "57P01" || er.Severity != "FATAL" {
 		t.Errorf("%s received %T %+v (%v), want FATAL 57P01", what, msg, msg, err)
-		return
+		return false
 	}
 	if _, err := fe.Receive(); err == nil {
 		t.Errorf("%s: the connection is still open after FATAL", what)
+		return false
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Errorf("%s: the connection is still open 10 s after FATAL", what)
+		return false
 	}
+	return true
 }
 
-// stillWork fails the test unless every one of conns runs a query.
-func stillWork(t *testing.T, what string, conns []*pgx.Conn) {
+// stillWork fails the test unless every one of conns runs a query; it returns how many did.
+func stillWork(t *testing.T, what string, conns []*pgx.Conn) (worked int) {
 	t.Helper()
 	for i, c := range conns {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -100,8 +103,11 @@ func stillWork(t *testing.T, what string, conns []*pgx.Conn) {
 		cancel()
 		if err != nil {
 			t.Errorf("%s client %d: %v", what, i, err)
+		} else {
+			worked++
 		}
 	}
+	return worked
 }
 
 // TestKillClientNotReading: KILL_CLIENT of a client that stopped reading returns (within the console
@@ -117,8 +123,11 @@ func TestKillClientNotReading(t *testing.T) {
 	if victim == nil {
 		t.Fatal("SHOW CLIENTS does not list the stuck client")
 	}
+	began := time.Now()
 	con.result(t, "KILL_CLIENT "+victim["id"])
+	returned := time.Since(began)
 	eventually(t, 5*time.Second, "the killed client gone from SHOW CLIENTS", func() bool { return listedClient(t, con, port) == nil })
+	unlisted := time.Since(began)
 	super := superConn(t, pg)
 	eventually(t, 10*time.Second, "the killed client's query gone from PostgreSQL", func() bool {
 		var n int
@@ -128,8 +137,10 @@ func TestKillClientNotReading(t *testing.T) {
 		}
 		return n == 0
 	})
-	stillWork(t, "a bystander of the killed client's database", onA)
-	stillWork(t, "a bystander of another database", onB)
+	queryGone := time.Since(began)
+	kept := stillWork(t, "a bystander of the killed client's database", onA) + stillWork(t, "a bystander of another database", onB)
+	t.Logf("reliability: kill KILL_CLIENT of a client not reading its 100 MB result: the command returned in %s; the client was gone from SHOW CLIENTS after %s and its query from PostgreSQL after %s; bystanders kept %d of %d (its database and another), closed %d",
+		roundTime(returned), roundTime(unlisted), roundTime(queryGone), kept, len(onA)+len(onB), len(onA)+len(onB)-kept)
 }
 
 // TestKillDatabaseNotReading: KILL db with a client of db that stopped reading returns promptly (within
@@ -146,14 +157,22 @@ func TestKillDatabaseNotReading(t *testing.T) {
 	}
 	onB := idleClients(t, tp, b, 5)
 	port := stuckClient(t, tp, a)
+	began := time.Now()
 	con.result(t, "KILL "+a)
+	returned := time.Since(began)
+	killed := 0
 	for i, c := range onA {
-		awaitKilled(t, fmt.Sprintf("idle client %d of the killed database", i), c)
+		if awaitKilled(t, fmt.Sprintf("idle client %d of the killed database", i), c) {
+			killed++
+		}
 	}
 	eventually(t, 5*time.Second, "no client of the killed database in SHOW CLIENTS", func() bool {
 		return len(find(con.rows(t, "SHOW CLIENTS"), "database", a)) == 0 && listedClient(t, con, port) == nil
 	})
-	stillWork(t, "a client of another database", onB)
+	unlisted := time.Since(began)
+	kept := stillWork(t, "a client of another database", onB)
 	con.result(t, "RESUME "+a)
 	queryWorks(t, tp.url(a))
+	t.Logf("reliability: kill KILL of a database with a client not reading its 100 MB result: the command returned in %s; its idle clients got 57P01 and were closed: %d of %d; all its clients were gone from SHOW CLIENTS after %s; bystanders of another database kept %d of %d, closed %d; after RESUME it served a new client",
+		roundTime(returned), killed, len(onA), roundTime(unlisted), kept, len(onB), len(onB)-kept)
 }

@@ -159,9 +159,9 @@ type rawCase struct {
 }
 
 // run runs c as a subtest and then, unless bystander is nil, checks that the pooler still serves a new
-// client and bystander.
-func (c rawCase) run(t *testing.T, tp *testPooler, bystander *pgx.Conn) {
-	t.Run(c.name, func(t *testing.T) {
+// client and bystander; it reports whether the subtest passed.
+func (c rawCase) run(t *testing.T, tp *testPooler, bystander *pgx.Conn) (passed bool) {
+	return t.Run(c.name, func(t *testing.T) {
 		var conn *net.TCPConn
 		if c.login {
 			conn = loginRaw(t, tp)

@@ -111,8 +111,10 @@ func runOrdering(t *testing.T, v orderVariant) {
 			}
 		}()
 	}
+	began := time.Now()
 	close(start)
 	wg.Wait()
+	took := time.Since(began)
 	close(errs)
 	shown := 0
 	for err := range errs {
@@ -124,6 +126,9 @@ func runOrdering(t *testing.T, v orderVariant) {
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d of %d clients saw an answer out of order or wrong (%d pairs each)", n, v.clients, v.pairs)
 	}
+	n := int(failed.Load())
+	t.Logf("reliability: ordering %s: %d pairs checked message by message (%d clients x %d, gap 0-%s), pool_mode %s, pool 5, max_prepared_statements %d, in %s; clients out of order or failed %d",
+		v.name, (v.clients-n)*v.pairs, v.clients, v.pairs, orderMaxGap, v.mode, v.maxPrepared, roundTime(took), n)
 }
 
 // orderClient logs in, waits for start, then writes and checks v.pairs pairs.
@@ -334,7 +339,10 @@ func TestOrderingStatementModeCopy(t *testing.T) {
 	orderExpect(t, fe, "after", "SELECT count(*), 0 FROM "+table+" WHERE v = 7", "RowDescription(2)", "DataRow(1,0)", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
 
 	// A Query right behind COPY FROM STDIN (written before the CopyInResponse came, or after it).
+	saw := sqlstates{}
+	var slow slowest
 	for _, early := range []bool{true, false} {
+		began := time.Now()
 		conn, fe := rawLogin(t, tp.addr())
 		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 		if early {
@@ -350,7 +358,15 @@ func TestOrderingStatementModeCopy(t *testing.T) {
 		if msg, err := fe.Receive(); err == nil {
 			t.Fatalf("query during COPY (early %v): got %s, want the connection closed", early, orderToken(msg))
 		}
+		slow.add(time.Since(began))
+		for _, w := range want {
+			if code, ok := strings.CutPrefix(w, "ErrorResponse("); ok {
+				saw[strings.TrimSuffix(code, ")")]++
+			}
+		}
 	}
+	t.Logf("reliability: ordering statement-mode COPY: COPY data and a statement right behind CopyDone answered in order; a Query during COPY FROM STDIN (written before and after CopyInResponse) got %s then a closed connection, slowest %s; hung 0",
+		saw, slow)
 }
 
 // orderExpect sends query (after anything queued), flushes and checks the messages that follow.

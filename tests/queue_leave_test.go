@@ -165,7 +165,8 @@ func TestQueueLeave(t *testing.T) {
 	for _, v := range []struct {
 		name   string
 		tls    bool
-		paused bool // the client waits for RESUME instead of for a busy server
+		paused bool   // the client waits for RESUME instead of for a busy server
+		saw    string // what the leaving client received, for the summary line
 		leave  func(t *testing.T, con *console, nc net.Conn, port int)
 	}{
 		{name: "close", leave: func(t *testing.T, _ *console, nc net.Conn, _ int) { nc.Close() }},
@@ -175,7 +176,7 @@ func TestQueueLeave(t *testing.T) {
 			nc.Close()
 		}},
 		{name: "tls close", tls: true, leave: func(t *testing.T, _ *console, nc net.Conn, _ int) { nc.Close() }},
-		{name: "KILL_CLIENT", leave: func(t *testing.T, con *console, nc net.Conn, port int) {
+		{name: "KILL_CLIENT", saw: "FATAL 57P01, then its connection closed", leave: func(t *testing.T, con *console, nc net.Conn, port int) {
 			c := listedClient(t, con, port)
 			if c == nil {
 				t.Fatal("SHOW CLIENTS does not list the waiting client")
@@ -222,10 +223,12 @@ func TestQueueLeave(t *testing.T) {
 				return p != nil && p["cl_waiting"] == "1"
 			})
 
+			left := time.Now()
 			v.leave(t, con, nc, port)
 			gone := within(5*time.Second, func() bool {
 				return appPool(t, con)["cl_waiting"] == "0" && listedClient(t, con, port) == nil
 			})
+			outAfter := time.Since(left)
 			if !gone {
 				t.Errorf("5 s after the waiting client went away: SHOW POOLS %v, SHOW CLIENTS %v; want it out of line and unlisted",
 					appPool(t, con), listedClient(t, con, port))
@@ -234,9 +237,22 @@ func TestQueueLeave(t *testing.T) {
 			release()
 			later := connectDB(t, tp, appDB) // FIFO: the freed server goes to the waiter first, if it is still in line
 			mustExec(t, later, "SELECT 1")
-			if n := queueTagCount(t, tag); n != 0 {
-				t.Errorf("the INSERT of a client that had gone away ran: %d row(s) with tag %s", n, tag)
+			rows := queueTagCount(t, tag)
+			if rows != 0 {
+				t.Errorf("the INSERT of a client that had gone away ran: %d row(s) with tag %s", rows, tag)
 			}
+			waitedFor, out, saw := "a busy server (pool_size 1)", fmt.Sprintf("out of line and unlisted %s after it went away", roundTime(outAfter)), v.saw
+			if v.paused {
+				waitedFor = "RESUME of its PAUSEd database"
+			}
+			if !gone {
+				out = fmt.Sprintf("still in line or listed %s after it went away", roundTime(outAfter))
+			}
+			if saw == "" {
+				saw = "nothing (it closed its side)"
+			}
+			t.Logf("reliability: queue leave %s: a client waiting for %s with an INSERT went away (query_wait_timeout 60s) and got %s; it was %s; rows run %d",
+				v.name, waitedFor, saw, out, rows)
 		})
 	}
 }
