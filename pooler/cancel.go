@@ -104,7 +104,8 @@ func (c *cancelCounters) load() CancelCounters {
 
 // handleCancel forwards a client's CancelRequest to the server that client holds now, if it is running
 // something. Like PostgreSQL it answers nothing; a wrong key cancels nothing. Any peer can send one
-// without logging in, so the lines about unknown keys are rate-limited.
+// without logging in, so the lines about unknown keys are rate-limited; so are those about forwarded and
+// failed cancels, which a client can send as fast as it likes.
 func (s *Server) handleCancel(pid uint32, key []byte) {
 	s.cancelStats.received.Add(1)
 	c := s.cancelKeys.lookup(pid, key)
@@ -129,11 +130,11 @@ func (s *Server) handleCancel(pid uint32, key []byte) {
 	}
 	if err != nil {
 		s.cancelStats.failed.Add(1)
-		s.logger.Warn("cancel request to server failed", "client", c.id, "server", sc.id, "error", err)
+		s.failedCancelLog.log(s.logger, slog.LevelWarn, "cancel request to server failed", "client", c.id, "server", sc.id, "error", err)
 		return
 	}
 	s.cancelStats.forwarded.Add(1)
-	s.logger.Info("cancel request forwarded", "client", c.id, "server", sc.id)
+	s.forwardedCancelLog.log(s.logger, slog.LevelInfo, "cancel request forwarded", "client", c.id, "server", sc.id)
 }
 
 // serverCancels tracks the cancel requests in flight for one server connection. While one is, the server

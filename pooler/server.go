@@ -56,9 +56,11 @@ type Server struct {
 	cancelStats  cancelCounters
 
 	// Rate limits of the log lines any peer can cause without logging in (lograte.go).
-	unknownCancelLog logLimiter // CancelRequests with an unknown key
-	loginFailedLog   logLimiter // logins that failed before authentication succeeded
-	loginRefusedLog  logLimiter // logins refused by auth_file, hba or a password check
+	unknownCancelLog   logLimiter // CancelRequests with an unknown key
+	forwardedCancelLog logLimiter // CancelRequests delivered to a server
+	failedCancelLog    logLimiter // CancelRequests that could not be delivered
+	loginFailedLog     logLimiter // logins that failed before authentication succeeded
+	loginRefusedLog    logLimiter // logins refused by auth_file, hba or a password check
 
 	done       chan struct{} // closed when Shutdown starts
 	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)

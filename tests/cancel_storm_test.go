@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -312,6 +313,11 @@ func TestCancelStorm(t *testing.T) {
 		}
 		if got := after.Failed - before.Failed; got != 0 {
 			t.Errorf("cancel requests that failed: %d; want 0", got)
+		}
+		// A client can send cancels as fast as it likes: their log lines are bounded too (20 per 10 s).
+		lines, limit := strings.Count(tp.logs.String(), `msg="cancel request forwarded"`), 20*(int(duration/(10*time.Second))+1)
+		if lines > limit {
+			t.Errorf("%d log lines about forwarded cancel requests for %d of them; want at most %d", lines, after.Forwarded-before.Forwarded, limit)
 		}
 		eventually(t, 15*time.Second, "pool idle: no client waiting, no server active or being canceled, no cancel in flight, at most pool_size servers", func() bool {
 			p, ok := poolOf(tp.srv)
