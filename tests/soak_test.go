@@ -226,7 +226,7 @@ func errorOfKind(kind string) error {
 	code, msg, _ := strings.Cut(kind, " ")
 	switch {
 	case kind == "connection closed":
-		return errors.New(kind)
+		return net.ErrClosed
 	case kind == "hung":
 		return context.DeadlineExceeded
 	case code == "other":
@@ -565,6 +565,21 @@ func soakCheckPools(st *soakTally, exec func(string) ([]*pgconn.Result, error)) 
 		st.checks.Add(1)
 		if per[db] > limit {
 			st.violate("SHOW SERVERS: %s has %d servers, pool_size %d", db, per[db], limit)
+		}
+	}
+}
+
+// TestSoakErrorKinds: the soak's tally keys map back to the right verdict, so that its final check of
+// the errors seen fails on unexpected ones and only on those.
+func TestSoakErrorKinds(t *testing.T) {
+	for _, k := range []string{"connection closed", "57014", "57P01", "25P02"} {
+		if _, ok := soakErrorKind(errorOfKind(k)); !ok {
+			t.Errorf("%q is counted as unexpected", k)
+		}
+	}
+	for _, k := range []string{"hung", "42P01 relation \"soak_rows\" does not exist", "other unexpected message type"} {
+		if _, ok := soakErrorKind(errorOfKind(k)); ok {
+			t.Errorf("%q is counted as expected", k)
 		}
 	}
 }
