@@ -286,9 +286,10 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	welcome := p.welcome
 	c.s.mu.Unlock()
 	if welcome == nil || len(unknown) > 0 {
-		sc, err := c.s.tryAcquire(c.s.baseCtx, p)
+		// c.ctx: a client killed (KILL_CLIENT, KILL) while its login waits for a server stops waiting.
+		sc, err := c.s.tryAcquire(c.ctx, p)
 		if err == nil && sc == nil && welcome == nil {
-			sc, err = c.s.acquire(c.s.baseCtx, p)
+			sc, err = c.s.acquire(c.ctx, p)
 		}
 		if err != nil {
 			return nil, err
@@ -660,6 +661,9 @@ func (c *clientConn) prepareServer(sc *serverConn) error {
 // now that sc accepted them: what the server reports for them becomes the client's value (a
 // ParameterStatus tells the client when it differs from what it sent), and the Server's cache learns them.
 func (c *clientConn) learnTentative(sc *serverConn) {
+	if c.tentative == nil { // only this client's goroutine sets it (establishParams, here): no lock to look
+		return
+	}
 	c.mu.Lock()
 	tentative := c.tentative
 	c.tentative = nil
