@@ -102,12 +102,17 @@ func (pc *paramCache) size() (entries int, bytes int64) {
 	return pc.lru.Len(), pc.bytes
 }
 
+// maxAsIsApplicationName is the longest application_name, in bytes, that PostgreSQL keeps as it is: it
+// truncates longer ones to NAMEDATALEN - 1 (63 with the default build).
+const maxAsIsApplicationName = 63
+
 // acceptedAsIs reports whether value needs no server to know that PostgreSQL accepts it, unchanged, for
-// parameter name (lower case): application_name in printable ASCII, which PostgreSQL takes whatever it is
-// (check_application_name, src/backend/commands/variable.c, only rewrites non-ASCII bytes) and which
-// clients commonly vary per connection, so it is never cached either.
+// parameter name (lower case): application_name in printable ASCII of at most 63 bytes, which PostgreSQL
+// takes as it is (check_application_name, src/backend/commands/variable.c, rewrites only non-ASCII bytes,
+// and truncates beyond NAMEDATALEN - 1) and which clients commonly vary per connection, so it is never
+// cached either. A longer one is tried on a server, which tells its truncated value.
 func acceptedAsIs(name, value string) bool {
-	if name != "application_name" {
+	if name != "application_name" || len(value) > maxAsIsApplicationName {
 		return false
 	}
 	for i := 0; i < len(value); i++ {

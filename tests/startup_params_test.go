@@ -151,3 +151,29 @@ func TestLoginWithNewParametersDoesNotQueue(t *testing.T) {
 		t.Fatalf("login with an invalid DateStyle while a server is free: %v, want the server's 22023", err)
 	}
 }
+
+// TestLongApplicationName: PostgreSQL truncates application_name to 63 bytes (NAMEDATALEN - 1); a client
+// that logs in through the pooler with a longer one is greeted, and served, with the value PostgreSQL
+// reports, as on a direct connection, in every pool mode.
+func TestLongApplicationName(t *testing.T) {
+	long := strings.Repeat("a", 100)
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			tp := startPooler(t, withMode(mode))
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, tp.pgxURL(appDB)+"&application_name="+long)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			want := long[:63]
+			if got := conn.PgConn().ParameterStatus("application_name"); got != want {
+				t.Errorf("ParameterStatus application_name at login: %d bytes, want the %d PostgreSQL reports", len(got), len(want))
+			}
+			var got string
+			if err := conn.QueryRow(ctx, "SHOW application_name").Scan(&got); err != nil || got != want {
+				t.Errorf("SHOW application_name: %d bytes (%v), want %d", len(got), err, len(want))
+			}
+		})
+	}
+}
