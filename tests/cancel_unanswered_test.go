@@ -197,10 +197,10 @@ func TestUnansweredCancel(t *testing.T) {
 					var one int
 					err = nc.QueryRow(ctx, "SELECT 1").Scan(&one)
 					if is57014(err) && hitNext.Add(1) <= 2 {
-						// The statement after a cancelled one was seen cancelled too, once in six CI-like
-						// runs; its cause is not known (one cancel per round reached PostgreSQL, which
-						// cancels whatever its backend runs when the signal lands). Tolerated twice in
-						// the 200 rounds, and counted; the connection must go on.
+						// PostgreSQL signals a cancel to the backend and to its process group (signal_child,
+						// postmaster.c), so one cancel can land twice: the second ends the statement after
+						// the one it was for, as on a direct connection. Tolerated twice in the 200 rounds,
+						// and counted; the connection must go on.
 						err = nc.QueryRow(ctx, "SELECT 1").Scan(&one)
 					}
 					cancel()
@@ -220,9 +220,13 @@ func TestUnansweredCancel(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+		// A round whose query that doubled signal ended (above) sends its cancel after that query has
+		// ended: the pooler drops it, with nothing running, as PostgreSQL would. Such rounds are few.
+		counted := tp.srv.Snapshot().Cancels
+		idle := counted.Received - counted.Forwarded - counted.Failed - counted.UnknownKey
 		reached := proxy.cancels.Load() - sent
-		if n := reached; n != clients*rounds {
-			t.Errorf("cancels that reached PostgreSQL: %d; want %d", n, clients*rounds)
+		if counted.Received != clients*rounds || idle > 2 || reached+idle != clients*rounds {
+			t.Errorf("cancels: received %d, reached PostgreSQL %d, found nothing running %d; want %d received, each reaching PostgreSQL but at most 2", counted.Received, reached, idle, clients*rounds)
 		}
 		eventually(t, 3*unansweredBound, "the proxy's cancel connections closed by the pooler", func() bool {
 			return proxy.held.Load() == 0
@@ -231,9 +235,8 @@ func TestUnansweredCancel(t *testing.T) {
 			p, ok := poolOf(tp.srv)
 			return ok && p.SvActive == 0 && p.SvBeingCanceled == 0 && p.SvIdle == 0 && p.SvUsed == 0
 		})
-		counted := tp.srv.Snapshot().Cancels
-		if c := counted; c.Failed != clients*rounds {
-			t.Errorf("cancels counted failed: %+v; want Failed = %d", c, clients*rounds)
+		if c := counted; c.Failed != reached {
+			t.Errorf("cancels counted failed: %+v; want Failed = %d, every one that reached PostgreSQL (none was acknowledged)", c, reached)
 		}
 		resourcesBack(t, base, 10, 10*time.Second)
 		now := takeResources(t)

@@ -557,9 +557,15 @@ func soakCheckPools(st *soakTally, exec func(string) ([]*pgconn.Result, error)) 
 	if err != nil || len(res) == 0 {
 		return
 	}
+	// Distinct servers (the id column): SHOW SERVERS reads each client in turn, so a server handed from
+	// one client to the next meanwhile may appear on both rows.
 	per := map[string]int{}
+	seen := map[string]bool{}
 	for _, row := range res[0].Rows {
-		per[string(row[2])]++
+		if id := string(row[len(row)-1]); !seen[id] {
+			seen[id] = true
+			per[string(row[2])]++
+		}
 	}
 	for db, limit := range limits {
 		st.checks.Add(1)
