@@ -1,0 +1,43 @@
+package loop
+
+import (
+	"net"
+
+	"github.com/lesismal/nbio"
+)
+
+// Enroll hands c, an established TCP (or Unix) connection, to the loop, served by
+// h from then on; safe from any goroutine. c itself is closed (the loop works on
+// a duplicate of its descriptor): do not use it afterwards. Bytes c had already
+// buffered in Go are not carried over, so enroll before anything is read past the
+// login. The returned Conn's methods must be called on the loop (in a callback or
+// through Loop.Run). Errors: ErrStopped, or the descriptor's duplication failing.
+func (l *Loop) Enroll(c net.Conn, h Handler) (*Conn, error) {
+	if l.g.stopped.Load() {
+		c.Close()
+		return nil, ErrStopped
+	}
+	nc, err := nbio.NBConn(c) // dups the descriptor and closes c
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	cc := &Conn{l: l, nc: nc, h: h, remote: nc.RemoteAddr()}
+	nc.SetSession(cc)
+	l.nconns.Add(1)
+	// Registered on the loop, so that l.conns is the loop's alone, and so that
+	// no callback of cc can run before Enroll's caller has the Conn.
+	if err := l.Run(func() {
+		l.conns[cc] = struct{}{}
+		if _, err := l.eng.AddConn(nc); err != nil {
+			cc.finish(err)
+			return
+		}
+		cc.readable() // bytes that arrived before the registration
+	}); err != nil {
+		l.nconns.Add(-1)
+		nc.Close()
+		return nil, err
+	}
+	return cc, nil
+}
