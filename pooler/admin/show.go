@@ -20,8 +20,8 @@ type view struct {
 	sizes MemSizes
 }
 
-// view takes the picture the SHOW commands read.
-func (s *Session) view() *view {
+// takeView takes the picture the SHOW commands read.
+func (s *Session) takeView() *view {
 	return &view{Snapshot: s.Server.Snapshot(), PauseState: s.Server.PauseState(), sizes: s.Sizes}
 }
 
@@ -49,7 +49,7 @@ func (s *Session) show(q, name string) ([]byte, error) {
 	if !ok {
 		return nil, errInvalidCommand(q)
 	}
-	t := build(s.view())
+	t := build(s.takeView())
 	return complete(t.appendTo(nil), "SHOW"), nil
 }
 
