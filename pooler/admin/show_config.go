@@ -10,6 +10,8 @@ import (
 	"github.com/pgpooler/pgpooler/pooler/config"
 )
 
+// SHOW CONFIG: the [pooler] settings, read by reflection from config.Pooler.
+
 // showConfig: every [pooler] key with its value in force and its default, in name order. Durations are
 // in seconds, as PgBouncer shows them (and as the configuration also accepts them). changeable says
 // whether a reload (SIGHUP, RELOAD) changes the value in force.

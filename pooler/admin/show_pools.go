@@ -10,6 +10,9 @@ import (
 	"github.com/pgpooler/pgpooler/pooler/config"
 )
 
+// SHOW POOLS, CLIENTS, SERVERS, DATABASES and USERS: the pools, the connections, and what the
+// configuration says of databases and users.
+
 // The console's own pool, as PgBouncer shows it: database pgbouncer, user pgbouncer, statement mode,
 // pool_size 2 (src/admin.c, admin_setup). Console clients are its clients; it has no servers.
 const (

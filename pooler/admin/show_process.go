@@ -6,6 +6,8 @@ import (
 	"strconv"
 )
 
+// SHOW LISTS, STATE, VERSION and MEM: the pooler process itself.
+
 // showLists: the counts of PgBouncer's internal lists that pgpooler has an equivalent of; the others
 // (peers, free lists, DNS cache) are 0.
 func showLists(v *view) *table {

@@ -7,6 +7,9 @@ import (
 	"github.com/pgpooler/pgpooler/pooler/status"
 )
 
+// SHOW STATS, STATS_TOTALS, STATS_AVERAGES and TOTALS: the counters per database (PgBouncer
+// src/stats.c).
+
 // dbStats is one database's counters and averages.
 type dbStats struct {
 	name string
