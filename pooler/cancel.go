@@ -89,15 +89,6 @@ type cancelCounters struct {
 	failed     atomic.Int64 // could not be delivered within cancelBound
 }
 
-// CancelCounters are the CancelRequests the pooler got since it started (PostgreSQL protocol docs,
-// "Canceling Requests in Progress"). Received counts every one; of those, Forwarded reached the server of
-// the client whose key it carried, UnknownKey matched no client (forged, or the client had left), and
-// Failed could not be delivered within the bound (cancel_wait_timeout); the rest found their client with
-// nothing running and were dropped, as PostgreSQL drops them.
-type CancelCounters struct {
-	Received, Forwarded, UnknownKey, Failed int64
-}
-
 func (c *cancelCounters) load() CancelCounters {
 	return CancelCounters{Received: c.received.Load(), Forwarded: c.forwarded.Load(), UnknownKey: c.unknownKey.Load(), Failed: c.failed.Load()}
 }

@@ -18,19 +18,6 @@ import (
 	"github.com/pgpooler/pgpooler/pooler/config"
 )
 
-// Identity is who a client proved to be at login. The admin console checks admin_users and stats_users
-// against User; SHOW CLIENTS reports the rest.
-type Identity struct {
-	User     string // the user name the client logged in as
-	Database string // the database it asked for
-	Method   string // how it proved it: trust, md5, scram-sha-256, password (auth_type plain), cert
-	TLS      bool   // the connection uses TLS
-	// ChannelBound is true when the client logged in with SCRAM-SHA-256-PLUS (channel binding
-	// tls-server-end-point), so its credentials are tied to this TLS connection.
-	ChannelBound bool
-	CertCN       string // the verified client certificate's common name, "" without one
-}
-
 // maxAuthMessage is the largest password or SASL message accepted from a client, in bytes including the
 // header (PostgreSQL caps SASL messages at a few KB as well).
 const maxAuthMessage = 8192

@@ -1,16 +1,16 @@
-package pooler
+package admin
 
 import (
 	"regexp"
 	"strings"
 )
 
-// adminStmt is one admin console statement, as PgBouncer's console reads it (src/admin.c): a command
+// stmt is one admin console statement, as PgBouncer's console reads it (src/admin.c): a command
 // word with at most one argument (`SHOW POOLS`, `PAUSE mydb`, `KILL_CLIENT 12`), or `SET key = value`.
 // Words are letters, digits and underscores, or double-quoted (`PAUSE "my-db"`, "" for a quote); a SET
 // value may also be single-quoted (a doubled quote stands for one). Case does not matter in command
 // words; a trailing ';' is allowed; one statement per query.
-type adminStmt struct {
+type stmt struct {
 	empty bool   // only blanks and semicolons: EmptyQueryResponse
 	cmd   string // lower-case command word: "show", "select", "pause", "set", ...
 	arg   string // the argument, unquoted; "" for none. SET: the key
@@ -21,16 +21,16 @@ type adminStmt struct {
 // probeVersion matches `SELECT version()`, which tools send to find out what they talk to.
 var probeVersion = regexp.MustCompile(`(?i)^\s*select\s+(pg_catalog\s*\.\s*)?version\s*\(\s*\)\s*(;\s*)?$`)
 
-// parseAdmin reads one console query. ok is false for a query that is not a statement of the console's
+// parse reads one console query. ok is false for a query that is not a statement of the console's
 // grammar (the caller answers "invalid command").
-func parseAdmin(q string) (st adminStmt, ok bool) {
+func parse(q string) (st stmt, ok bool) {
 	if strings.Trim(q, " \t\n\r;") == "" {
-		return adminStmt{empty: true}, true
+		return stmt{empty: true}, true
 	}
 	if probeVersion.MatchString(q) {
-		return adminStmt{cmd: "select", probe: "version"}, true
+		return stmt{cmd: "select", probe: "version"}, true
 	}
-	lx := adminLexer{s: q}
+	lx := lexer{s: q}
 	lx.skipSpace()
 	word, quoted, ok := lx.word()
 	if !ok {
@@ -48,63 +48,63 @@ func parseAdmin(q string) (st adminStmt, ok bool) {
 	return st, lx.end()
 }
 
-// adminLexer scans a console query.
-type adminLexer struct {
+// lexer scans a console query.
+type lexer struct {
 	s string
 	i int
 }
 
-func isAdminSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func isAdminWordChar(c byte) bool {
+func isWordChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // skipSpace skips blanks and reports whether there were any.
-func (lx *adminLexer) skipSpace() bool {
+func (lx *lexer) skipSpace() bool {
 	start := lx.i
-	for lx.i < len(lx.s) && isAdminSpace(lx.s[lx.i]) {
+	for lx.i < len(lx.s) && isSpace(lx.s[lx.i]) {
 		lx.i++
 	}
 	return lx.i > start
 }
 
 // space skips blanks and reports whether there were any or the statement ends here.
-func (lx *adminLexer) space() bool { return lx.skipSpace() || lx.atEnd() }
+func (lx *lexer) space() bool { return lx.skipSpace() || lx.atEnd() }
 
 // atEnd reports whether only an optional ';' and blanks remain.
-func (lx *adminLexer) atEnd() bool {
+func (lx *lexer) atEnd() bool {
 	j := lx.i
 	if j < len(lx.s) && lx.s[j] == ';' {
 		j++
 	}
-	for j < len(lx.s) && isAdminSpace(lx.s[j]) {
+	for j < len(lx.s) && isSpace(lx.s[j]) {
 		j++
 	}
 	return j == len(lx.s)
 }
 
 // end consumes blanks, an optional ';' and blanks, and reports whether that was all.
-func (lx *adminLexer) end() bool {
+func (lx *lexer) end() bool {
 	lx.skipSpace()
 	return lx.atEnd()
 }
 
 // word reads a bare word (letters, digits, underscores) or a double-quoted one.
-func (lx *adminLexer) word() (w string, quoted, ok bool) {
+func (lx *lexer) word() (w string, quoted, ok bool) {
 	if lx.i < len(lx.s) && lx.s[lx.i] == '"' {
 		w, ok = lx.quoted('"')
 		return w, true, ok
 	}
 	start := lx.i
-	for lx.i < len(lx.s) && isAdminWordChar(lx.s[lx.i]) {
+	for lx.i < len(lx.s) && isWordChar(lx.s[lx.i]) {
 		lx.i++
 	}
 	return lx.s[start:lx.i], false, lx.i > start
 }
 
 // quoted reads a string quoted with q, in which qq stands for q.
-func (lx *adminLexer) quoted(q byte) (string, bool) {
+func (lx *lexer) quoted(q byte) (string, bool) {
 	var b strings.Builder
 	for j := lx.i + 1; j < len(lx.s); j++ {
 		if lx.s[j] != q {
@@ -123,8 +123,8 @@ func (lx *adminLexer) quoted(q byte) (string, bool) {
 }
 
 // set reads the rest of `SET key = value` or `SET key TO value`.
-func (lx *adminLexer) set() (adminStmt, bool) {
-	st := adminStmt{cmd: "set"}
+func (lx *lexer) set() (stmt, bool) {
+	st := stmt{cmd: "set"}
 	if !lx.skipSpace() {
 		return st, false
 	}

@@ -1,4 +1,4 @@
-package pooler
+package admin
 
 import (
 	"fmt"
@@ -8,17 +8,17 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// adminType is the type of an admin console result column. PgBouncer's console sends text, int4, int8
+// colType is the type of an admin console result column. PgBouncer's console sends text, int4, int8
 // and numeric columns, and timestamps as text (src/pktbuf.c, pktbuf_write_RowDescription); the
 // RowDescription carries the same type OIDs and sizes here.
-type adminType uint8
+type colType uint8
 
 const (
-	adminText    adminType = iota // text, OID 25
-	adminInt4                     // int4, OID 23
-	adminInt8                     // int8, OID 20
-	adminNumeric                  // numeric, OID 1700: PgBouncer's 64-bit counters
-	adminTime                     // a timestamp written as text ("2006-01-02 15:04:05 MST"), OID 25
+	typText    colType = iota // text, OID 25
+	typInt4                   // int4, OID 23
+	typInt8                   // int8, OID 20
+	typNumeric                // numeric, OID 1700: PgBouncer's 64-bit counters
+	typTime                   // a timestamp written as text ("2006-01-02 15:04:05 MST"), OID 25
 )
 
 // PostgreSQL type OIDs (pg_type.dat).
@@ -30,41 +30,41 @@ const (
 )
 
 // oid returns the column's type OID and its typlen as RowDescription reports them.
-func (t adminType) oid() (uint32, int16) {
+func (t colType) oid() (uint32, int16) {
 	switch t {
-	case adminInt4:
+	case typInt4:
 		return oidInt4, 4
-	case adminInt8:
+	case typInt8:
 		return oidInt8, 8
-	case adminNumeric:
+	case typNumeric:
 		return oidNumeric, -1
 	}
 	return oidText, -1
 }
 
-// adminCol is one column of a console result.
-type adminCol struct {
+// column is one column of a console result.
+type column struct {
 	name string
-	typ  adminType
+	typ  colType
 }
 
-func colText(name string) adminCol    { return adminCol{name, adminText} }
-func colInt4(name string) adminCol    { return adminCol{name, adminInt4} }
-func colInt8(name string) adminCol    { return adminCol{name, adminInt8} }
-func colNumeric(name string) adminCol { return adminCol{name, adminNumeric} }
-func colTime(name string) adminCol    { return adminCol{name, adminTime} }
+func colText(name string) column    { return column{name, typText} }
+func colInt4(name string) column    { return column{name, typInt4} }
+func colInt8(name string) column    { return column{name, typInt8} }
+func colNumeric(name string) column { return column{name, typNumeric} }
+func colTime(name string) column    { return column{name, typTime} }
 
-// adminTable is a console result set: its columns and rows of values. A value is nil (NULL), a string,
+// table is a console result set: its columns and rows of values. A value is nil (NULL), a string,
 // an integer, a bool (1 or 0, as PgBouncer's flags) or a time.Time (a zero time is NULL).
-type adminTable struct {
-	cols []adminCol
+type table struct {
+	cols []column
 	rows [][]any
 }
 
-func newTable(cols []adminCol) *adminTable { return &adminTable{cols: cols} }
+func newTable(cols []column) *table { return &table{cols: cols} }
 
 // add appends a row; it must have one value per column.
-func (t *adminTable) add(vals ...any) {
+func (t *table) add(vals ...any) {
 	if len(vals) != len(t.cols) {
 		panic(fmt.Sprintf("admin console: row of %d values for %d columns (%s...)", len(vals), len(t.cols), t.cols[0].name))
 	}
@@ -72,7 +72,7 @@ func (t *adminTable) add(vals ...any) {
 }
 
 // appendTo appends the table's RowDescription and DataRows to buf.
-func (t *adminTable) appendTo(buf []byte) []byte {
+func (t *table) appendTo(buf []byte) []byte {
 	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(t.cols))}
 	for i, c := range t.cols {
 		oid, size := c.typ.oid()
@@ -82,19 +82,19 @@ func (t *adminTable) appendTo(buf []byte) []byte {
 	values := make([][]byte, len(t.cols))
 	for _, row := range t.rows {
 		for i, v := range row {
-			values[i] = formatAdminValue(v)
+			values[i] = formatValue(v)
 		}
 		buf, _ = (&pgproto3.DataRow{Values: values}).Encode(buf)
 	}
 	return buf
 }
 
-// adminTimeLayout is how PgBouncer writes times (lib/usual/time.c, format_time_s): local time with the
+// timeLayout is how PgBouncer writes times (lib/usual/time.c, format_time_s): local time with the
 // zone's abbreviation.
-const adminTimeLayout = "2006-01-02 15:04:05 MST"
+const timeLayout = "2006-01-02 15:04:05 MST"
 
-// formatAdminValue writes one value in the text format; nil is NULL.
-func formatAdminValue(v any) []byte {
+// formatValue writes one value in the text format; nil is NULL.
+func formatValue(v any) []byte {
 	switch x := v.(type) {
 	case nil:
 		return nil
@@ -117,7 +117,7 @@ func formatAdminValue(v any) []byte {
 		if x.IsZero() {
 			return nil
 		}
-		return []byte(x.Local().Format(adminTimeLayout))
+		return []byte(x.Local().Format(timeLayout))
 	}
 	return fmt.Append(nil, v)
 }
