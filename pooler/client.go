@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/prepare"
+	"github.com/pgpooler/pgpooler/pooler/session"
 )
 
 // Pool modes (PgBouncer doc/config.md, pool_mode).
@@ -75,21 +77,13 @@ type clientConn struct {
 
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
 	baseParams map[string]string // params right after login: what RESET restores
-	sets       sessionSets       // SET/RESET statements sent since the transaction began
+	sets       session.Sets      // SET/RESET statements sent since the transaction began
+	sqlStmts   map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
+	rejecting  bool              // a statement was refused by reject_session_features: the relay rewrites its error
 
 	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
-	prep       bool                     // max_prepared_statements > 0 and not session mode, fixed at login
-	rejecting  bool                     // a statement was refused by reject_session_features: the relay rewrites its error
-	localBatch bool                     // since the last Sync, only Parses answered without a server (parseLocally)
-	stmts      map[string]*preparedStmt // the client's statement names
-	// The client's unnamed statement: its last Parse, and the server (and that server's unnamedVer) that
-	// has it; ensureUnnamed re-sends it to another server.
-	unnamedParse []byte
-	unnamedDrops bool // executing it drops the server's prepared statements (DISCARD ALL); the client goroutine's own
-	unnamedSrv   *serverConn
-	unnamedVer   uint64
-	sqlStmts     map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
-	respQ        []respEntry       // answers awaited from the linked server
+	prep     bool            // max_prepared_statements > 0 and not session mode, fixed at login
+	prepared prepare.Tracker // the client's statement names and the answers awaited from its server
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -216,7 +210,7 @@ func (c *clientConn) login(counted *bool) error {
 	if c.database == "" {
 		c.database = c.user
 	}
-	want, err := startupParams(st.Params)
+	want, err := session.StartupParams(st.Params)
 	if err != nil {
 		return err
 	}
@@ -312,7 +306,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	}
 	params := map[string]string{}
 	for k, nv := range welcome {
-		if !readOnlyParams[k] {
+		if !session.ReadOnly(k) {
 			params[k] = nv[1]
 		}
 	}
@@ -363,7 +357,7 @@ func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]strin
 	}
 	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
 	c.mu.Lock()
-	for _, k := range sortedKeys(welcome) {
+	for _, k := range session.SortedKeys(welcome) {
 		v := welcome[k][1]
 		if cv, ok := c.params[k]; ok {
 			v = cv
@@ -397,7 +391,7 @@ func (c *clientConn) run() error {
 		}
 		// A Parse is read whole, to be answered locally if it can; a larger one may be streamed (forwardLarge).
 		var parsed []byte // a Parse already read, when it could not be answered locally
-		if c.prep && (typ == 'P' && n <= maxCarriedParse || typ == 'S') {
+		if c.prep && (typ == 'P' && n <= prepare.MaxCarriedParse || typ == 'S') {
 			var done bool
 			if typ == 'P' {
 				if parsed, err = c.rd.ReadMsg(); err == nil {
@@ -417,7 +411,7 @@ func (c *clientConn) run() error {
 		}
 		if typ != 'S' && typ != 'H' {
 			c.mu.Lock()
-			c.localBatch = false // a message that needs the server: the Sync goes to it
+			c.prepared.EndLocalBatch() // a message that needs the server: the Sync goes to it
 			c.mu.Unlock()
 		}
 		sc, err := c.link(typ)
@@ -434,7 +428,7 @@ func (c *clientConn) run() error {
 			err = c.sendPrepared(sc, parsed)
 		} else if c.prep {
 			err = c.forwardPrepared(sc, typ)
-		} else if (typ == 'Q' || typ == 'P') && c.mode != modeSession && n <= maxScannedQuery {
+		} else if (typ == 'Q' || typ == 'P') && c.mode != modeSession && n <= session.MaxScannedQuery {
 			err = c.forwardScanned(sc)
 		} else {
 			err = c.rd.Forward(sc.wr)
@@ -471,15 +465,15 @@ func (c *clientConn) forwardScanned(sc *serverConn) error {
 	if i := bytes.IndexByte(text, 0); i >= 0 {
 		text = text[:i]
 	}
-	if f := c.rejectedFeature(text); f != featureNone {
+	if f := c.rejectedFeature(text); f != session.FeatureNone {
 		if msg[0] == 'Q' {
-			return c.sendRejected(sc, rejectQuery(f))
+			return c.sendRejected(sc, session.RejectQuery(f))
 		}
-		return c.sendRejected(sc, rejectParse(f, msg[pgwire.HeaderSize] == 0))
+		return c.sendRejected(sc, session.RejectParse(f, msg[pgwire.HeaderSize] == 0))
 	}
-	if mayChangeSession(text) {
+	if session.MayChange(text) {
 		c.mu.Lock()
-		scanSessionSets(string(text), &c.sets)
+		c.sets.Scan(string(text))
 		c.mu.Unlock()
 	}
 	return sc.wr.Write(msg)
@@ -597,7 +591,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 			return nil, errQuiet
 		}
 		c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false
-		c.respQ = c.respQ[:0] // a link that ended abnormally may have left entries: they were for the old server
+		c.prepared.ResetAnswers() // a link that ended abnormally may have left entries: they were for the old server
 		c.relayDone = make(chan struct{})
 		go c.relayServer(sc, c.relayDone)
 	}
@@ -633,7 +627,7 @@ func (c *clientConn) prepareServer(sc *serverConn) error {
 	sql, apply := syncSQL(sc, c.params)
 	var evict []pgproto3.FrontendMessage
 	if c.prep {
-		evict = sc.stmts.evict(c.s.config().Pooler.MaxPreparedStatements)
+		evict = sc.stmts.Evict(c.s.config().Pooler.MaxPreparedStatements)
 	}
 	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/prepare"
+	"github.com/pgpooler/pgpooler/pooler/session"
 )
 
 // relayServer copies the linked server's messages to the client until the link ends. On each
@@ -168,19 +170,19 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	c.copyIn = false
 	c.countReadyForQueryLocked(status)
 	if c.prep {
-		c.popReadyLocked(sc)
+		c.prepared.Ready(&sc.stmts)
 	}
 	idle := c.pending == 0 && !c.openBatch
 	if idle && c.s.config().Pooler.QueryTimeout.D() > 0 {
 		_ = sc.conn.SetReadDeadline(time.Time{})
 	}
 	unlink := idle && c.mode != modeSession && (status == 'I' || c.mode == modeStatement)
-	var sets sessionSets
+	var sets session.Sets
 	if unlink {
 		c.sc = nil
 		c.txStatus = 'I'
-		if !c.sets.empty() { // syncSessionOrClose reads the values they left before the client's next link
-			sets, c.sets = c.sets, sessionSets{}
+		if !c.sets.Empty() { // syncSessionOrClose reads the values they left before the client's next link
+			sets, c.sets = c.sets, session.Sets{}
 		}
 	}
 	if idle {
@@ -218,8 +220,8 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 // syncSessionOrClose runs syncSessionState when the transaction sent session-changing statements, and
 // reports whether sc may go back to its pool; a server that cannot answer is closed (the client keeps
 // its earlier parameters, and the failure is logged).
-func (c *clientConn) syncSessionOrClose(sc *serverConn, sets sessionSets) bool {
-	if sets.empty() {
+func (c *clientConn) syncSessionOrClose(sc *serverConn, sets session.Sets) bool {
+	if sets.Empty() {
 		return true
 	}
 	if err := c.syncSessionState(sc, sets); err != nil {
@@ -325,8 +327,8 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 			return
 		}
 		forgetSetParams(sc)
-		if dropsStatements(q) {
-			sc.stmts.clear() // no client is linked: nobody else touches them
+		if prepare.DropsStatements(q) {
+			sc.stmts.Clear() // no client is linked: nobody else touches them
 			sc.sqlStmts = nil
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgpooler/pgpooler/auth"
 	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/prepare"
 )
 
 // Server is a running pgpooler: listeners, client connections and pools. Create it with New, start it
@@ -28,10 +29,10 @@ type Server struct {
 	hba    atomic.Pointer[auth.HBA]      // auth_hba_file, nil when none
 	tls    atomic.Pointer[tlsState]      // client_tls_* and server_tls_*
 
-	mockKey   []byte       // random per process: salts of mock SCRAM exchanges for unknown users
-	authCache authCache    // recent auth_query answers
-	stmts     stmtRegistry // shared prepared statements (max_prepared_statements)
-	params    paramCache   // start-up parameter values known to be accepted, per pool
+	mockKey   []byte           // random per process: salts of mock SCRAM exchanges for unknown users
+	authCache authCache        // recent auth_query answers
+	stmts     prepare.Registry // shared prepared statements (max_prepared_statements)
+	params    paramCache       // start-up parameter values known to be accepted, per pool
 
 	observer Observer      // timings for histograms, nil for none (SetObserver)
 	started  time.Time     // when New created it

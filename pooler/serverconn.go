@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/auth"
 	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/prepare"
 	"github.com/xdg-go/scram"
 )
 
@@ -51,9 +52,8 @@ type serverConn struct {
 
 	cancels serverCancels // cancel requests in flight for this server; release waits for them (cancel.go)
 
-	stmts      serverStmts       // shared prepared statements on this server (prepared.go); the linked client's mu guards it
-	unnamedVer uint64            // bumped by every Parse of the unnamed statement and every Query (ensureUnnamed)
-	sqlStmts   map[string]string // SQL-level prepared statements on the server: name → PREPARE text
+	stmts    prepare.ServerStmts // shared prepared statements on this server (prepared.go); the linked client's mu guards it
+	sqlStmts map[string]string   // SQL-level prepared statements on the server: name → PREPARE text
 }
 
 // serverCreds is how a pool proves itself to its servers.

@@ -13,7 +13,7 @@ func (s *Server) Snapshot() *Snapshot {
 	now := time.Now()
 	cfg := s.config()
 	snap := &Snapshot{Taken: now, Started: s.started, Config: cfg}
-	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.size()
+	snap.SharedStatements, snap.SharedStatementBytes = s.stmts.Size()
 	snap.Cancels = s.cancelStats.load()
 	snap.AcceptErrors = s.accepts.errors.Load()
 	snap.StartupParams, snap.StartupParamBytes = s.params.size()
@@ -115,7 +115,7 @@ func (c *clientConn) info(now time.Time) clientInfo {
 	}
 	ci.User, ci.Database, ci.Identity, ci.pool = c.user, c.database, c.identity, c.pool
 	ci.ApplicationName = c.params["application_name"]
-	ci.PreparedStatements = len(c.stmts)
+	ci.PreparedStatements = c.prepared.Len()
 	ci.State = "active"
 	if !c.waitSince.IsZero() {
 		ci.State = "waiting"
@@ -135,7 +135,7 @@ func (c *clientConn) info(now time.Time) clientInfo {
 func serverInfo(sc *serverConn, state string, clientID uint64) ServerInfo {
 	si := ServerInfo{
 		ID: sc.id, State: state, ConnectTime: sc.created, RequestTime: sc.idleFrom,
-		ClientID: clientID, PID: sc.pid, PreparedStatements: sc.stmts.len(),
+		ClientID: clientID, PID: sc.pid, PreparedStatements: sc.stmts.Len(),
 	}
 	if sc.pool != nil {
 		si.Database, si.User = sc.pool.key.database, sc.pool.key.user

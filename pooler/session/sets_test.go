@@ -1,4 +1,4 @@
-package pooler
+package session
 
 import (
 	"maps"
@@ -44,10 +44,10 @@ func TestScanSessionSets(t *testing.T) {
 		{"SET", nil, false},
 		{"RESET", nil, false},
 	} {
-		var ss sessionSets
-		scanSessionSets(tt.sql, &ss)
-		if !maps.Equal(ss.names, tt.names) || ss.all != tt.all || ss.prepared != nil || ss.deallocAll != (tt.sql == "DISCARD ALL") {
-			t.Errorf("scanSessionSets(%q) = %v all=%v, want %v all=%v", tt.sql, ss.names, ss.all, tt.names, tt.all)
+		var ss Sets
+		ss.Scan(tt.sql)
+		if !maps.Equal(ss.Names, tt.names) || ss.All != tt.all || ss.Prepared != nil || ss.DeallocAll != (tt.sql == "DISCARD ALL") {
+			t.Errorf("Scan(%q) = %v all=%v, want %v all=%v", tt.sql, ss.Names, ss.All, tt.names, tt.all)
 		}
 	}
 }
@@ -66,10 +66,10 @@ func TestScanPrepared(t *testing.T) {
 		{"PREPARE TRANSACTION 'x'", nil, false},
 		{"EXECUTE plan(1)", nil, false},
 	} {
-		var ss sessionSets
-		scanSessionSets(tt.sql, &ss)
-		if !maps.Equal(ss.prepared, tt.prepared) || ss.deallocAll != tt.deallocAll {
-			t.Errorf("scanSessionSets(%q): prepared %v deallocAll %v, want %v %v", tt.sql, ss.prepared, ss.deallocAll, tt.prepared, tt.deallocAll)
+		var ss Sets
+		ss.Scan(tt.sql)
+		if !maps.Equal(ss.Prepared, tt.prepared) || ss.DeallocAll != tt.deallocAll {
+			t.Errorf("Scan(%q): prepared %v deallocAll %v, want %v %v", tt.sql, ss.Prepared, ss.DeallocAll, tt.prepared, tt.deallocAll)
 		}
 	}
 }
@@ -79,14 +79,14 @@ func FuzzScanSessionSets(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
-		var ss sessionSets
-		scanSessionSets(sql, &ss) // must not panic or hang
+		var ss Sets
+		ss.Scan(sql) // must not panic or hang
 		// The relay scans only texts that pass the quick test: it must not miss what the scan finds.
-		if (!ss.empty() || ss.deallocAll || len(ss.prepared) > 0) && !mayChangeSession([]byte(sql)) {
-			t.Fatalf("scanSessionSets(%q) finds %+v, but mayChangeSession skips it", sql, ss)
+		if (!ss.Empty() || ss.DeallocAll || len(ss.Prepared) > 0) && !MayChange([]byte(sql)) {
+			t.Fatalf("Scan(%q) finds %+v, but MayChange skips it", sql, ss)
 		}
-		if dropsStatements(sql) && !mayChangeSession([]byte(sql)) {
-			t.Fatalf("dropsStatements(%q), but mayChangeSession skips it", sql)
+		if DropsStatements(sql, "pgpooler_") && !MayChange([]byte(sql)) {
+			t.Fatalf("DropsStatements(%q), but MayChange skips it", sql)
 		}
 	})
 }
@@ -100,10 +100,29 @@ func TestScanSetConfig(t *testing.T) {
 		"SELECT current_setting('search_path') OFFSET 0":           false,
 		"SELECT 1 FROM settings_config WHERE reset = 'set config'": false,
 	} {
-		var ss sessionSets
-		scanSessionSets(sql, &ss)
-		if ss.setConfig != want || ss.empty() == want {
-			t.Errorf("scanSessionSets(%q): setConfig = %v, empty = %v; want setConfig %v", sql, ss.setConfig, ss.empty(), want)
+		var ss Sets
+		ss.Scan(sql)
+		if ss.SetConfig != want || ss.Empty() == want {
+			t.Errorf("Scan(%q): setConfig = %v, empty = %v; want setConfig %v", sql, ss.SetConfig, ss.Empty(), want)
+		}
+	}
+}
+
+func TestDropsStatements(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"DEALLOCATE ALL":                   true,
+		"deallocate prepare all;":          true,
+		"DISCARD ALL":                      true,
+		"DEALLOCATE s1":                    false,
+		"DISCARD PLANS":                    false,
+		"SELECT 'DEALLOCATE ALL'":          false,
+		"BEGIN; DISCARD ALL":               true,
+		"DEALLOCATE pgpooler_3":            true,
+		`DEALLOCATE PREPARE "pgpooler_12"`: true,
+		"DEALLOCATE pgpooler":              false,
+	} {
+		if got := DropsStatements(sql, "pgpooler_"); got != want {
+			t.Errorf("DropsStatements(%q) = %v, want %v", sql, got, want)
 		}
 	}
 }

@@ -1,20 +1,20 @@
-package pooler
+package prepare
 
 import (
 	"bytes"
 	"encoding/binary"
-	"log/slog"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pgwire"
-	"github.com/pgpooler/pgpooler/pooler/config"
 )
 
 // FuzzPrepared sends any stream of client messages through the prepared-statement rewriting
-// (sendPrepared, as forwardPrepared calls it for Parse, Bind, Describe, Close, Query, FunctionCall and
-// Sync; other messages pass unchanged) to one server, with nothing answered. It checks that:
+// (Tracker.Send, as the relay calls it for Parse, Bind, Describe, Close, Query, FunctionCall and Sync;
+// other messages pass unchanged) to one server, with nothing answered. It checks that:
 //   - what reaches the server is whole, well-framed messages;
 //   - the answer queue holds exactly one entry per message that the server answers in order (each Parse,
 //     Close, Sync, Query and FunctionCall sent), so that answers can never be matched to the wrong one;
@@ -48,16 +48,13 @@ func FuzzPrepared(f *testing.F) {
 	f.Add([]byte{'D', 0, 0, 0, 5, 'S'})
 	f.Add([]byte{'C', 0, 0, 0, 7, 'S', 'x', 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		srv, err := New(config.Default(), slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		sc := &serverConn{wr: pgwire.NewWriter(&out), params: map[string]string{}, reported: map[string]bool{}}
-		c := &clientConn{s: srv, mode: modeTransaction, prep: true}
+		var reg Registry
+		var sv ServerStmts
+		var tr Tracker
+		var out []byte
 		rd := pgwire.NewReader(bytes.NewReader(in))
 		rd.MaxMessageSize = 1 << 16
-		prepared := map[string]bool{} // server names Parsed on sc in the output so far
+		prepared := map[string]bool{} // server names Parsed on sv in the output so far
 		answered := 0                 // messages sent that the server answers in order
 		for {
 			msg, err := rd.ReadMsg()
@@ -67,7 +64,7 @@ func FuzzPrepared(f *testing.F) {
 			msg = bytes.Clone(msg)
 			typ := msg[0]
 			var bindName []byte
-			var known *preparedStmt
+			var known *Stmt
 			if typ == 'B' || typ == 'D' {
 				body := msg[pgwire.HeaderSize:]
 				if typ == 'D' && len(body) >= 2 && body[0] == 'S' {
@@ -75,17 +72,17 @@ func FuzzPrepared(f *testing.F) {
 				} else if _, name, ok := bindNames(body); ok && typ == 'B' {
 					bindName = name
 				}
-				known = c.clientStmt(bindName)
+				known = tr.Lookup(bindName)
 			}
-			before := out.Len()
+			before := len(out)
 			switch typ {
 			case 'P', 'B', 'D', 'C', 'Q', 'F', 'S':
-				err = c.sendPrepared(sc, msg)
+				var o Out
+				if o, err = tr.Send(&reg, &sv, msg); err == nil {
+					out = appendOut(out, o, msg)
+				}
 			default:
-				err = sc.wr.Write(msg)
-			}
-			if ferr := sc.wr.Flush(); ferr != nil {
-				t.Fatal(ferr)
+				out = append(out, msg...)
 			}
 			if err != nil {
 				checkClientError(t, err)
@@ -94,7 +91,7 @@ func FuzzPrepared(f *testing.F) {
 				}
 				break
 			}
-			sent := splitMessages(t, out.Bytes()[before:])
+			sent := splitMessages(t, out[before:])
 			for _, m := range sent {
 				switch m[0] {
 				case 'P':
@@ -109,13 +106,19 @@ func FuzzPrepared(f *testing.F) {
 				checkRewritten(t, msg, sent[len(sent)-1], bindName, known, prepared)
 			}
 		}
-		c.mu.Lock()
-		queued := len(c.respQ)
-		c.mu.Unlock()
-		if queued != answered {
+		if queued := tr.Awaited(); queued != answered {
 			t.Fatalf("%d answers queued for %d messages sent that the server answers", queued, answered)
 		}
 	})
+}
+
+// checkClientError checks that err, refusing a client's message, is a protocol violation (08P01).
+func checkClientError(t *testing.T, err error) {
+	t.Helper()
+	var pe *pgwire.Error
+	if !errors.As(err, &pe) || pe.Code != pgerrcode.ProtocolViolation {
+		t.Fatalf("refused with %v, want a *pgwire.Error 08P01", err)
+	}
 }
 
 // splitMessages splits b into whole messages, failing on anything else.
@@ -139,7 +142,7 @@ func splitMessages(t *testing.T, b []byte) [][]byte {
 // checkRewritten checks the Bind or Describe out sent for the client's in: the same type and bytes but
 // for the statement name, which is the client's name (unnamed, or unknown) or known's server name, a
 // statement prepared on the server before.
-func checkRewritten(t *testing.T, in, out, name []byte, known *preparedStmt, prepared map[string]bool) {
+func checkRewritten(t *testing.T, in, out, name []byte, known *Stmt, prepared map[string]bool) {
 	t.Helper()
 	if out[0] != in[0] {
 		t.Fatalf("%q sent as %q", in[0], out[0])
@@ -151,7 +154,7 @@ func checkRewritten(t *testing.T, in, out, name []byte, known *preparedStmt, pre
 		return
 	}
 	want := []byte(known.serverName)
-	if !prepared[known.serverName] || !strings.HasPrefix(known.serverName, serverStmtPrefix) {
+	if !prepared[known.serverName] || !strings.HasPrefix(known.serverName, ServerStmtPrefix) {
 		t.Fatalf("%q of %q sent as %s, which is not prepared on the server", in[0], name, known.serverName)
 	}
 	rewritten := bytes.Replace(in[pgwire.HeaderSize:], append(append([]byte{0}, name...), 0), append(append([]byte{0}, want...), 0), 1)

@@ -1,4 +1,4 @@
-package pooler
+package session
 
 import (
 	"errors"
@@ -27,7 +27,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestStartupParams(t *testing.T) {
-	got, err := startupParams(map[string]string{
+	got, err := StartupParams(map[string]string{
 		"user": "u", "database": "d", "fallback_application_name": "psql",
 		"TimeZone": "UTC", "options": "-c search_path=s", "replication": "false",
 	})
@@ -36,37 +36,35 @@ func TestStartupParams(t *testing.T) {
 	}
 	want := map[string]string{"timezone": "UTC", "search_path": "s", "application_name": "psql"}
 	if !maps.Equal(got, want) {
-		t.Fatalf("startupParams = %v, want %v", got, want)
+		t.Fatalf("StartupParams = %v, want %v", got, want)
 	}
-	if _, err := startupParams(map[string]string{"replication": "database"}); err == nil {
+	if _, err := StartupParams(map[string]string{"replication": "database"}); err == nil {
 		t.Fatal("replication=database accepted; want 0A000")
 	}
 }
 
 func TestSyncSQL(t *testing.T) {
-	sc := &serverConn{
-		params:   map[string]string{"datestyle": "ISO, MDY", "search_path": "old", "server_version": "15"},
-		reported: map[string]bool{"datestyle": true, "server_version": true},
-	}
-	sql, apply := syncSQL(sc, map[string]string{"datestyle": "ISO, MDY", "timezone": "it's", "server_version": "16"})
+	params := map[string]string{"datestyle": "ISO, MDY", "search_path": "old", "server_version": "15"}
+	reported := map[string]bool{"datestyle": true, "server_version": true}
+	sql, apply := SyncSQL(params, reported, map[string]string{"datestyle": "ISO, MDY", "timezone": "it's", "server_version": "16"})
 	wantSQL := `SELECT pg_catalog.set_config(E'timezone', E'it''s', false); RESET "search_path"`
 	if sql != wantSQL {
-		t.Fatalf("syncSQL =\n%s\nwant\n%s", sql, wantSQL)
+		t.Fatalf("SyncSQL =\n%s\nwant\n%s", sql, wantSQL)
 	}
 	apply()
-	if sc.params["timezone"] != "it's" || sc.params["search_path"] != "" || len(sc.params) != 3 {
-		t.Fatalf("after apply params = %v", sc.params)
+	if params["timezone"] != "it's" || params["search_path"] != "" || len(params) != 3 {
+		t.Fatalf("after apply params = %v", params)
 	}
-	if sql, _ := syncSQL(sc, map[string]string{"datestyle": "ISO, MDY", "timezone": "it's"}); sql != "" {
-		t.Fatalf("in-sync server: syncSQL = %q, want empty", sql)
+	if sql, _ := SyncSQL(params, reported, map[string]string{"datestyle": "ISO, MDY", "timezone": "it's"}); sql != "" {
+		t.Fatalf("in-sync server: SyncSQL = %q, want empty", sql)
 	}
 }
 
 func TestQuoteLiteral(t *testing.T) {
-	if got := quoteLiteral(`a'b\c`); got != `E'a''b\\c'` {
-		t.Fatalf("quoteLiteral = %s", got)
+	if got := QuoteLiteral(`a'b\c`); got != `E'a''b\\c'` {
+		t.Fatalf("QuoteLiteral = %s", got)
 	}
-	if got := quoteIdent(`a"b`); got != `"a""b"` {
-		t.Fatalf("quoteIdent = %s", got)
+	if got := QuoteIdent(`a"b`); got != `"a""b"` {
+		t.Fatalf("QuoteIdent = %s", got)
 	}
 }

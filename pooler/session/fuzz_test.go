@@ -1,4 +1,4 @@
-package pooler
+package session
 
 import (
 	"errors"
@@ -9,9 +9,8 @@ import (
 	"github.com/pgpooler/pgpooler/pgwire"
 )
 
-// Fuzz targets for what the pooler decodes from clients besides the wire framing (pgwire's targets):
-// the "options" start-up parameter and the session-feature scan (the admin console's statements: package
-// admin).
+// Fuzz targets for what the pooler decodes from clients' session state: the "options" start-up
+// parameter and the session-feature scan (FuzzScanSessionSets is in sets_test.go).
 
 // escapeOption escapes s for the "options" start-up parameter: a backslash before each blank and
 // backslash, as libpq's users write them.
@@ -30,7 +29,7 @@ func escapeOption(s string) string {
 // encodeOptions writes m as "-c name=value" arguments, escaped.
 func encodeOptions(m map[string]string) string {
 	var args []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range SortedKeys(m) {
 		args = append(args, "-c "+escapeOption(k+"="+m[k]))
 	}
 	return strings.Join(args, " ")
@@ -99,8 +98,8 @@ func FuzzSessionFeature(f *testing.F) {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		if feat := findSessionFeature(q); feat != featureNone && !mayUseSessionFeature([]byte(q)) {
-			t.Fatalf("findSessionFeature(%q) = %d, but mayUseSessionFeature skips it", q, feat)
+		if feat := FindFeature(q); feat != FeatureNone && !MayUseFeature([]byte(q)) {
+			t.Fatalf("FindFeature(%q) = %d, but MayUseFeature skips it", q, feat)
 		}
 	})
 }
