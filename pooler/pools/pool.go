@@ -94,7 +94,7 @@ type Pool[S any] struct {
 	mu      sync.Mutex
 	idle    []idleServer[S] // oldest first: released servers are appended, lent ones taken from the end
 	waiters queue[*Waiter[S]]
-	total   int             // servers open or being opened, idle or lent (the pool's slots in use)
+	total   int // servers open or being opened, idle or lent (the pool's slots in use)
 	paused  bool
 	closed  bool
 
