@@ -226,9 +226,7 @@ func (c *clientConn) login(counted *bool) error {
 	} else if err != nil {
 		return pgwire.NewFatal(pgerrcode.ConfigFileError, "database %q: %v", c.database, err)
 	}
-	c.s.mu.Lock() // p.pc changes on reload, under mu
-	c.pool, c.mode = p, p.pc.PoolMode
-	c.s.mu.Unlock()
+	c.pool, c.mode = p, p.settings().PoolMode
 	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
@@ -276,9 +274,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 			unknown[k] = v
 		}
 	}
-	c.s.mu.Lock()
-	welcome := p.welcome
-	c.s.mu.Unlock()
+	welcome := p.greeting()
 	if welcome == nil || len(unknown) > 0 {
 		// c.ctx: a client killed (KILL_CLIENT, KILL) while its login waits for a server stops waiting.
 		sc, err := c.s.tryAcquire(c.ctx, p)
@@ -292,11 +288,9 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 			if err := c.tryParams(sc, want, unknown, normalized); err != nil {
 				return nil, err
 			}
-			c.s.mu.Lock()
-			if welcome = p.welcome; welcome == nil { // a reload dropped it; this server tells the same
+			if welcome = p.greeting(); welcome == nil { // a reload dropped it; this server tells the same
 				welcome = welcomeOf(sc)
 			}
-			c.s.mu.Unlock()
 			c.s.release(sc)
 			unknown = nil
 		}
@@ -311,9 +305,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 		}
 	}
 	if _, ok := params["application_name"]; !ok {
-		c.s.mu.Lock()
-		params["application_name"] = p.pc.ApplicationName
-		c.s.mu.Unlock()
+		params["application_name"] = p.settings().ApplicationName
 	}
 	for k, v := range normalized {
 		params[k] = v

@@ -37,27 +37,23 @@ func (s *Server) maintain(now time.Time) {
 		return
 	}
 	for _, p := range s.pools {
-		kept := p.idle[:0]
-		closed := 0
-		for _, sc := range p.idle { // oldest first: the LIFO list grows at its end
+		minPool := p.settings().MinPoolSize
+		swept := p.q.Sweep(func(sc *serverConn, total int) bool { // oldest first
 			switch {
 			case lifetime > 0 && now.Sub(sc.created) > lifetime: // lifetime 0: closed on release already
-				expired, reasons = append(expired, sc), append(reasons, "server_lifetime")
-				closed++
-			case idleTimeout > 0 && now.Sub(sc.idleFrom) > idleTimeout && p.total-closed > p.pc.MinPoolSize:
-				expired, reasons = append(expired, sc), append(reasons, "server_idle_timeout")
-				closed++
-			default:
-				kept = append(kept, sc)
+				reasons = append(reasons, "server_lifetime")
+				return true
+			case idleTimeout > 0 && now.Sub(sc.idleFrom) > idleTimeout && total > minPool:
+				reasons = append(reasons, "server_idle_timeout")
+				return true
 			}
-		}
-		for i := len(kept); i < len(p.idle); i++ {
-			p.idle[i] = nil
-		}
-		p.idle = kept
-		if p.total < p.pc.MinPoolSize && lifetime > 0 && len(p.waiters) == 0 && s.canOpenLocked(p, false) &&
-			!s.loginRefusedLocked(p, now) {
-			s.addServerLocked(p)
+			return false
+		})
+		expired = append(expired, swept...)
+		p.mu.Lock()
+		refused := s.loginRefusedLocked(p, now)
+		p.mu.Unlock()
+		if lifetime > 0 && !refused && p.q.Fill(minPool) {
 			fill = append(fill, p)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -11,15 +12,49 @@ import (
 )
 
 // pauseState is which databases are paused or disabled (PgBouncer doc/usage.md, PAUSE, RESUME, DISABLE,
-// ENABLE, KILL). It is guarded by Server.mu.
+// ENABLE, KILL). It is guarded by Server.mu, but for any; each pool's pools.Pool is told whether it is
+// paused (applyPauseLocked), and its lock decides whether a server is lent.
 type pauseState struct {
 	all      bool            // PAUSE without a database
 	paused   map[string]bool // PAUSE db, KILL db
 	disabled map[string]bool // DISABLE db
 	resumed  chan struct{}   // closed and replaced by every RESUME: paused clients wait on it
+	any      atomic.Bool     // all or some database paused: acquire looks at the rest only then
+
+	drainMu sync.Mutex
+	drained chan struct{} // closed and replaced when a server of a paused pool goes back or closes
 }
 
 func (ps *pauseState) pausedLocked(db string) bool { return ps.all || ps.paused[db] }
+
+// applyPauseLocked tells every pool whether it is paused now (serving the waiters of those resumed);
+// the caller holds Server.mu.
+func (s *Server) applyPauseLocked() {
+	s.pause.any.Store(s.pause.all || len(s.pause.paused) > 0)
+	for _, p := range s.pools {
+		p.q.SetPaused(s.pause.pausedLocked(p.key.database))
+	}
+}
+
+// drainedChan returns the channel that notifyDrained closes next.
+func (ps *pauseState) drainedChan() chan struct{} {
+	ps.drainMu.Lock()
+	defer ps.drainMu.Unlock()
+	if ps.drained == nil {
+		ps.drained = make(chan struct{})
+	}
+	return ps.drained
+}
+
+// notifyDrained wakes PAUSE commands waiting for their servers to come back (a pools.Pool's onPaused).
+func (ps *pauseState) notifyDrained() {
+	ps.drainMu.Lock()
+	if ps.drained != nil {
+		close(ps.drained)
+		ps.drained = nil
+	}
+	ps.drainMu.Unlock()
+}
 
 // matches reports whether a command's database argument ("" = every database) covers db.
 func matches(arg, db string) bool { return arg == "" || arg == db }
@@ -59,18 +94,19 @@ func (s *Server) Pause(ctx context.Context, db string) error {
 	} else {
 		s.pause.paused[db] = true
 	}
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.poolCond.Broadcast()
+	s.applyPauseLocked()
+	for {
+		drained := s.pause.drainedChan() // before looking: a server back meanwhile closes it
+		if s.releasedLocked(db) {
+			break
+		}
 		s.mu.Unlock()
-	})
-	defer stop()
-	for !s.releasedLocked(db) {
-		if ctx.Err() != nil {
-			s.mu.Unlock()
+		select {
+		case <-drained:
+		case <-ctx.Done():
 			return ctx.Err()
 		}
-		s.poolCond.Wait()
+		s.mu.Lock()
 	}
 	idle := s.takeIdleLocked(db)
 	s.mu.Unlock()
@@ -84,7 +120,7 @@ func (s *Server) Pause(ctx context.Context, db string) error {
 // releasedLocked reports whether no server of database db ("" = all) is lent or being opened.
 func (s *Server) releasedLocked(db string) bool {
 	for _, p := range s.pools {
-		if matches(db, p.key.database) && p.total != len(p.idle) {
+		if matches(db, p.key.database) && !p.q.Released() {
 			return false
 		}
 	}
@@ -96,8 +132,7 @@ func (s *Server) takeIdleLocked(db string) []*serverConn {
 	var out []*serverConn
 	for _, p := range s.pools {
 		if matches(db, p.key.database) {
-			out = append(out, p.idle...)
-			p.idle = nil
+			out = append(out, p.q.TakeIdle()...)
 		}
 	}
 	return out
@@ -119,11 +154,9 @@ func (s *Server) Resume(db string) error {
 	default:
 		delete(s.pause.paused, db)
 	}
+	s.applyPauseLocked() // clients that were already in line before the PAUSE are served
 	close(s.pause.resumed)
 	s.pause.resumed = make(chan struct{})
-	for _, p := range s.pools {
-		s.grantLocked(p) // clients that were already in line before the PAUSE
-	}
 	s.logger.Info("resumed", "database", dbLabel(db))
 	return nil
 }
@@ -158,7 +191,7 @@ func (s *Server) Reconnect(db string) {
 	s.mu.Lock()
 	for _, p := range s.pools {
 		if matches(db, p.key.database) {
-			p.gen++
+			p.setConfLocked(nil, true)
 		}
 	}
 	idle := s.takeIdleLocked(db)
@@ -177,6 +210,7 @@ func (s *Server) Kill(db string) {
 	} else {
 		s.pause.paused[db] = true
 	}
+	s.applyPauseLocked()
 	var clients []*clientConn
 	for c := range s.clients {
 		clients = append(clients, c)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/pools"
 )
 
 // poolSettings is what a pool runs with: its resolved config.PoolConfig, Password filled in from the
@@ -20,48 +21,75 @@ type poolSettings = config.PoolConfig
 // poolKey identifies a pool: the database and user names the client asked for.
 type poolKey struct{ database, user string }
 
-// pool is the set of server connections for one (database, user). All fields are guarded by Server.mu.
+// pool is the set of server connections for one (database, user). Its idle servers, waiters and slots
+// are a pools.Pool with a lock of its own; what it logs in with is an immutable poolConf replaced on
+// reload; its login state has a lock of its own (mu).
+//
+// Lock order: Server.mu, then pool.mu, then the pools.Pool's lock, then the pools.Limits' (pools doc.go).
+// Lending and releasing a server take only the pools.Pool's lock.
 type pool struct {
 	srv *Server
 	key poolKey
-	pc  poolSettings
-	gen uint64 // bumped when a reload changes where or how servers log in
+	q   *pools.Pool[*serverConn] // idle servers (LIFO), waiters (FIFO), pool_size and the shared limits
 
-	idle    []*serverConn // LIFO: the most recently used is at the end
-	total   int           // servers open or being opened, idle or linked
-	waiters []*waiter     // FIFO
+	// conf is what its servers log in with and its generation, replaced as a whole (under Server.mu)
+	// by Reload and RECONNECT; read without a lock.
+	conf    atomic.Pointer[poolConf]
+	welcome atomic.Pointer[map[string][2]string] // see greeting
+	opening atomic.Int32                         // servers being logged in to (counted in the pool's slots)
 
-	learned serverCreds // server credentials learned from client logins (see Server.learnCreds)
-	opening int         // servers being logged in to (counted in total)
-
-	// Atomic, not guarded by Server.mu:
 	cancelsActive atomic.Int32 // clients' cancel requests being forwarded to servers of this pool (cl_active_cancel_req)
 	beingCanceled atomic.Int32 // released servers waiting for cancel requests to end (sv_being_canceled; counted in total)
 	stats         poolCounters
 	obs           PoolObserver // never nil
 
+	mu         sync.Mutex    // guards the login state below
+	learned    serverCreds   // server credentials learned from client logins (see Server.learnCreds)
 	loginErr   *pgwire.Error // last failed server login; cleared by the next one that succeeds
 	loginErrAt time.Time
 	probing    bool          // a probe logs in again in the background while loginErr is cached (probe.go)
 	probeKick  chan struct{} // buffered 1: wakes the probe to look at the pool again (Reload)
 	wanted     time.Time     // when a client last needed a new server and got loginErr: probes run while clients ask
 	removed    bool          // its database is no longer in the configuration (Reload)
-
-	// welcome is the ParameterStatus set of the last server login (server_version, ...), lower-case keys
-	// to [name, value]; clients start from it.
-	welcome map[string][2]string
 }
 
-// waiter is a client waiting for a server in a pool's FIFO queue.
-type waiter struct {
-	ch    chan grant // buffered 1; receives exactly one grant
-	since time.Time
+// poolConf is a pool's settings and generation, never changed once stored.
+type poolConf struct {
+	pc  poolSettings
+	gen uint64 // bumped when a reload changes where or how servers log in, and by RECONNECT
 }
 
-// grant is what a waiter gets: an idle server, or a slot in which to open a new one.
-type grant struct {
-	sc      *serverConn
-	connect bool
+// settings returns the pool's settings in force.
+func (p *pool) settings() *poolSettings { return &p.conf.Load().pc }
+
+// generation returns the pool's generation: servers opened under an older one close when released.
+func (p *pool) generation() uint64 { return p.conf.Load().gen }
+
+// setConfLocked stores pc (nil: unchanged) and, if bump, a new generation; callers hold Server.mu.
+func (p *pool) setConfLocked(pc *poolSettings, bump bool) {
+	next := *p.conf.Load()
+	if pc != nil {
+		next.pc = *pc
+	}
+	if bump {
+		next.gen++
+	}
+	p.conf.Store(&next)
+}
+
+// greeting is the ParameterStatus set of the pool's last server login (server_version, ...), lower-case
+// keys to [name, value]; clients start from it. Nil before the first login and after a reload that
+// changed the servers.
+func (p *pool) greeting() map[string][2]string {
+	if w := p.welcome.Load(); w != nil {
+		return *w
+	}
+	return nil
+}
+
+// limitsOf returns the part of pc a pools.Pool enforces.
+func limitsOf(pc *poolSettings) pools.Settings {
+	return pools.Settings{Size: pc.PoolSize, Reserve: pc.ReservePoolSize, MaxDB: pc.MaxDBConnections, MaxUser: pc.MaxUserConnections}
 }
 
 // acquire lends a server of pool p: the most recently used idle one that passes its checks, else a new
@@ -83,112 +111,93 @@ func (s *Server) acquireWatched(ctx context.Context, p *pool, qw queueWatcher) (
 	}
 	ww := waitWatch{qw: qw}
 	defer ww.end()
+	paused := false // p answered Paused: wait for RESUME under Server.mu, whatever pause.any says
 	for {
-		if waited, err := s.waitResumed(ctx, p.key.database, &ww); err != nil {
-			return nil, err
-		} else if waited && cfg.Pooler.QueryWaitTimeout.D() > 0 {
-			deadline = time.Now().Add(cfg.Pooler.QueryWaitTimeout.D()) // time spent paused does not count
+		if paused || s.pause.any.Load() {
+			if waited, err := s.waitResumed(ctx, p.key.database, &ww); err != nil {
+				return nil, err
+			} else if waited && cfg.Pooler.QueryWaitTimeout.D() > 0 {
+				deadline = time.Now().Add(cfg.Pooler.QueryWaitTimeout.D()) // time spent paused does not count
+			}
 		}
-		s.mu.Lock()
-		if s.pause.pausedLocked(p.key.database) { // paused since waitResumed returned
-			s.mu.Unlock()
+		var g pools.Grant[*serverConn]
+		switch r := p.q.Acquire(true); r.Kind {
+		case pools.Paused: // paused since waitResumed returned
+			paused = true
 			continue
-		}
-		var g grant
-		switch {
-		case len(p.waiters) == 0 && len(p.idle) > 0:
-			g.sc = p.popIdleLocked()
-		case len(p.waiters) == 0 && s.canOpenLocked(p, false):
-			s.addServerLocked(p)
-			g.connect = true
-		default:
-			w := &waiter{ch: make(chan grant, 1), since: time.Now()}
-			p.waiters = append(p.waiters, w)
-			victim := s.evictLocked(p)
-			s.mu.Unlock()
-			if victim != nil { // its slot goes to this pool's first waiter
+		case pools.Idle:
+			g.Server = r.Server
+		case pools.Connect:
+			g.Connect = true
+		case pools.Queued:
+			if victim, ok := p.q.Evict(); ok { // its slot goes to this pool's first waiter
 				s.closeServer(victim, "evicted for a pool of the same database or user (max_db_connections, max_user_connections)")
 			}
 			ww.blocking()
 			var err error
-			if g, err = s.wait(ctx, p, w, deadline); err == errPaused {
+			g, err = s.wait(ctx, p, r.Waiter, deadline)
+			p.q.Done(r.Waiter)
+			if err == errPaused {
 				if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
 					deadline = time.Now().Add(d) // time spent paused does not count
 				}
+				paused = true
 				continue
 			} else if err != nil {
 				return nil, err
 			}
-			s.mu.Lock()
 		}
-		s.mu.Unlock()
-		if g.connect {
+		paused = false
+		if g.Connect {
 			sc, err := s.openServer(ctx, p)
 			if err != nil && ctx.Err() != nil {
 				err = ctxEnded(ctx, err)
 			}
 			return sc, err
 		}
-		if s.checkIdle(g.sc) {
-			return g.sc, nil
+		if s.checkIdle(g.Server) {
+			return g.Server, nil
 		}
-		s.closeServer(g.sc, "failed its check before reuse")
+		s.closeServer(g.Server, "failed its check before reuse")
 	}
 }
 
 // wait blocks until w is granted, the deadline passes (query_wait_timeout) or ctx ends. After
 // reserve_pool_timeout it may open a server in the reserve (reserve_pool_size).
-func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Time) (grant, error) {
+func (s *Server) wait(ctx context.Context, p *pool, w *pools.Waiter[*serverConn], deadline time.Time) (pools.Grant[*serverConn], error) {
 	cfg := s.config()
-	var timeout, reserve <-chan time.Time
+	var timeout, reserve <-chan time.Time // the waiter's own timers, reused (pools.Pool.Done stops them)
 	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		timeout = t.C
+		timeout = w.Timeout(max(time.Until(deadline), time.Nanosecond))
 	}
-	s.mu.Lock()
-	reservePool := p.pc.ReservePoolSize // pc changes on reload, under mu
-	s.mu.Unlock()
-	if reservePool > 0 && cfg.Pooler.ReservePoolTimeout.D() > 0 { // 0 disables the reserve
-		t := time.NewTimer(cfg.Pooler.ReservePoolTimeout.D())
-		defer t.Stop()
-		reserve = t.C
+	if p.settings().ReservePoolSize > 0 { // a reserve_pool_timeout of 0 disables the reserve
+		reserve = w.ReserveTimeout(cfg.Pooler.ReservePoolTimeout.D())
 	}
 	for {
 		select {
-		case g := <-w.ch:
+		case g := <-w.Granted():
 			return g, nil
 		case <-reserve:
 			reserve = nil
-			s.mu.Lock()
-			if s.removeWaiterLocked(p, w) {
-				if s.canOpenLocked(p, true) {
-					s.addServerLocked(p)
-					s.mu.Unlock()
-					s.logger.Info("using reserve pool", "database", p.key.database, "user", p.key.user)
-					return grant{connect: true}, nil
-				}
-				p.waiters = append([]*waiter{w}, p.waiters...) // back to the head of the line
+			if p.q.Reserve(w) {
+				s.logger.Info("using reserve pool", "database", p.key.database, "user", p.key.user)
+				return pools.Grant[*serverConn]{Connect: true}, nil
 			}
-			s.mu.Unlock()
 		case <-timeout:
-			if g, ok := s.abandon(p, w); ok {
+			if g, ok := p.q.Abandon(w); ok {
 				return g, nil
 			}
-			s.mu.Lock()
-			limit, paused := s.limitLocked(p), s.pause.pausedLocked(p.key.database)
-			s.mu.Unlock()
-			if paused {
-				return grant{}, errPaused
+			if p.q.IsPaused() {
+				return pools.Grant[*serverConn]{}, errPaused
 			}
-			return grant{}, pgwire.NewFatal(pgerrcode.TooManyConnections,
+			return pools.Grant[*serverConn]{}, pgwire.NewFatal(pgerrcode.TooManyConnections,
 				"query_wait_timeout: no server connection for database %q user %q became free within %s (%s)",
-				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), limit)
+				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), p.limitName())
 		case <-ctx.Done():
-			if g, ok := s.abandon(p, w); ok {
+			if g, ok := p.q.Abandon(w); ok {
 				return g, nil
 			}
-			return grant{}, ctxEnded(ctx, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
+			return pools.Grant[*serverConn]{}, ctxEnded(ctx, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
 		}
 	}
 }
@@ -197,98 +206,75 @@ func (s *Server) wait(ctx context.Context, p *pool, w *waiter, deadline time.Tim
 // and then queues again, since time spent paused does not count against query_wait_timeout.
 var errPaused = errors.New("database paused")
 
-// abandon takes w out of line; if a grant raced in first, it returns that grant instead.
-func (s *Server) abandon(p *pool, w *waiter) (grant, bool) {
-	s.mu.Lock()
-	removed := s.removeWaiterLocked(p, w)
-	s.mu.Unlock()
-	if removed {
-		return grant{}, false
-	}
-	return <-w.ch, true
-}
-
-func (s *Server) removeWaiterLocked(p *pool, w *waiter) bool {
-	for i, x := range p.waiters {
-		if x == w {
-			p.waiters = slices.Delete(p.waiters, i, i+1) // zeroes the vacated slot
-			return true
-		}
-	}
-	return false
-}
-
-// popWaiterLocked takes the first waiter out of line. The slot it leaves in the queue's array is cleared:
-// a queue emptied from the front keeps its array, and stale pointers there would keep every waiter of a
-// past burst (10,000 clients queued once: some 4 MB) alive until the array is replaced.
-func (p *pool) popWaiterLocked() *waiter {
-	w := p.waiters[0]
-	p.waiters[0] = nil
-	p.waiters = p.waiters[1:]
-	return w
-}
-
-// openServer logs in a new server in a slot already counted in p.total. While a failed login is cached
-// (server_login_retry, or while a probe runs) it frees the slot and returns that error at once, naming
-// server_login_retry, as PgBouncer does, and makes sure a probe is logging in again in the background.
+// openServer logs in a new server in a slot already counted in p's pools.Pool. While a failed login is
+// cached (server_login_retry, or while a probe runs) it frees the slot and returns that error at once,
+// naming server_login_retry, as PgBouncer does, and makes sure a probe is logging in again in the
+// background.
 func (s *Server) openServer(ctx context.Context, p *pool) (*serverConn, error) {
-	s.mu.Lock()
+	p.mu.Lock()
 	if now := time.Now(); s.loginRefusedLocked(p, now) {
 		lerr := p.loginErr
 		p.wanted = now
-		s.startProbeLocked(p)
-		s.dropServerLocked(p)
-		s.mu.Unlock()
+		p.mu.Unlock()
+		s.startProbe(p)
+		s.dropServer(p)
 		return nil, pgwire.NewFatal(lerr.Code, "server login has been failing, try again later (server_login_retry): %s", lerr.Message)
 	}
-	s.mu.Unlock()
+	p.mu.Unlock()
 	return s.login(ctx, p, false)
 }
 
 // loginRefusedLocked reports whether p answers clients that need a new server with its cached login
-// error: one is cached, and a probe is running or the error is younger than server_login_retry.
+// error: one is cached, and a probe is running or the error is younger than server_login_retry. The
+// caller holds p.mu.
 func (s *Server) loginRefusedLocked(p *pool, now time.Time) bool {
 	return p.loginErr != nil && (p.probing || now.Sub(p.loginErrAt) < s.config().Pooler.ServerLoginRetry.D())
 }
 
-// login logs in a new server in a slot already counted in p.total. A failure is cached on the pool
-// (loginErr) and frees the slot; a success clears the cached error. probe tells that the probe logs in:
-// its failures are logged by the probe, rate-limited; a client's failure is logged here and starts a
+// login logs in a new server in a slot already counted in p's pools.Pool. A failure is cached on the
+// pool (loginErr) and frees the slot; a success clears the cached error. probe tells that the probe logs
+// in: its failures are logged by the probe, rate-limited; a client's failure is logged here and starts a
 // probe.
 func (s *Server) login(ctx context.Context, p *pool, probe bool) (*serverConn, error) {
 	cfg := s.config()
-	s.mu.Lock()
-	pc, gen, creds := p.pc, p.gen, s.serverCredsLocked(p)
-	p.opening++
-	s.mu.Unlock()
+	conf := p.conf.Load()
+	pc := &conf.pc
+	p.mu.Lock()
+	creds := s.serverCredsLocked(p)
+	p.mu.Unlock()
+	p.opening.Add(1)
 	start := time.Now()
-	sc, err := dialServer(ctx, pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D(), tcpOptionsOf(&cfg.Pooler))
+	sc, err := dialServer(ctx, *pc, creds, s.tls.Load(), cfg.Pooler.ServerConnectTimeout.D(), tcpOptionsOf(&cfg.Pooler))
 	p.obs.Connect(time.Since(start))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p.opening--
+	p.opening.Add(-1)
 	if err != nil {
 		pe := asClientError(err)
 		now := time.Now()
 		gaveUp := ctx.Err() != nil // a login its client gave up on (it left, was killed) says nothing of the server
+		p.mu.Lock()
 		if !gaveUp {
 			p.loginErr, p.loginErrAt = pe, now
 		}
-		s.dropServerLocked(p)
 		if !probe && !gaveUp {
 			p.wanted = now
+		}
+		p.mu.Unlock()
+		s.dropServer(p)
+		if !probe && !gaveUp {
 			s.logger.Warn("server login failed", "database", p.key.database, "user", p.key.user, "addr", pc.Host, "error", pe.Message)
-			s.startProbeLocked(p)
+			s.startProbe(p)
 		}
 		return nil, pe
 	}
+	p.mu.Lock()
 	p.loginErr = nil
 	if probe {
 		p.probing = false
 	}
-	s.nextServerID++
-	sc.id, sc.pool, sc.gen = s.nextServerID, p, gen
-	p.welcome = welcomeOf(sc)
+	p.mu.Unlock()
+	sc.id, sc.pool, sc.gen = s.nextServerID.Add(1), p, conf.gen
+	w := welcomeOf(sc)
+	p.welcome.Store(&w)
 	if cfg.Pooler.LogConnections {
 		s.logger.Info("server connection opened", "server", sc.id, "database", p.key.database, "user", p.key.user, "addr", sc.addr, "backend_pid", sc.pid)
 	}
@@ -341,7 +327,6 @@ func (s *Server) releaseSettled(sc *serverConn, cancelUnsure bool) {
 	}
 	_ = sc.conn.SetReadDeadline(time.Time{})
 	cfg := s.config()
-	s.mu.Lock()
 	p := sc.pool
 	reason := ""
 	switch {
@@ -349,167 +334,52 @@ func (s *Server) releaseSettled(sc *serverConn, cancelUnsure bool) {
 		reason = "not idle after use"
 	case sc.rd.Buffered() > 0:
 		reason = "unread data after use"
-	case sc.gen != p.gen:
+	case sc.gen != p.generation():
 		reason = "configuration changed"
 	case expired(sc, cfg.Pooler.ServerLifetime.D()):
 		reason = "server_lifetime"
-	case s.closing:
+	case s.stopping.Load():
 		reason = "shutting down"
-	case p.total > p.pc.PoolSize+p.pc.ReservePoolSize && len(p.waiters) == 0:
-		reason = "pool_size reduced"
 	}
-	if reason != "" {
-		s.mu.Unlock()
-		s.closeServer(sc, reason)
-		return
-	}
-	sc.idleFrom = time.Now()
-	if len(p.waiters) > 0 && !s.pause.pausedLocked(p.key.database) {
-		p.popWaiterLocked().ch <- grant{sc: sc}
-	} else if s.sharingPoolWaitsLocked(p) {
-		s.mu.Unlock()
-		s.closeServer(sc, "released for a pool of the same database or user (max_db_connections, max_user_connections)")
-		return
-	} else {
-		p.idle = append(p.idle, sc)
-		s.poolCond.Broadcast()
-	}
-	s.mu.Unlock()
-}
-
-// limitLocked names the limit that keeps p from opening a server, for error messages.
-func (s *Server) limitLocked(p *pool) string {
-	switch {
-	case p.total >= p.pc.PoolSize:
-		return fmt.Sprintf("pool_size %d", p.pc.PoolSize)
-	case p.pc.MaxDBConnections > 0 && s.dbConns[p.key.database] >= p.pc.MaxDBConnections:
-		return fmt.Sprintf("max_db_connections %d", p.pc.MaxDBConnections)
-	case p.pc.MaxUserConnections > 0 && s.userConns[p.key.user] >= p.pc.MaxUserConnections:
-		return fmt.Sprintf("max_user_connections %d", p.pc.MaxUserConnections)
-	}
-	return fmt.Sprintf("pool_size %d", p.pc.PoolSize)
-}
-
-// sharedLimitLocked reports whether p is below its pool_size but held back by max_db_connections or
-// max_user_connections, which it shares with other pools.
-func (s *Server) sharedLimitLocked(p *pool) bool {
-	return p.total < p.pc.PoolSize && !s.canOpenLocked(p, false)
-}
-
-// evictLocked takes, for a pool held back by a shared limit, the longest-idle server of another pool of
-// the same database or user out of its idle list, for the caller to close (PgBouncer evicts the same way
-// when max_db_connections or max_user_connections is reached). Nil when there is none.
-func (s *Server) evictLocked(p *pool) *serverConn {
-	if !s.sharedLimitLocked(p) {
-		return nil
-	}
-	var victim *pool
-	for _, q := range s.pools {
-		if q == p || len(q.idle) == 0 || (q.key.database != p.key.database && q.key.user != p.key.user) {
-			continue
-		}
-		if victim == nil || q.idle[0].idleFrom.Before(victim.idle[0].idleFrom) {
-			victim = q
+	if reason == "" {
+		sc.idleFrom = time.Now()
+		switch p.q.Put(sc, sc.idleFrom) {
+		case pools.Kept, pools.Handed:
+			return
+		case pools.CloseExcess:
+			reason = "pool_size reduced"
+		case pools.CloseShared:
+			reason = "released for a pool of the same database or user (max_db_connections, max_user_connections)"
+		case pools.CloseClosed:
+			reason = "shutting down"
 		}
 	}
-	if victim == nil {
-		return nil
-	}
-	sc := victim.idle[0]
-	victim.idle = append(victim.idle[:0], victim.idle[1:]...)
-	return sc
+	s.closeServer(sc, reason)
 }
 
-// sharingPoolWaitsLocked reports whether another pool of p's database or user has clients waiting
-// because of a shared limit: a server p no longer needs then closes to make room for them.
-func (s *Server) sharingPoolWaitsLocked(p *pool) bool {
-	for _, q := range s.pools {
-		if q != p && len(q.waiters) > 0 && (q.key.database == p.key.database || q.key.user == p.key.user) && s.sharedLimitLocked(q) {
-			return true
-		}
+// limitName names the limit that keeps p from opening a server, for error messages.
+func (p *pool) limitName() string {
+	pc := p.settings()
+	switch p.q.LimitedBy() {
+	case pools.ByDB:
+		return fmt.Sprintf("max_db_connections %d", pc.MaxDBConnections)
+	case pools.ByUser:
+		return fmt.Sprintf("max_user_connections %d", pc.MaxUserConnections)
 	}
-	return false
+	return fmt.Sprintf("pool_size %d", pc.PoolSize)
 }
 
 // closeServer closes a server that is not in the idle list and frees its slot.
 func (s *Server) closeServer(sc *serverConn, reason string) {
 	sc.close()
-	s.mu.Lock()
-	s.dropServerLocked(sc.pool)
-	s.mu.Unlock()
+	s.dropServer(sc.pool)
 	if s.config().Pooler.LogDisconnections {
 		s.logger.Info("server connection closed", "server", sc.id, "database", sc.pool.key.database, "user", sc.pool.key.user, "reason", reason)
 	}
 }
 
-func (p *pool) popIdleLocked() *serverConn {
-	n := len(p.idle)
-	if n == 0 {
-		return nil
-	}
-	sc := p.idle[n-1]
-	p.idle[n-1] = nil
-	p.idle = p.idle[:n-1]
-	return sc
-}
-
-// canOpenLocked reports whether p may open one more server: below pool_size (plus reserve_pool_size when
-// reserve is true), max_db_connections and max_user_connections.
-func (s *Server) canOpenLocked(p *pool, reserve bool) bool {
-	limit := p.pc.PoolSize
-	if reserve {
-		limit += p.pc.ReservePoolSize
-	}
-	if p.total >= limit {
-		return false
-	}
-	if m := p.pc.MaxDBConnections; m > 0 && s.dbConns[p.key.database] >= m {
-		return false
-	}
-	if m := p.pc.MaxUserConnections; m > 0 && s.userConns[p.key.user] >= m {
-		return false
-	}
-	return true
-}
-
-func (s *Server) addServerLocked(p *pool) {
-	p.total++
-	s.dbConns[p.key.database]++
-	s.userConns[p.key.user]++
-}
-
-// dropServerLocked frees a server slot and lets waiters of every pool that the slot may unblock go on.
-func (s *Server) dropServerLocked(p *pool) {
-	p.total--
-	s.poolCond.Broadcast()
-	s.dbConns[p.key.database]--
-	s.userConns[p.key.user]--
-	s.grantLocked(p)
-	for _, q := range s.pools {
-		if q != p && len(q.waiters) > 0 && (q.key.database == p.key.database || q.key.user == p.key.user) {
-			s.grantLocked(q)
-		}
-	}
-}
-
-// grantLocked serves p's waiters in order while idle servers or free slots remain.
-func (s *Server) grantLocked(p *pool) {
-	if s.pause.pausedLocked(p.key.database) {
-		return // PAUSE: waiters stay in line until RESUME
-	}
-	for len(p.waiters) > 0 {
-		var g grant
-		if sc := p.popIdleLocked(); sc != nil {
-			g.sc = sc
-		} else if s.canOpenLocked(p, false) {
-			s.addServerLocked(p)
-			g.connect = true
-		} else {
-			return
-		}
-		p.popWaiterLocked().ch <- g
-	}
-}
+// dropServer frees a server slot of p (pools.Pool.Drop: the waiters it may let in go on).
+func (s *Server) dropServer(p *pool) { p.q.Drop() }
 
 // welcomeOf returns the parameters a server reported at login, lower-case name to [canonical name, value].
 func welcomeOf(sc *serverConn) map[string][2]string {

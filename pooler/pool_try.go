@@ -1,6 +1,10 @@
 package pooler
 
-import "context"
+import (
+	"context"
+
+	"github.com/pgpooler/pgpooler/pooler/pools"
+)
 
 // tryAcquire lends a server of pool p only if one is to be had without waiting: an idle one that passes
 // its checks, or a free slot (pool_size, max_db_connections, max_user_connections) to log in to a new
@@ -8,27 +12,17 @@ import "context"
 // is paused; errors are those of logging in to a new server (acquire's).
 func (s *Server) tryAcquire(ctx context.Context, p *pool) (*serverConn, error) {
 	for {
-		s.mu.Lock()
-		if len(p.waiters) > 0 || s.pause.pausedLocked(p.key.database) {
-			s.mu.Unlock()
-			return nil, nil
-		}
-		var sc *serverConn
-		switch {
-		case len(p.idle) > 0:
-			sc = p.popIdleLocked()
-		case s.canOpenLocked(p, false):
-			s.addServerLocked(p)
-			s.mu.Unlock()
+		r := p.q.Acquire(false)
+		switch r.Kind {
+		case pools.Connect:
 			return s.openServer(ctx, p)
+		case pools.Idle:
 		default:
-			s.mu.Unlock()
 			return nil, nil
 		}
-		s.mu.Unlock()
-		if s.checkIdle(sc) {
-			return sc, nil
+		if s.checkIdle(r.Server) {
+			return r.Server, nil
 		}
-		s.closeServer(sc, "failed its check before reuse")
+		s.closeServer(r.Server, "failed its check before reuse")
 	}
 }

@@ -37,9 +37,14 @@ const (
 	probeLogInterval  = 10 * time.Second       // at most one "still failing" line per pool this often
 )
 
-// startProbeLocked starts p's probe unless one runs, the pool is gone, pgpooler is shutting down, or
-// server_login_retry is 0 (no error is cached then). Shutdown waits for it through s.probes.
-func (s *Server) startProbeLocked(p *pool) {
+// startProbe starts p's probe unless one runs, the pool is gone, pgpooler is shutting down, or
+// server_login_retry is 0 (no error is cached then). Shutdown waits for it through s.probes. It takes
+// Server.mu and p.mu.
+func (s *Server) startProbe(p *pool) {
+	s.mu.Lock() // closing is set under it before Shutdown waits for s.probes
+	defer s.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.probing || p.removed || s.closing || s.config().Pooler.ServerLoginRetry.D() <= 0 {
 		return
 	}
@@ -58,7 +63,8 @@ func (s *Server) startProbeLocked(p *pool) {
 	}()
 }
 
-// kickProbeLocked wakes p's probe, if one runs, to look at the pool again (after a Reload).
+// kickProbeLocked wakes p's probe, if one runs, to look at the pool again (after a Reload); the caller
+// holds p.mu.
 func kickProbeLocked(p *pool) {
 	if !p.probing {
 		return
@@ -88,23 +94,27 @@ func (s *Server) probe(p *pool) {
 		}
 		timer.Stop()
 		s.mu.Lock()
+		p.mu.Lock()
 		now := time.Now()
 		switch {
 		case s.closing || p.removed || p.loginErr == nil || retry <= 0:
 			// shutting down, the database is gone, a login succeeded, or no error is cached any more
 			p.probing = false
+			p.mu.Unlock()
 			s.mu.Unlock()
 			return
 		case now.Sub(p.wanted) > retry:
 			p.probing = false // nobody asks: the next client that needs a server starts a new probe
+			p.mu.Unlock()
 			s.mu.Unlock()
 			s.logger.Debug("server login probe stopped: no client asked for a server", "database", p.key.database, "user", p.key.user, "attempts", attempts)
 			return
-		case !s.canOpenLocked(p, false):
-			s.mu.Unlock() // every slot is taken (pool_size, max_db_connections, max_user_connections)
+		case !p.q.Open():
+			p.mu.Unlock() // every slot is taken (pool_size, max_db_connections, max_user_connections)
+			s.mu.Unlock()
 			continue
 		}
-		s.addServerLocked(p)
+		p.mu.Unlock()
 		s.mu.Unlock()
 		attempts++
 		sc, err := s.login(s.baseCtx, p, true)

@@ -28,11 +28,11 @@ func (s *Server) Ready(ctx context.Context) error {
 	closing, listening := s.closing, len(s.listeners)
 	fresh := false
 	for _, p := range s.pools {
-		for _, sc := range p.idle {
+		p.q.Inspect(func(sc *serverConn) {
 			if now.Sub(sc.idleFrom) < readyFresh {
 				fresh = true
 			}
-		}
+		})
 	}
 	s.mu.Unlock()
 	switch {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgpooler/pgpooler/auth"
 	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/pools"
 	"github.com/pgpooler/pgpooler/pooler/prepare"
 )
 
@@ -37,17 +38,19 @@ type Server struct {
 	observer Observer      // timings for histograms, nil for none (SetObserver)
 	started  time.Time     // when New created it
 	pause    pauseState    // PAUSE, KILL, DISABLE state; guarded by mu
-	poolCond *sync.Cond    // on mu: broadcast when a server goes back to its pool or closes (PAUSE waits)
 	averages averagesStore // SHOW STATS averages of the last stats_period
 
-	mu           sync.Mutex // guards pools, their contents, the counters below, listeners and closing
-	pools        map[poolKey]*pool
-	dbConns      map[string]int // servers per database name (max_db_connections)
-	userConns    map[string]int // servers per user name (max_user_connections)
-	nextServerID uint64
-	listeners    []net.Listener
-	closing      bool
-	clients      map[*clientConn]struct{}
+	// mu guards the set of pools (not their contents: each has its locks, see pool), the limits below,
+	// listeners, closing and clients. Lending and releasing a server do not take it.
+	mu         sync.Mutex
+	pools      map[poolKey]*pool
+	dbLimits   map[string]*pools.Limit[*serverConn] // servers per database name (max_db_connections)
+	userLimits map[string]*pools.Limit[*serverConn] // servers per user name (max_user_connections)
+	listeners  []net.Listener
+	closing    bool
+	clients    map[*clientConn]struct{}
+
+	nextServerID atomic.Uint64
 
 	stopping     atomic.Bool  // set by Shutdown: no client starts a new transaction
 	clientCount  atomic.Int64 // against max_client_conn
@@ -80,18 +83,17 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		logger = slog.Default()
 	}
 	s := &Server{
-		logger:    logger,
-		pools:     map[poolKey]*pool{},
-		dbConns:   map[string]int{},
-		userConns: map[string]int{},
-		clients:   map[*clientConn]struct{}{},
-		done:      make(chan struct{}),
-		stopped:   make(chan struct{}),
+		logger:     logger,
+		pools:      map[poolKey]*pool{},
+		dbLimits:   map[string]*pools.Limit[*serverConn]{},
+		userLimits: map[string]*pools.Limit[*serverConn]{},
+		clients:    map[*clientConn]struct{}{},
+		done:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.cancelKeys.init()
 	s.started = time.Now()
-	s.poolCond = sync.NewCond(&s.mu)
 	s.pause = pauseState{paused: map[string]bool{}, disabled: map[string]bool{}, resumed: make(chan struct{})}
 	s.mockKey = make([]byte, 32)
 	_, _ = rand.Read(s.mockKey)
@@ -139,11 +141,11 @@ func (s *Server) learnCreds(p *pool, user string, creds serverCreds) {
 	if creds.password == "" && creds.scram == nil {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.pc.ServerUser != user || p.pc.Password != "" {
+	if pc := p.settings(); pc.ServerUser != user || pc.Password != "" {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if creds.password == p.learned.password && creds.scram.equal(p.learned.scram) {
 		return
 	}
@@ -151,10 +153,11 @@ func (s *Server) learnCreds(p *pool, user string, creds serverCreds) {
 	p.loginErr = nil
 }
 
-// serverCredsLocked returns how p's servers log in: the configured password, else learned ones.
+// serverCredsLocked returns how p's servers log in: the configured password, else learned ones. The
+// caller holds p.mu.
 func (s *Server) serverCredsLocked(p *pool) serverCreds {
-	if p.pc.Password != "" {
-		return serverCreds{password: p.pc.Password}
+	if pw := p.settings().Password; pw != "" {
+		return serverCreds{password: pw}
 	}
 	return p.learned
 }
@@ -179,34 +182,43 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var closing []*serverConn
+	var reasons []string
 	for key, p := range s.pools {
 		pc, err := s.resolvePool(key.database, key.user)
 		if err != nil { // database removed: idle servers close now, busy ones as they come back
-			p.gen++
+			p.setConfLocked(nil, true)
+			p.mu.Lock()
 			p.removed = true
 			kickProbeLocked(p) // it ends
-			for _, sc := range p.idle {
-				go s.closeServer(sc, "database removed from the configuration")
+			p.mu.Unlock()
+			for _, sc := range p.q.TakeIdle() {
+				closing, reasons = append(closing, sc), append(reasons, "database removed from the configuration")
 			}
-			p.idle = nil
 			continue
 		}
-		if pc.Host != p.pc.Host || pc.Port != p.pc.Port || pc.DBName != p.pc.DBName || pc.ServerUser != p.pc.ServerUser || pc.Password != p.pc.Password || pc.ConnectQuery != p.pc.ConnectQuery || pc.ApplicationName != p.pc.ApplicationName {
-			p.gen++
-			p.welcome = nil  // the next login learns the new servers' parameters
-			p.loginErr = nil // it was about the old servers; a probe ends, the next client logs in
+		old := p.settings()
+		changed := pc.Host != old.Host || pc.Port != old.Port || pc.DBName != old.DBName || pc.ServerUser != old.ServerUser || pc.Password != old.Password || pc.ConnectQuery != old.ConnectQuery || pc.ApplicationName != old.ApplicationName
+		p.setConfLocked(&pc, changed)
+		p.mu.Lock()
+		if changed {
+			p.welcome.Store(nil) // the next login learns the new servers' parameters
+			p.loginErr = nil     // it was about the old servers; a probe ends, the next client logs in
 			kickProbeLocked(p)
-			for _, sc := range p.idle {
-				go s.closeServer(sc, "configuration changed")
-			}
-			p.idle = nil
 		}
-		p.pc = pc
 		p.removed = false
-		for excess := p.total - pc.PoolSize - pc.ReservePoolSize; excess > 0 && len(p.idle) > 0; excess-- {
-			go s.closeServer(p.popIdleLocked(), "pool_size reduced") // closeServer updates p.total
+		p.mu.Unlock()
+		if changed {
+			for _, sc := range p.q.TakeIdle() {
+				closing, reasons = append(closing, sc), append(reasons, "configuration changed")
+			}
 		}
-		s.grantLocked(p)
+		for _, sc := range p.q.SetSettings(limitsOf(&pc)) { // serves waiters the new sizes let in
+			closing, reasons = append(closing, sc), append(reasons, "pool_size reduced")
+		}
+	}
+	for i, sc := range closing {
+		go s.closeServer(sc, reasons[i]) // closeServer frees the slot
 	}
 	s.params.clear() // what servers accept may have changed with them
 	s.logger.Info("configuration reloaded", "file", cfg.Path)
@@ -270,9 +282,22 @@ func (s *Server) getPool(database, user string) (*pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{srv: s, key: key, pc: pc, obs: s.poolObserver(database, user)}
+	p := &pool{srv: s, key: key, obs: s.poolObserver(database, user)}
+	p.conf.Store(&poolConf{pc: pc})
+	p.q = pools.New(limitsOf(&pc), limitOf(s.dbLimits, database), limitOf(s.userLimits, user), s.pause.notifyDrained)
+	p.q.SetPaused(s.pause.pausedLocked(database))
 	s.pools[key] = p
 	return p, nil
+}
+
+// limitOf returns the Limit of name in m, creating it.
+func limitOf(m map[string]*pools.Limit[*serverConn], name string) *pools.Limit[*serverConn] {
+	l := m[name]
+	if l == nil {
+		l = &pools.Limit[*serverConn]{}
+		m[name] = l
+	}
+	return l
 }
 
 // ListenAndServe listens on listen_addr:listen_port (a comma-separated list; "*" means all addresses)
@@ -432,8 +457,7 @@ loop:
 	s.mu.Lock()
 	var idle []*serverConn
 	for _, p := range s.pools {
-		idle = append(idle, p.idle...)
-		p.idle = nil
+		idle = append(idle, p.q.Close()...) // servers released later are closed (pools.CloseClosed)
 	}
 	s.mu.Unlock()
 	s.probes.Wait() // they end at done; a login they were making ends with baseCtx

@@ -26,13 +26,14 @@ func (s *Server) Snapshot() *Snapshot {
 	}
 	pools := make(map[*pool]*PoolInfo, len(s.pools))
 	for _, p := range s.pools {
+		conf := p.conf.Load()
 		pi := &PoolInfo{
-			Database: p.key.database, User: p.key.user, PoolMode: p.pc.PoolMode, Config: p.pc,
-			SvLogin:  p.opening,
+			Database: p.key.database, User: p.key.user, PoolMode: conf.pc.PoolMode, Config: conf.pc,
+			SvLogin:  int(p.opening.Load()),
 			Counters: p.stats.load(),
 		}
 		pi.Config.Password = ""
-		for _, sc := range p.idle {
+		st := p.q.Inspect(func(sc *serverConn) { // under the pool's lock: the idle servers stay idle
 			state := "idle"
 			if cfg.Pooler.ServerCheckQuery != "" && now.Sub(sc.idleFrom) > checkDelay {
 				state = "used"
@@ -41,12 +42,12 @@ func (s *Server) Snapshot() *Snapshot {
 				pi.SvIdle++
 			}
 			si := serverInfo(sc, state, 0)
-			si.CloseNeeded = sc.gen != p.gen
+			si.CloseNeeded = sc.gen != conf.gen
 			snap.Servers = append(snap.Servers, si)
-		}
+		})
 		pi.SvBeingCanceled = int(p.beingCanceled.Load())
 		pi.ClActiveCancelReq = int(p.cancelsActive.Load())
-		pi.SvActive = max(0, p.total-len(p.idle)-p.opening-pi.SvBeingCanceled)
+		pi.SvActive = max(0, st.Total-st.Idle-pi.SvLogin-pi.SvBeingCanceled)
 		pools[p] = pi
 	}
 	s.mu.Unlock()
@@ -69,12 +70,10 @@ func (s *Server) Snapshot() *Snapshot {
 			}
 		}
 	}
-	s.mu.Lock() // pool generations change under s.mu (Reload)
 	closeNeeded := map[uint64]bool{}
 	for _, sc := range linked {
-		closeNeeded[sc.id] = sc.gen != sc.pool.gen
+		closeNeeded[sc.id] = sc.gen != sc.pool.generation()
 	}
-	s.mu.Unlock()
 	for i := range snap.Servers {
 		if v, ok := closeNeeded[snap.Servers[i].ID]; ok {
 			snap.Servers[i].CloseNeeded = v
@@ -130,7 +129,7 @@ func (c *clientConn) info(now time.Time) clientInfo {
 	return ci
 }
 
-// serverInfo describes a server that the caller's lock protects: s.mu for an idle one, the client's
+// serverInfo describes a server that the caller's lock protects: its pool's for an idle one, the client's
 // lock for a linked one. CloseNeeded is left to the caller.
 func serverInfo(sc *serverConn, state string, clientID uint64) ServerInfo {
 	si := ServerInfo{
