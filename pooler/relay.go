@@ -19,6 +19,7 @@ import (
 // parameters.
 func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 	defer close(done)
+	defer c.recoverRelay(sc)
 	stats := &c.pool.stats
 	for {
 		typ, n, err := sc.rd.Next()
@@ -40,6 +41,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 			}
 			stats.sent.Add(int64(len(msg)))
 			if name, value, ok := sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
+				panicPoint("relay", msg[pgwire.HeaderSize:])
 				c.mu.Lock()
 				c.params[lowerName(name)] = value
 				c.mu.Unlock()
@@ -340,7 +342,10 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 // closes the connection.
 func (s *Server) abortServer(sc *serverConn, reason string) {
 	go func() {
+		closing := false
+		defer s.recoverAbort(sc, &closing)
 		_, _ = sc.cancel(s.cancelBound())
+		closing = true
 		s.closeServer(sc, reason)
 	}()
 }

@@ -65,6 +65,7 @@ type Server struct {
 	failedCancelLog    logLimiter // CancelRequests that could not be delivered
 	loginFailedLog     logLimiter // logins that failed before authentication succeeded
 	loginRefusedLog    logLimiter // logins refused by auth_file, hba or a password check
+	panicLog           logLimiter // panics recovered while serving a connection (recover.go)
 
 	done       chan struct{} // closed when Shutdown starts
 	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)
