@@ -108,6 +108,8 @@ func (s *Server) newClientReader(stream net.Conn) *pgwire.Reader {
 
 // serve runs one client connection from its first byte to its close.
 func (c *clientConn) serve() {
+	counted := false
+	defer c.recoverServe(&counted)
 	cfg := c.s.config()
 	c.loginCtx = c.s.baseCtx
 	endLogin := func() {}
@@ -117,7 +119,6 @@ func (c *clientConn) serve() {
 		c.loginCtx, cancel = context.WithTimeout(c.s.baseCtx, d)
 		endLogin = func() { cancel(); c.loginCtx = c.s.baseCtx }
 	}
-	counted := false
 	err := c.login(&counted)
 	// The login's timer and its entry among baseCtx's children go now, not when the session ends: a
 	// context map that once held every connected client keeps that size for good.
@@ -464,6 +465,7 @@ func (c *clientConn) forwardScanned(sc *serverConn) error {
 		return c.sendRejected(sc, session.RejectParse(f, msg[pgwire.HeaderSize] == 0))
 	}
 	if session.MayChange(text) {
+		panicPoint("client", text)
 		c.mu.Lock()
 		c.sets.Scan(string(text))
 		c.mu.Unlock()

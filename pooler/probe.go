@@ -59,6 +59,7 @@ func (s *Server) startProbe(p *pool) {
 	s.probes.Add(1) // never after Shutdown's Wait: closing is set under mu before it
 	go func() {
 		defer s.probes.Done()
+		defer s.recoverProbe(p)
 		s.probe(p)
 	}()
 }

@@ -19,6 +19,7 @@ import (
 // parameters.
 func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 	defer close(done)
+	defer c.recoverRelay(sc)
 	stats := &c.pool.stats
 	for {
 		typ, n, err := sc.rd.Next()
@@ -40,6 +41,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 			}
 			stats.sent.Add(int64(len(msg)))
 			if name, value, ok := sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
+				panicPoint("relay", msg[pgwire.HeaderSize:])
 				c.mu.Lock()
 				c.params[lowerName(name)] = value
 				c.mu.Unlock()
@@ -157,9 +159,8 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		c.relayFailed(sc, err)
 		return true
 	}
-	var rfq [pgwire.HeaderSize + 1]byte
-	copy(rfq[:], msg) // msg points into sc's buffer, which the next borrower of sc reuses
-	status := rfq[pgwire.HeaderSize]
+	status := msg[pgwire.HeaderSize]
+	rfq := readyMessage(status) // not msg: it points into sc's buffer, which the next borrower of sc reuses
 	sc.txStatus = status
 
 	c.mu.Lock()
@@ -191,13 +192,13 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	c.mu.Unlock()
 
 	if !unlink {
-		return c.writeClient(sc, rfq[:], !sc.rd.HasMessage())
+		return c.writeClient(sc, rfq, !sc.rd.HasMessage())
 	}
 	// The link ends. The ReadyForQuery that ends it reaches the client before the server goes back
 	// (design.md), and the client goroutine waits for this relay to return (relayDone) before it links
 	// again or answers anything itself: nothing overtakes this ReadyForQuery, and the client's next link
 	// sees the parameters its SETs left (syncSessionOrClose).
-	out := rfq[:]
+	out := rfq
 	if status != 'I' { // statement mode: a transaction block was opened
 		e := pgwire.NewError(pgerrcode.FeatureNotSupported, "transaction blocks are not allowed in statement pooling mode: the transaction was rolled back")
 		out = e.AppendTo(nil)
@@ -215,6 +216,29 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 		c.s.release(sc)
 	}
 	return true
+}
+
+// The ReadyForQuery messages of each transaction status (PostgreSQL protocol docs, "Message Formats":
+// 'I' idle, 'T' in a transaction block, 'E' in a failed one). readyMessage hands them out of these
+// arrays, which are never written: a copy in a local array would escape through the client's Writer
+// (an io.Writer) and cost an allocation per transaction.
+var (
+	readyIdle   = [pgwire.HeaderSize + 1]byte{'Z', 0, 0, 0, 5, 'I'}
+	readyInTx   = [pgwire.HeaderSize + 1]byte{'Z', 0, 0, 0, 5, 'T'}
+	readyFailed = [pgwire.HeaderSize + 1]byte{'Z', 0, 0, 0, 5, 'E'}
+)
+
+// readyMessage returns the ReadyForQuery message with status, for writing only.
+func readyMessage(status byte) []byte {
+	switch status {
+	case 'I':
+		return readyIdle[:]
+	case 'T':
+		return readyInTx[:]
+	case 'E':
+		return readyFailed[:]
+	}
+	return []byte{'Z', 0, 0, 0, 5, status} // not a status PostgreSQL sends: passed on as it came
 }
 
 // syncSessionOrClose runs syncSessionState when the transaction sent session-changing statements, and
@@ -340,7 +364,10 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 // closes the connection.
 func (s *Server) abortServer(sc *serverConn, reason string) {
 	go func() {
+		closing := false
+		defer s.recoverAbort(sc, &closing)
 		_, _ = sc.cancel(s.cancelBound())
+		closing = true
 		s.closeServer(sc, reason)
 	}()
 }

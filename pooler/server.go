@@ -65,6 +65,7 @@ type Server struct {
 	failedCancelLog    logLimiter // CancelRequests that could not be delivered
 	loginFailedLog     logLimiter // logins that failed before authentication succeeded
 	loginRefusedLog    logLimiter // logins refused by auth_file, hba or a password check
+	panicLog           logLimiter // panics recovered while serving a connection (recover.go)
 
 	done       chan struct{} // closed when Shutdown starts
 	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)
@@ -164,8 +165,9 @@ func (s *Server) serverCredsLocked(p *pool) serverCreds {
 
 // Reload switches to cfg (SIGHUP): timeouts, limits and pool sizes apply at once; pools whose server
 // address, database name, user, password, application_name or connect_query changed close their servers as they come back idle, like
-// PgBouncer's RELOAD. Listen addresses (config.FixedKeys) keep their running values: a changed one is
-// logged and returned in notes, and takes effect at the next start. On error nothing changes.
+// PgBouncer's RELOAD. Listen addresses and the metrics endpoint's settings (config.FixedKeys) keep
+// their running values: a changed one is logged and returned in notes, and takes effect at the next
+// start. On error nothing changes.
 func (s *Server) Reload(cfg *config.Config) error {
 	_, err := s.ReloadNotes(cfg)
 	return err
@@ -225,8 +227,8 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 	return notes, nil
 }
 
-// keepFixed returns next with the listening settings of running (config.FixedKeys), and a note for each
-// one next wanted changed.
+// keepFixed returns next with the listening and metrics endpoint settings of running (config.FixedKeys),
+// and a note for each one next wanted changed.
 func keepFixed(running, next *config.Config) (*config.Config, []string) {
 	var notes []string
 	r, n := running.Pooler, next.Pooler
@@ -239,11 +241,18 @@ func keepFixed(running, next *config.Config) (*config.Config, []string) {
 	if r.UnixSocketDir != n.UnixSocketDir {
 		notes = append(notes, fmt.Sprintf("unix_socket_dir %q cannot change while running; still %q until restart", n.UnixSocketDir, r.UnixSocketDir))
 	}
+	if r.MetricsAddr != n.MetricsAddr {
+		notes = append(notes, fmt.Sprintf("metrics_addr %q cannot change while running; still %q until restart", n.MetricsAddr, r.MetricsAddr))
+	}
+	if r.DebugPprof != n.DebugPprof {
+		notes = append(notes, fmt.Sprintf("debug_pprof %v cannot change while running; still %v until restart", n.DebugPprof, r.DebugPprof))
+	}
 	if len(notes) == 0 {
 		return next, nil
 	}
 	c := *next
 	c.Pooler.ListenAddr, c.Pooler.ListenPort, c.Pooler.UnixSocketDir = r.ListenAddr, r.ListenPort, r.UnixSocketDir
+	c.Pooler.MetricsAddr, c.Pooler.DebugPprof = r.MetricsAddr, r.DebugPprof
 	return &c, notes
 }
 

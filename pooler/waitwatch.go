@@ -57,6 +57,7 @@ func (c *clientConn) watchWait() (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer c.recoverWatch()
 		for {
 			n, err := c.rd.ReadAhead()
 			if err != nil {

@@ -242,8 +242,8 @@ func TestMetricsReadyzShutdown(t *testing.T) {
 	}
 }
 
-// TestMetricsBinary: the binary with metrics_addr serves /metrics, /healthz and /readyz, and closes
-// the endpoint when it stops.
+// TestMetricsBinary: the binary with metrics_addr serves /metrics, /healthz and /readyz (and with
+// debug_pprof /debug/pprof/), and closes the endpoint when it stops.
 func TestMetricsBinary(t *testing.T) {
 	bin := buildBinary(t)
 	port, err := pgtest.FreePort()
@@ -260,6 +260,7 @@ listen_addr = "127.0.0.1"
 listen_port = %d
 pool_mode = "transaction"
 metrics_addr = "127.0.0.1:%d"
+debug_pprof = true
 [databases."*"]
 host = %q
 port = %d
@@ -305,6 +306,9 @@ password = %q
 	}
 	if code, body := httpGet(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("binary: /readyz %d %q, want 200", code, body)
+	}
+	if code, body := httpGet(t, base+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.HasPrefix(body, "goroutine profile: total ") {
+		t.Errorf("binary: /debug/pprof/goroutine?debug=1 %d %.100q, want 200 and a goroutine profile (debug_pprof)", code, body)
 	}
 
 	// SIGTERM (PgBouncer 1.23+): stop listening, serve the connected clients until they leave, then exit.

@@ -12,7 +12,8 @@
 //   - SIGUSR1: PAUSE every database; SIGUSR2: RESUME.
 //
 // The admin console's SHUTDOWN ends the process the same way. With metrics_addr set it also serves
-// Prometheus metrics, /healthz and /readyz over HTTP on that address.
+// Prometheus metrics, /healthz and /readyz over HTTP on that address, and with debug_pprof Go's profiler
+// under /debug/pprof/.
 package main
 
 import (
@@ -101,7 +102,12 @@ func run(args []string) int {
 		return 1
 	}
 	if reg != nil {
-		ms, err := metrics.Start(cfg.Pooler.MetricsAddr, metrics.Handler(reg, srv.Ready), logger)
+		var opts []metrics.Option
+		if cfg.Pooler.DebugPprof {
+			opts = append(opts, metrics.WithPprof())
+			logger.Info("debug_pprof: serving /debug/pprof/ on metrics_addr", "addr", cfg.Pooler.MetricsAddr)
+		}
+		ms, err := metrics.Start(cfg.Pooler.MetricsAddr, metrics.Handler(reg, srv.Ready, opts...), logger)
 		if err != nil {
 			for _, ln := range lns {
 				ln.Close()

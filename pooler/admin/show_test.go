@@ -142,6 +142,9 @@ func TestAdminConfig(t *testing.T) {
 	if r := seen["listen_addr"]; r[3] != "no" {
 		t.Errorf("listen_addr: %v", r)
 	}
+	if r := seen["debug_pprof"]; r[1] != "false" || r[2] != "false" || r[3] != "no" {
+		t.Errorf("debug_pprof: %v", r)
+	}
 	if r := seen["log_connections"]; r[1] != "true" {
 		t.Errorf("log_connections: %v", r)
 	}

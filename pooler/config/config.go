@@ -425,6 +425,14 @@ type Pooler struct {
 	// (its issue 289).
 	MetricsAddr string `toml:"metrics_addr"`
 
+	// DebugPprof, when true, also serves Go's profiler on metrics_addr: net/http/pprof's
+	// /debug/pprof/ index, profile (CPU, ?seconds=N), heap, allocs, goroutine, block, mutex,
+	// threadcreate and trace, for `go tool pprof`. It needs metrics_addr (Validate says so
+	// otherwise), and exposes internals such as stacks and command-line flags to whoever reaches
+	// that address: keep it on a loopback or otherwise private address. Default false; a reload
+	// does not change it. pgpooler's own key.
+	DebugPprof bool `toml:"debug_pprof"`
+
 	// Verbose raises log verbosity: 0 (default) is normal, 1 adds debug
 	// logs. PgBouncer doc/config.md key verbose.
 	Verbose int `toml:"verbose"`
@@ -581,6 +589,7 @@ func Default() *Config {
 			StatsPeriod:            Duration(60 * time.Second),
 			MaxPreparedStatements:  200,
 			MetricsAddr:            "",
+			DebugPprof:             false,
 		},
 	}
 }

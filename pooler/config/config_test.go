@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -71,6 +72,7 @@ var pgbouncerDefaults = map[string]any{
 	"stats_period":              60 * time.Second,
 	"max_prepared_statements":   200,
 	"metrics_addr":              "",    // pgpooler's own key (off)
+	"debug_pprof":               false, // pgpooler's own key (off)
 	"reject_session_features":   false, // pgpooler's own key
 }
 
@@ -177,6 +179,7 @@ stats_users = "monitor"
 stats_period = "15s"
 max_prepared_statements = 50
 metrics_addr = "127.0.0.1:9127"
+debug_pprof = true
 
 [databases.app]
 host = "/var/run/postgresql"
@@ -234,7 +237,7 @@ max_user_connections = 8
 			MaxPacketSize: 1024, TCPKeepalive: false, TCPKeepcnt: 3, TCPKeepidle: Duration(30 * time.Second),
 			TCPKeepintvl: Duration(5 * time.Second), TCPUserTimeout: 2500, LogConnections: false, LogDisconnections: false, Verbose: 1,
 			AdminUsers: "admin, ops", StatsUsers: "monitor", StatsPeriod: Duration(15 * time.Second), MaxPreparedStatements: 50,
-			MetricsAddr: "127.0.0.1:9127",
+			MetricsAddr: "127.0.0.1:9127", DebugPprof: true,
 		},
 		Databases: map[string]Database{"app": {
 			Host: "/var/run/postgresql", Port: 5433, DBName: "app_prod", User: "app_owner",
@@ -334,6 +337,22 @@ func TestMetricsAddr(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "pooler.metrics_addr") {
 			t.Errorf("metrics_addr %q: error %q does not name the key", tc.addr, err)
+		}
+	}
+}
+
+// TestDebugPprof: debug_pprof needs metrics_addr, and neither changes while running (SET refuses it).
+func TestDebugPprof(t *testing.T) {
+	if _, err := Parse([]byte("[pooler]\ndebug_pprof = true\n"), "config.toml"); err == nil || !strings.Contains(err.Error(), "pooler.debug_pprof") {
+		t.Errorf("debug_pprof without metrics_addr: error %v, want one naming pooler.debug_pprof", err)
+	}
+	c, err := Parse([]byte("[pooler]\ndebug_pprof = true\nmetrics_addr = \"127.0.0.1:9127\"\n"), "config.toml")
+	if err != nil || !c.Pooler.DebugPprof {
+		t.Fatalf("debug_pprof with metrics_addr: %+v, %v", c, err)
+	}
+	for _, key := range []string{"debug_pprof", "metrics_addr"} {
+		if _, err := c.With(key, "false"); !errors.Is(err, ErrNotChangeable) {
+			t.Errorf("SET %s: %v, want ErrNotChangeable", key, err)
 		}
 	}
 }

@@ -71,6 +71,9 @@ func (c *Config) checkPooler(p *problems) {
 		p.add(key("stats_period"), "%v is less than 1s", pl.StatsPeriod)
 	}
 	checkMetricsAddr(p, key("metrics_addr"), pl.MetricsAddr)
+	if pl.DebugPprof && pl.MetricsAddr == "" {
+		p.add(key("debug_pprof"), "is true but pooler.metrics_addr is empty: /debug/pprof/ is served on metrics_addr")
+	}
 }
 
 // Linux's bounds of the TCP keepalive options (include/net/tcp.h MAX_TCP_KEEPIDLE,

@@ -41,11 +41,15 @@ const ReadyTimeout = time.Second
 //     negotiates (OpenMetrics, protobuf);
 //   - GET /healthz: 200 "ok" as long as the process answers (a liveness probe);
 //   - GET /readyz: 200 "ok" when ready returns nil within ReadyTimeout, else 503 "not ready: " and
-//     the reason (a readiness probe). A nil ready makes /readyz answer as /healthz.
+//     the reason (a readiness probe). A nil ready makes /readyz answer as /healthz;
+//   - and what opts add (WithPprof: /debug/pprof/).
 //
 // In cmd/pgpooler, ready is pooler.Server.Ready.
-func Handler(g prometheus.Gatherer, ready func(context.Context) error) http.Handler {
+func Handler(g prometheus.Gatherer, ready func(context.Context) error, opts ...Option) http.Handler {
 	mux := http.NewServeMux()
+	for _, o := range opts {
+		o(mux)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusOK, "ok")

@@ -1,0 +1,141 @@
+package pooler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/tests/pgtest"
+)
+
+// TestPanicEndsOneConnection: a panic while serving one client, in its own goroutine or in the relay of
+// its link, closes that client's connection and its server (not returned to the pool), counts the client
+// out (max_client_conn 2 admits a new one), logs the stack at Error level, and leaves the process and the
+// other client of the same pool (pool_size 1) working.
+func TestPanicEndsOneConnection(t *testing.T) {
+	backend := pgtest.StartT(t, pgtest.Options{})
+	panicHook = func(where string, detail []byte) {
+		if bytes.Contains(detail, []byte("panic-"+where)) {
+			panic("test panic in " + where)
+		}
+	}
+	t.Cleanup(func() { panicHook = nil }) // runs last: after the pooler's Shutdown
+
+	cfg := config.Default()
+	cfg.Pooler.ListenAddr = "127.0.0.1"
+	cfg.Pooler.PoolMode = modeTransaction
+	cfg.Pooler.DefaultPoolSize = 1
+	cfg.Pooler.MaxClientConn = 2
+	cfg.Pooler.MaxPreparedStatements = 0 // Query texts go through forwardScanned
+	cfg.Databases = map[string]config.Database{"*": {Host: backend.Host, Port: backend.Port, Password: backend.Password}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.ServeAll([]net.Listener{ln}) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-served
+		if t.Failed() {
+			t.Logf("pooler log:\n%s", strings.Join(logs.lines(), "\n"))
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable&default_query_exec_mode=simple_protocol", ln.Addr())
+	connect := func() *pgx.Conn {
+		t.Helper()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	direct, err := pgx.Connect(ctx, backend.SuperConnString("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	backendPID := func(c *pgx.Conn) uint32 {
+		t.Helper()
+		var pid uint32
+		if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatalf("pg_backend_pid: %v", err)
+		}
+		return pid
+	}
+	works := func(who string, c *pgx.Conn) {
+		t.Helper()
+		var n int
+		if err := c.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: SELECT 1 = %d, %v", who, n, err)
+		}
+	}
+	// serverGone waits until the backend pid has left both the pooler's servers and PostgreSQL.
+	serverGone := func(pid uint32) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			pooled := false
+			for _, si := range srv.Snapshot().Servers {
+				pooled = pooled || si.PID == pid
+			}
+			var alive int
+			if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pid)).Scan(&alive); err != nil {
+				t.Fatal(err)
+			}
+			if !pooled && alive == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server of backend pid %d still there after the panic (pooled %v, in pg_stat_activity %d)", pid, pooled, alive)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	other := connect()
+	works("other client", other)
+	for _, where := range []string{"client", "relay"} {
+		victim := connect() // max_client_conn 2: refused unless the last victim was counted out
+		pid := backendPID(victim)
+		_, err := victim.Exec(ctx, "SET application_name = 'panic-"+where+"'")
+		if err == nil {
+			t.Fatalf("%s panic: the SET succeeded", where)
+		}
+		if err := victim.Ping(ctx); err == nil {
+			t.Fatalf("%s panic: the panicking client's connection still answers", where)
+		}
+		serverGone(pid)
+		works("other client after the "+where+" panic", other)
+	}
+	connect() // the relay's victim was counted out too
+	log := strings.Join(logs.lines(), "\n")
+	for _, want := range []string{"level=ERROR msg=\"panic serving a connection", "test panic in client", "test panic in relay", "forwardScanned", "relayServer", "goroutine "} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
