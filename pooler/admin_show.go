@@ -518,7 +518,7 @@ func showUsers(v *adminView) *adminTable {
 }
 
 // adminFixedKeys are the [pooler] keys a reload does not change (Server.Reload keeps the listeners).
-var adminFixedKeys = map[string]bool{"listen_addr": true, "listen_port": true, "unix_socket_dir": true}
+var adminFixedKeys = map[string]bool{"listen_addr": true, "listen_port": true, "unix_socket_dir": true, "event_loops": true}
 
 // showConfig: every [pooler] key with its value in force and its default, in name order. Durations are
 // in seconds, as PgBouncer shows them (and as the configuration also accepts them). changeable says

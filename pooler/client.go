@@ -90,6 +90,8 @@ type clientConn struct {
 	unnamedVer   uint64
 	sqlStmts     map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
 	respQ        []respEntry       // answers awaited from the linked server
+
+	lp *loopClient // set (under mu) once the client is served on an event loop (looprelay.go)
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -130,6 +132,10 @@ func (c *clientConn) serve() {
 	endLogin()
 	if err == nil {
 		_ = c.conn.SetDeadline(time.Time{})
+		if c.loopCovered(cfg) {
+			c.serveOnLoop(counted) // the loop finishes the client when it closes
+			return
+		}
 		err = c.run()
 	}
 	c.finish(err)
@@ -850,6 +856,11 @@ func (c *clientConn) copyStarted() {
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).
 func (c *clientConn) shutdown(force bool) {
 	c.mu.Lock()
+	if lp := c.lp; lp != nil {
+		c.mu.Unlock()
+		lp.shutdownClient(force)
+		return
+	}
 	// A relay still running after its unlink is delivering the last ReadyForQuery: not idle yet, or the
 	// client would see its COMMIT fail although it succeeded.
 	relaying := false

@@ -70,6 +70,7 @@ type Server struct {
 	janitor    sync.Once
 	clientWG   sync.WaitGroup
 	probes     sync.WaitGroup // running server login probes (probe.go); Shutdown waits for them
+	loops      *loopRelay     // event_loops (looprelay.go); nil when off
 }
 
 // New returns a Server for cfg (already validated by config.Load or config.Parse). It loads auth_file when
@@ -96,6 +97,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	_, _ = rand.Read(s.mockKey)
 	if err := s.setConfig(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Pooler.EventLoops {
+		lr, err := startLoopRelay(logger)
+		if err != nil {
+			return nil, fmt.Errorf("event_loops: %w", err)
+		}
+		s.loops = lr
 	}
 	return s, nil
 }
@@ -226,11 +234,15 @@ func keepFixed(running, next *config.Config) (*config.Config, []string) {
 	if r.UnixSocketDir != n.UnixSocketDir {
 		notes = append(notes, fmt.Sprintf("unix_socket_dir %q cannot change while running; still %q until restart", n.UnixSocketDir, r.UnixSocketDir))
 	}
+	if r.EventLoops != n.EventLoops {
+		notes = append(notes, fmt.Sprintf("event_loops %v cannot change while running; still %v until restart", n.EventLoops, r.EventLoops))
+	}
 	if len(notes) == 0 {
 		return next, nil
 	}
 	c := *next
 	c.Pooler.ListenAddr, c.Pooler.ListenPort, c.Pooler.UnixSocketDir = r.ListenAddr, r.ListenPort, r.UnixSocketDir
+	c.Pooler.EventLoops = r.EventLoops
 	return &c, notes
 }
 
@@ -439,6 +451,7 @@ loop:
 	for _, sc := range idle {
 		s.closeServer(sc, "shutting down")
 	}
+	s.loops.stop()
 	s.stopOnce.Do(func() { close(s.stopped) })
 	return err
 }

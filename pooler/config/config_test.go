@@ -72,6 +72,7 @@ var pgbouncerDefaults = map[string]any{
 	"max_prepared_statements":   200,
 	"metrics_addr":              "",    // pgpooler's own key (off)
 	"reject_session_features":   false, // pgpooler's own key
+	"event_loops":               false, // pgpooler's own key (experimental)
 }
 
 func TestDefaultMatchesPgBouncer(t *testing.T) {
