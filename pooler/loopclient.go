@@ -206,12 +206,14 @@ func (lp *loopClient) failErr(err error) {
 	lp.close(err)
 }
 
-// close closes the client for err (OnClose follows at once).
+// close closes the client for err (OnClose follows at once), after what other goroutines wrote for it
+// (kill's goodbye: the waiting link may learn of the kill first, from acquire's error).
 func (lp *loopClient) close(err error) {
 	if lp.err == nil {
 		lp.err = err
 	}
-	if lp.lc != nil {
+	if lp.lc != nil && !lp.done {
+		lp.flushLater()
 		_ = lp.lc.Close()
 	}
 }
