@@ -84,6 +84,8 @@ type clientConn struct {
 	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
 	prep     bool            // max_prepared_statements > 0 and not session mode, fixed at login
 	prepared prepare.Tracker // the client's statement names and the answers awaited from its server
+
+	lp *loopClient // set (under mu) once the client is served on an event loop (looprelay.go)
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -125,6 +127,10 @@ func (c *clientConn) serve() {
 	endLogin()
 	if err == nil {
 		_ = c.conn.SetDeadline(time.Time{})
+		if c.loopCovered(cfg) {
+			c.serveOnLoop(counted) // the loop finishes the client when it closes
+			return
+		}
 		err = c.run()
 	}
 	c.finish(err)
@@ -838,6 +844,11 @@ func (c *clientConn) copyStarted() {
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).
 func (c *clientConn) shutdown(force bool) {
 	c.mu.Lock()
+	if lp := c.lp; lp != nil {
+		c.mu.Unlock()
+		lp.shutdownClient(force)
+		return
+	}
 	// A relay still running after its unlink is delivering the last ReadyForQuery: not idle yet, or the
 	// client would see its COMMIT fail although it succeeded.
 	relaying := false

@@ -75,6 +75,7 @@ type Server struct {
 	janitor    sync.Once
 	clientWG   sync.WaitGroup
 	probes     sync.WaitGroup // running server login probes (probe.go); Shutdown waits for them
+	loops      *loopRelay     // event_loops (looprelay.go); nil when off
 }
 
 // New returns a Server for cfg (already validated by config.Load or config.Parse). It loads auth_file when
@@ -100,6 +101,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	_, _ = rand.Read(s.mockKey)
 	if err := s.setConfig(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Pooler.EventLoops {
+		lr, err := startLoopRelay(logger)
+		if err != nil {
+			return nil, fmt.Errorf("event_loops: %w", err)
+		}
+		s.loops = lr
 	}
 	return s, nil
 }
@@ -247,12 +255,15 @@ func keepFixed(running, next *config.Config) (*config.Config, []string) {
 	if r.DebugPprof != n.DebugPprof {
 		notes = append(notes, fmt.Sprintf("debug_pprof %v cannot change while running; still %v until restart", n.DebugPprof, r.DebugPprof))
 	}
+	if r.EventLoops != n.EventLoops {
+		notes = append(notes, fmt.Sprintf("event_loops %v cannot change while running; still %v until restart", n.EventLoops, r.EventLoops))
+	}
 	if len(notes) == 0 {
 		return next, nil
 	}
 	c := *next
 	c.Pooler.ListenAddr, c.Pooler.ListenPort, c.Pooler.UnixSocketDir = r.ListenAddr, r.ListenPort, r.UnixSocketDir
-	c.Pooler.MetricsAddr, c.Pooler.DebugPprof = r.MetricsAddr, r.DebugPprof
+	c.Pooler.MetricsAddr, c.Pooler.DebugPprof, c.Pooler.EventLoops = r.MetricsAddr, r.DebugPprof, r.EventLoops
 	return &c, notes
 }
 
@@ -473,6 +484,7 @@ loop:
 	for _, sc := range idle {
 		s.closeServer(sc, "shutting down")
 	}
+	s.loops.stop()
 	s.stopOnce.Do(func() { close(s.stopped) })
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -54,6 +55,8 @@ type serverConn struct {
 
 	stmts    prepare.ServerStmts // shared prepared statements on this server (prepared.go); the linked client's mu guards it
 	sqlStmts map[string]string   // SQL-level prepared statements on the server: name → PREPARE text
+
+	loopShadowed atomic.Bool // its socket is also enrolled on event loops (loopshadow.go): close shuts it down
 }
 
 // serverCreds is how a pool proves itself to its servers.
@@ -482,6 +485,9 @@ func newServerReader(conn net.Conn) *pgwire.Reader {
 
 // close closes the network connection; the caller updates the pool's counts.
 func (sc *serverConn) close() {
+	if sc.loopShadowed.Load() {
+		shutdownSocket(sc.raw)
+	}
 	_ = sc.raw.Close()
 	sc.rd.Release()
 }

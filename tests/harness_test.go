@@ -87,7 +87,22 @@ func baseConfig(backend *pgtest.Server) *config.Config {
 	cfg.Databases = map[string]config.Database{
 		"*": {Host: backend.Host, Port: backend.Port, Password: appPassword},
 	}
+	eventLoopsFromEnv(cfg)
 	return cfg
+}
+
+// eventLoopsFromEnv turns event_loops on when PGPOOLER_EVENT_LOOPS is set, to run tests on the event
+// loops: "1" sets event_loops and server_tls_sslmode = disable (what the loops cover), "all" also
+// max_prepared_statements = 0 so that transaction-mode clients are covered. A test's own edit comes after.
+func eventLoopsFromEnv(cfg *config.Config) {
+	switch os.Getenv("PGPOOLER_EVENT_LOOPS") {
+	case "all":
+		cfg.Pooler.MaxPreparedStatements = 0
+		fallthrough
+	case "1":
+		cfg.Pooler.EventLoops = true
+		cfg.Pooler.ServerTLSSSLMode = "disable"
+	}
 }
 
 // startPooler starts a pooler in front of the shared PostgreSQL; edit changes the configuration first.

@@ -403,6 +403,16 @@ type Pooler struct {
 	// other clients get next. Default false. pgpooler's own key.
 	RejectSessionFeatures bool `toml:"reject_session_features"`
 
+	// EventLoops serves logged-in clients on event loops (pooler/loop, one per
+	// core) instead of a goroutine each: experimental, a first cut. It covers
+	// plain-TCP clients in session mode, and in transaction mode with
+	// max_prepared_statements = 0, when server_tls_sslmode is disable and
+	// query_timeout, client_idle_timeout, idle_transaction_timeout and
+	// reject_session_features are off; every other client keeps the goroutine
+	// relay. Fixed until restart, as listen_addr. Default false. pgpooler's own
+	// key.
+	EventLoops bool `toml:"event_loops"`
+
 	// AdminUsers is a comma-separated list of users allowed into the admin
 	// console (the virtual database "pgbouncer", alias "pgpooler") with
 	// every command. Default "". PgBouncer doc/config.md key admin_users.

@@ -74,6 +74,7 @@ var pgbouncerDefaults = map[string]any{
 	"metrics_addr":              "",    // pgpooler's own key (off)
 	"debug_pprof":               false, // pgpooler's own key (off)
 	"reject_session_features":   false, // pgpooler's own key
+	"event_loops":               false, // pgpooler's own key (experimental)
 }
 
 func TestDefaultMatchesPgBouncer(t *testing.T) {

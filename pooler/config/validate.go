@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ func (c *Config) checkPooler(p *problems) {
 		p.add(key("listen_addr"), "is empty and so is pooler.unix_socket_dir: nothing to listen on")
 	}
 	checkPort(p, key("listen_port"), pl.ListenPort, false)
+	if pl.EventLoops && runtime.GOOS == "windows" {
+		p.add(key("event_loops"), "needs epoll or kqueue (Linux, macOS, BSD); not available on Windows")
+	}
 	checkPoolMode(p, key("pool_mode"), pl.PoolMode, false)
 	atLeast(p, key("default_pool_size"), pl.DefaultPoolSize, 1)
 	atLeast(p, key("min_pool_size"), pl.MinPoolSize, 0)

@@ -1,0 +1,297 @@
+package pooler
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/loop"
+	"github.com/pgpooler/pgpooler/pooler/session"
+)
+
+// OnData frames the client's messages (PostgreSQL protocol docs, "Message Formats": a type byte and a
+// length word, checked against pgwire.FrontendLimit and max_packet_size from the header alone) and
+// forwards them raw to the linked server, streaming large ones; the first message that needs a server
+// lends one (lend), the client being paused until it is linked. It accounts for each message as link()
+// does: Query, Sync and FunctionCall owe a ReadyForQuery, other extended-protocol messages open a batch.
+func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
+	lp.lc = lc
+	c := lp.c
+	off := 0
+	for off < len(data) && !lc.Paused() && !lc.Closed() {
+		if lp.discard > 0 {
+			n := min(lp.discard, len(data)-off)
+			lp.discard -= n
+			off += n
+			continue
+		}
+		if lp.rem > 0 {
+			n := min(lp.rem, len(data)-off)
+			lp.rem -= n
+			if !lp.toServer(data[off : off+n]) {
+				return len(data)
+			}
+			off += n
+			continue
+		}
+		if len(data)-off < pgwire.HeaderSize {
+			break
+		}
+		typ := data[off]
+		n := int(binary.BigEndian.Uint32(data[off+1:]))
+		if e := lp.checkHeader(typ, n); e != nil {
+			lp.fail(e)
+			return len(data)
+		}
+		if typ == 'X' {
+			lp.close(errQuiet)
+			return len(data)
+		}
+		if lp.ln == nil {
+			if typ == 'H' || typ == 'd' || typ == 'c' || typ == 'f' { // nothing to link for (link())
+				c.pool.stats.countClientMessage(typ, n)
+				lp.discard = 1 + n
+				continue
+			}
+			if !lp.waiting {
+				lp.lend()
+			}
+			lc.Pause()
+			break // the message stays unconsumed until the client is linked
+		}
+		scan := c.mode != modeSession && (typ == 'Q' || typ == 'P') && n <= session.MaxScannedQuery
+		if scan && off+1+n > len(data) {
+			break // bounded: session.MaxScannedQuery is below the loop's InboundLimit
+		}
+		c.pool.stats.countClientMessage(typ, n)
+		lp.account(typ)
+		if scan {
+			lp.scanSets(data[off : off+1+n])
+		}
+		m := min(1+n, len(data)-off)
+		lp.rem = 1 + n - m
+		if !lp.toServer(data[off : off+m]) {
+			return len(data)
+		}
+		off += m
+	}
+	return off
+}
+
+// checkHeader refuses what run() refuses: a length below 4 or over the type's limit or max_packet_size,
+// and a type that is not a frontend message of the extended or simple protocol.
+func (lp *loopClient) checkHeader(typ byte, n int) *pgwire.Error {
+	limit := pgwire.DefaultMaxMessageSize
+	if m := lp.c.s.config().Pooler.MaxPacketSize; m > 0 {
+		limit = m
+	}
+	switch {
+	case n < 4:
+		return pgwire.ProtocolViolation("invalid message length %d for message type %q", n, typ)
+	case pgwire.FrontendLimit(typ) < limit && n > pgwire.FrontendLimit(typ):
+		return pgwire.ProtocolViolation("message of type %q is %d bytes, over the limit of %d bytes for that message type", typ, n, pgwire.FrontendLimit(typ))
+	case n > limit:
+		return pgwire.ProtocolViolation("message of type %q is %d bytes, over the limit of %d bytes (max_packet_size)", typ, n, limit)
+	}
+	switch typ {
+	case 'X', 'Q', 'P', 'B', 'E', 'D', 'C', 'H', 'S', 'F', 'd', 'c', 'f':
+		return nil
+	}
+	return pgwire.ProtocolViolation("invalid frontend message type %d", typ)
+}
+
+// account notes message typ on its way to the linked server, under c.mu as link() does (SHOW CLIENTS
+// and cancel requests read the same fields).
+func (lp *loopClient) account(typ byte) {
+	c := lp.c
+	c.mu.Lock()
+	if c.queryStart.IsZero() && typ != 'd' && typ != 'c' && typ != 'f' && typ != 'H' {
+		c.queryStart = time.Now()
+		if c.xactStart.IsZero() {
+			c.xactStart = c.queryStart
+		}
+	}
+	switch typ {
+	case 'Q', 'F', 'S':
+		c.pending++
+		if typ == 'S' {
+			c.openBatch = false
+		}
+	case 'd', 'c', 'f':
+	default:
+		c.openBatch = true
+	}
+	c.mu.Unlock()
+}
+
+// scanSets notes the SET and RESET statements of a whole Query or Parse message, as forwardScanned does.
+func (lp *loopClient) scanSets(msg []byte) {
+	text := msg[pgwire.HeaderSize:]
+	if msg[0] == 'P' {
+		if i := bytes.IndexByte(text, 0); i >= 0 {
+			text = text[i+1:]
+		}
+	}
+	if i := bytes.IndexByte(text, 0); i >= 0 {
+		text = text[:i]
+	}
+	if session.MayChange(text) {
+		lp.c.mu.Lock()
+		lp.c.sets.Scan(string(text))
+		lp.c.mu.Unlock()
+	}
+}
+
+// toServer writes b to the linked server; false when the write failed (the link has then failed).
+// Over the server's outbound limit the client is paused until OnDrained.
+func (lp *loopClient) toServer(b []byte) bool {
+	sh := lp.ln.sh
+	if err := sh.conn.Write(b); err != nil {
+		return false
+	}
+	if sh.conn.OverLimit() {
+		lp.fullServer = true
+		lp.lc.Pause()
+	}
+	return true
+}
+
+// maybeResume resumes the client when nothing holds it: no server being got, no full server.
+func (lp *loopClient) maybeResume() {
+	if !lp.done && !lp.waiting && !lp.fullServer && lp.lc != nil {
+		lp.lc.Resume()
+	}
+}
+
+// OnDrained: the client took what was queued for it; a server paused for it goes on.
+func (lp *loopClient) OnDrained(*loop.Conn) {
+	if ln := lp.ln; ln != nil && ln.fullClient {
+		ln.fullClient = false
+		ln.sh.conn.Resume()
+	}
+}
+
+// flushLater writes to the client what other goroutines wrote for it (serveOnLoop).
+func (lp *loopClient) flushLater() {
+	c := lp.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.wr.Flush()
+	if lp.later.Len() > 0 && lp.lc != nil {
+		_ = lp.lc.Write(lp.later.Bytes())
+	}
+	lp.later.Reset()
+}
+
+// fail sends e to the client and closes it.
+func (lp *loopClient) fail(e *pgwire.Error) {
+	if lp.lc != nil && !lp.done {
+		_ = lp.lc.Write(e.AppendTo(nil))
+	}
+	lp.close(e)
+}
+
+// failErr is fail for any error: an ErrorResponse when it is one (or a FATAL for the client), else a
+// quiet close.
+func (lp *loopClient) failErr(err error) {
+	var pe *pgwire.Error
+	if errors.As(err, &pe) {
+		lp.fail(pe)
+		return
+	}
+	lp.close(err)
+}
+
+// close closes the client for err (OnClose follows at once), after what other goroutines wrote for it
+// (kill's goodbye: the waiting link may learn of the kill first, from acquire's error).
+func (lp *loopClient) close(err error) {
+	if lp.err == nil {
+		lp.err = err
+	}
+	if lp.lc != nil && !lp.done {
+		lp.flushLater()
+		_ = lp.lc.Close()
+	}
+}
+
+// OnClose: the client is gone, by either side. Its server goes back when it sits cleanly between
+// messages (returnAfterClient: ROLLBACK, server_reset_query), and is cancelled and closed otherwise
+// (abortServer); then the client is finished.
+func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
+	if lp.done {
+		return
+	}
+	if lp.err == nil {
+		lp.err = err
+	}
+	if ln := lp.ln; ln != nil {
+		c := lp.c
+		ln.detach()
+		c.mu.Lock()
+		busy := c.pending > 0 || c.openBatch
+		c.mu.Unlock()
+		if busy || lp.rem > 0 || ln.rem > 0 || ln.sh.conn.Outbound() > 0 {
+			c.s.abortServer(ln.sc, "client disconnected while the server was busy")
+		} else {
+			go c.s.returnAfterClient(ln.sc, c.mode)
+		}
+	}
+	lp.finish(lp.err)
+}
+
+// finish does what serve does after run: finish (the client's error is already written), clientCount,
+// clientWG. Once.
+func (lp *loopClient) finish(err error) {
+	if lp.done {
+		return
+	}
+	lp.done = true
+	if lp.stopCtx != nil {
+		lp.stopCtx()
+	}
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, loop.ErrStopped):
+		err = errQuiet
+	}
+	c := lp.c
+	c.finish(err)
+	if lp.counted {
+		c.s.clientCount.Add(-1)
+	}
+	c.s.clientWG.Done()
+}
+
+// ctxEnded runs when the client's context ends: KILL_CLIENT or KILL (cause errQuiet) closes it after
+// the goodbye kill wrote; the end of Shutdown's base context is shutdown's business.
+func (lp *loopClient) ctxEnded() {
+	if lp.done || context.Cause(lp.c.ctx) != errQuiet {
+		return
+	}
+	lp.flushLater()
+	lp.close(errQuiet)
+}
+
+// shutdownClient is clientConn.shutdown for a client on a loop: it is closed with 57P01 if it is between
+// transactions (or sits idle in session mode), or always with force.
+func (lp *loopClient) shutdownClient(force bool) {
+	_ = lp.l.Run(func() {
+		if lp.done || lp.lc == nil {
+			return
+		}
+		c := lp.c
+		idle := lp.ln == nil
+		if !idle && c.mode == modeSession {
+			c.mu.Lock()
+			idle = c.pending == 0 && !c.openBatch && c.txStatus == 'I' && lp.rem == 0
+			c.mu.Unlock()
+		}
+		if idle || force {
+			lp.fail(pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
+		}
+	})
+}

@@ -1,0 +1,261 @@
+package pooler
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/session"
+)
+
+// loopLink is one lending of a server to a client on a loop: both sockets are served by the client's
+// loop, which alone touches it.
+type loopLink struct {
+	lp         *loopClient
+	sc         *serverConn
+	sh         *serverShadow
+	rem        int  // bytes of the server's current message still to forward to the client
+	fullClient bool // the server is paused: the client's outbound is over the limit
+}
+
+// lend starts getting a server for the client, whose message waits (paused) until attach. The pool is
+// asked from a goroutine (acquire may wait in line, log in a server, run server_check_query) and so is
+// prepareServer's parameter sync; the answer comes back to the loop (lent).
+func (lp *loopClient) lend() {
+	c := lp.c
+	if c.s.stopping.Load() { // between transactions during a shutdown: this client is done (link())
+		lp.fail(pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
+		return
+	}
+	lp.waiting = true
+	go func() {
+		start := time.Now()
+		c.mu.Lock()
+		c.waitSince = start
+		c.mu.Unlock()
+		sc, err := c.s.acquire(c.ctx, c.pool) // the loop sees the client leave: its close ends c.ctx
+		c.mu.Lock()
+		c.waitSince = time.Time{}
+		c.mu.Unlock()
+		if err == nil {
+			waited := time.Since(start)
+			c.pool.stats.serverAssignments.Add(1)
+			c.pool.stats.waitTime.Add(waited.Microseconds())
+			c.pool.obs.Wait(waited)
+			if err = c.prepareServer(sc); err != nil {
+				sc = nil // prepareServer disposed of it
+			}
+		}
+		if lp.l.Run(func() { lp.lent(sc, err) }) != nil && sc != nil {
+			c.s.release(sc) // the loops have stopped
+		}
+	}()
+}
+
+// lent takes the server lend got (or its error), on the loop, and links it once its shadow is enrolled.
+func (lp *loopClient) lent(sc *serverConn, err error) {
+	c := lp.c
+	switch {
+	case lp.done:
+		if sc != nil {
+			c.s.release(sc) // nothing was sent to it
+		}
+		return
+	case err != nil:
+		lp.waiting = false
+		lp.failErr(err)
+		return
+	case sc.tls: // server_tls_sslmode changed by a reload: the loops do not speak TLS
+		lp.waiting = false
+		c.s.release(sc)
+		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "event_loops: the server connection uses TLS, which the event loops do not serve; reconnect"))
+		return
+	}
+	sh, fresh, err := c.s.loops.shadowOn(lp.l, sc)
+	if err != nil {
+		lp.waiting = false
+		c.s.closeServer(sc, "event_loops: cannot enroll the server's socket: "+err.Error())
+		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server connection failed: %v", err))
+		return
+	}
+	if fresh {
+		_ = lp.l.Run(func() { lp.attach(sc, sh) }) // after the enrollment's own registration
+		return
+	}
+	lp.attach(sc, sh)
+}
+
+// attach links sc (its shadow sh on the client's loop) to the client and lets both be read.
+func (lp *loopClient) attach(sc *serverConn, sh *serverShadow) {
+	c := lp.c
+	lp.waiting = false
+	if lp.done {
+		c.s.release(sc)
+		return
+	}
+	if sh.conn.Closed() {
+		c.s.closeServer(sc, "server connection lost")
+		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly"))
+		return
+	}
+	ln := &loopLink{lp: lp, sc: sc, sh: sh}
+	sh.ln, lp.ln = ln, ln
+	c.mu.Lock()
+	c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false
+	c.mu.Unlock()
+	lp.flushLater() // ParameterStatus of tentative start-up parameters (learnTentative)
+	sh.conn.Resume()
+	lp.maybeResume()
+}
+
+// detach ends the lending on the loop: the shadow is paused (not read until its next lending here) and
+// the client's fields no longer name the server. The caller disposes of the server.
+func (ln *loopLink) detach() {
+	lp := ln.lp
+	lp.ln, ln.sh.ln = nil, nil
+	ln.sh.conn.Pause()
+	if lp.fullServer {
+		lp.fullServer = false
+		lp.maybeResume()
+	}
+	lp.c.mu.Lock()
+	if lp.c.sc == ln.sc {
+		lp.c.sc = nil
+	}
+	lp.c.mu.Unlock()
+}
+
+// fromServer forwards the server's messages raw to the client, streaming large ones, and settles each
+// ReadyForQuery (readyForQuery); ParameterStatus updates both sides' parameters. It returns the bytes
+// consumed.
+func (ln *loopLink) fromServer(data []byte) int {
+	lp := ln.lp
+	c := lp.c
+	stats := &c.pool.stats
+	off := 0
+	for off < len(data) && lp.ln == ln && !ln.sh.conn.Paused() {
+		if ln.rem > 0 {
+			n := min(ln.rem, len(data)-off)
+			ln.rem -= n
+			if !ln.toClient(data[off : off+n]) {
+				return len(data)
+			}
+			off += n
+			continue
+		}
+		if len(data)-off < pgwire.HeaderSize {
+			break
+		}
+		typ := data[off]
+		n := int(binary.BigEndian.Uint32(data[off+1:]))
+		if n < 4 || n > pgwire.BackendLimit(typ) || (typ == 'Z' && n != 5) {
+			ln.serverFailed(nil)
+			return len(data)
+		}
+		switch typ {
+		case 'Z':
+			if len(data)-off < pgwire.HeaderSize+1 {
+				return off
+			}
+			off += pgwire.HeaderSize + 1
+			ln.readyForQuery(data[off-pgwire.HeaderSize-1:off], off < len(data))
+			continue
+		case 'S':
+			if off+1+n > len(data) {
+				return off // bounded by the loop's InboundLimit
+			}
+			msg := data[off : off+1+n]
+			if name, value, ok := ln.sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
+				c.mu.Lock()
+				c.params[lowerName(name)] = value
+				c.mu.Unlock()
+			}
+		case 'G', 'W': // CopyInResponse, CopyBothResponse
+			c.mu.Lock()
+			c.copyIn = true
+			c.mu.Unlock()
+		}
+		stats.sent.Add(int64(n) + 1)
+		m := min(1+n, len(data)-off)
+		ln.rem = 1 + n - m
+		if !ln.toClient(data[off : off+m]) {
+			return len(data)
+		}
+		off += m
+	}
+	return off
+}
+
+// toClient writes b to the client; false when the client is gone (its OnClose has run). Over the
+// client's outbound limit the server is paused until the client's OnDrained.
+func (ln *loopLink) toClient(b []byte) bool {
+	lc := ln.lp.lc
+	if err := lc.Write(b); err != nil {
+		return false
+	}
+	if lc.OverLimit() && !ln.fullClient {
+		ln.fullClient = true
+		ln.sh.conn.Pause()
+	}
+	return true
+}
+
+// readyForQuery settles a ReadyForQuery as relay.go's does: one fewer owed, statistics; when nothing is
+// owed and no batch is open in transaction mode with status 'I', the link ends: the ReadyForQuery is
+// written to the client, then the server goes back to its pool (after the parameter sync of the SETs
+// the transaction sent, in a goroutine while the client's next link waits). more tells that the server
+// sent bytes after it, which a server between transactions must not: it is closed then.
+func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
+	lp, c, sc := ln.lp, ln.lp.c, ln.sc
+	status := rfq[pgwire.HeaderSize]
+	sc.txStatus = status
+	c.mu.Lock()
+	if c.pending > 0 {
+		c.pending--
+	}
+	c.txStatus = status
+	c.copyIn = false
+	c.countReadyForQueryLocked(status)
+	unlink := c.pending == 0 && !c.openBatch && c.mode != modeSession && status == 'I'
+	var sets session.Sets
+	if unlink {
+		c.txStatus = 'I'
+		if !c.sets.Empty() {
+			sets, c.sets = c.sets, session.Sets{}
+		}
+	}
+	c.mu.Unlock()
+	if !unlink {
+		ln.toClient(rfq)
+		return
+	}
+	ln.detach()
+	ln.toClient(rfq) // a client gone by now is closed; its idle server still goes back
+	switch {
+	case more:
+		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a transaction")
+	case sets.Empty():
+		c.s.release(sc)
+	default:
+		lp.waiting = true
+		go func() {
+			if c.syncSessionOrClose(sc, sets) {
+				c.s.release(sc)
+			}
+			_ = lp.l.Run(func() {
+				lp.waiting = false
+				lp.maybeResume()
+			})
+		}()
+	}
+}
+
+// serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):
+// the server is closed, the client told (08006) and closed, as relayFailed does.
+func (ln *loopLink) serverFailed(err error) {
+	lp, c := ln.lp, ln.lp.c
+	ln.detach()
+	c.s.closeServer(ln.sc, "server connection failed: "+errString(err))
+	lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err)))
+}

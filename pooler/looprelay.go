@@ -1,0 +1,125 @@
+package pooler
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"runtime"
+
+	"github.com/pgpooler/pgpooler/pgwire"
+	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/loop"
+)
+
+// loopRelay holds the event loops of event_loops (experimental, pgpooler's own key): the logged-in
+// clients it covers (loopCovered) and the servers lent to them are served there, by pooler/loop, instead
+// of by goroutines of their own (docs/architecture.md). Every other client keeps the goroutine relay
+// (client.go run, relay.go relayServer).
+type loopRelay struct {
+	g *loop.Group
+	// shadows[i] are the server sockets enrolled on loop i, owned by that loop (loopshadow.go).
+	shadows []map[*serverConn]*serverShadow
+}
+
+// startLoopRelay starts one event loop per CPU (runtime.NumCPU).
+func startLoopRelay(logger *slog.Logger) (*loopRelay, error) {
+	g, err := loop.Start(loop.Config{Loops: runtime.NumCPU(), Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	lr := &loopRelay{g: g, shadows: make([]map[*serverConn]*serverShadow, g.Len())}
+	for i := range lr.shadows {
+		lr.shadows[i] = map[*serverConn]*serverShadow{}
+	}
+	return lr, nil
+}
+
+// stop closes whatever is still enrolled and stops the loops; nil-safe.
+func (lr *loopRelay) stop() {
+	if lr != nil {
+		lr.g.Stop()
+	}
+}
+
+// loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
+// c is a plain-TCP client (no TLS, not the Unix socket) in session mode, or in transaction mode without
+// prepared-statement tracking (max_prepared_statements = 0), server_tls_sslmode is disable, and none of
+// query_timeout, client_idle_timeout, idle_transaction_timeout and reject_session_features is set (the
+// loops have no timers or statement rewriting yet), and nothing past the login has been read ahead.
+func (c *clientConn) loopCovered(cfg *config.Config) bool {
+	p := &cfg.Pooler
+	switch {
+	case c.s.loops == nil, c.tls != nil, c.prep, c.isUnix():
+		return false
+	case c.mode != modeSession && c.mode != modeTransaction:
+		return false
+	case p.QueryTimeout.D() != 0, p.ClientIdleTimeout.D() != 0, p.IdleTransactionTimeout.D() != 0, p.RejectSessionFeatures:
+		return false
+	case c.s.tls.Load().servers != nil:
+		return false
+	}
+	if _, ok := c.conn.(*net.TCPConn); !ok {
+		return false
+	}
+	return c.rd.Buffered() == 0
+}
+
+// serveOnLoop hands the logged-in client to an event loop; serve's goroutine then ends. The loop
+// finishes the client once when it closes (loopClient.closed): finish, clientCount, clientWG.
+func (c *clientConn) serveOnLoop(counted bool) {
+	lp := &loopClient{c: c, counted: counted, l: c.s.loops.g.Next()}
+	// What other goroutines write to the client from now on (kill's goodbye, learnTentative's
+	// ParameterStatus, finish's error) is kept and written on the loop (flushLater).
+	c.wmu.Lock()
+	c.wr = pgwire.NewWriter(&lp.later)
+	c.wmu.Unlock()
+	c.s.clientWG.Add(1)
+	lc, err := lp.l.Enroll(c.conn, lp) // closes c.conn: the loop works on a duplicate
+	if err != nil {
+		lp.finish(err)
+		return
+	}
+	c.mu.Lock()
+	c.lp = lp
+	c.mu.Unlock()
+	_ = lp.l.Run(func() {
+		lp.lc = lc
+		if lp.done {
+			return
+		}
+		// KILL_CLIENT and KILL end c.ctx with errQuiet; Shutdown's end of baseCtx is handled by shutdown.
+		lp.stopCtx = context.AfterFunc(c.ctx, func() { _ = lp.l.Run(lp.ctxEnded) })
+	})
+}
+
+// loopClient is a client served on a loop. Its fields are the loop's alone, except later (under c.wmu).
+type loopClient struct {
+	c       *clientConn
+	l       *loop.Loop
+	lc      *loop.Conn
+	counted bool // counted in clientCount
+	later   bytes.Buffer
+
+	ln         *loopLink // the lending now, nil between
+	waiting    bool      // a goroutine gets, or settles, a server for the client: its next link waits
+	fullServer bool      // paused: the server's outbound is over the limit
+	rem        int       // bytes of the client's current message still to forward
+	discard    int       // bytes of the client's current message still to drop
+	done       bool      // closed and finished
+	err        error     // why the pooler closed the client
+	stopCtx    func() bool
+}
+
+// LoopConns is the number of connections enrolled on the event loops now (event_loops): clients served
+// there and the server sockets enrolled for them; 0 when event_loops is off.
+func (s *Server) LoopConns() int {
+	if s.loops == nil {
+		return 0
+	}
+	n := 0
+	for i := range s.loops.g.Len() {
+		n += s.loops.g.Loop(i).Conns()
+	}
+	return n
+}
