@@ -151,8 +151,8 @@ func (s *suite) runScenarios(ctx context.Context) error {
 					}
 				}
 				s.record(sc.name, t, r)
-				logf("[%d/%d] round %d %-8s %-9s tps %9.1f  lat %7.3f ms  p99 %7.3f ms  failed %d  cpu %s µs/txn%s",
-					n, total, round+1, sc.name, t, r.tps, r.latAvgMs, r.latP99Ms, r.failed, fmtFloat(r.cpuPerTxUs, 1), abortedNote(r))
+				logf("[%d/%d] round %d %-8s %-9s tps %9.1f  lat %7.3f ms  p99 %7.3f ms  failed %d  cpu %s µs/txn  conn %s ms%s",
+					n, total, round+1, sc.name, t, r.tps, r.latAvgMs, r.latP99Ms, r.failed, fmtFloat(r.cpuPerTxUs, 1), fmtFloat(r.connMs, 0), abortedNote(r))
 			}
 		}
 	}

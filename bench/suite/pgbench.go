@@ -19,6 +19,7 @@ type result struct {
 	tps        float64 // pgbench's tps line
 	latAvgMs   float64 // pgbench's "latency average"
 	latP99Ms   float64 // from the per-transaction logs; NaN without them
+	connMs     float64 // pgbench's "initial connection time" (with -C: "average connection time")
 	txns       int64   // "number of transactions actually processed"
 	failed     int64   // "number of failed transactions", plus clients pgbench aborted
 	aborted    bool    // pgbench exited non-zero (clients aborted); the numbers cover what ran
@@ -26,11 +27,12 @@ type result struct {
 	errText    string  // first lines of pgbench's complaints, when aborted
 }
 
-// pgbenchArgs are the pgbench arguments of sc through e for d, logging per transaction under prefix.
+// pgbenchArgs are the pgbench arguments of sc through e for d (-T is sc.runTime(d)), logging per
+// transaction under prefix.
 func pgbenchArgs(sc scenario, e endpoint, d time.Duration, prefix string) []string {
 	args := append([]string{}, sc.args...)
 	args = append(args, "-c", strconv.Itoa(sc.clients), "-j", strconv.Itoa(sc.threads()),
-		"-T", strconv.Itoa(int(d/time.Second)))
+		"-T", strconv.Itoa(int(sc.runTime(d)/time.Second)))
 	if prefix != "" {
 		args = append(args, "--log", "--log-prefix="+prefix)
 	}
@@ -47,7 +49,7 @@ func runPgbench(ctx context.Context, sc scenario, e endpoint, pid int, d time.Du
 	}
 	defer os.RemoveAll(logDir)
 	prefix := filepath.Join(logDir, "txn")
-	ctx, cancel := context.WithTimeout(ctx, d+5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, sc.runTime(d)+5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "pgbench", pgbenchArgs(sc, e, d, prefix)...)
 	cmd.Env = pgbenchEnv()
@@ -80,6 +82,9 @@ func runPgbench(ctx context.Context, sc scenario, e endpoint, pid int, d time.Du
 		r.aborted = true
 		r.errText = tail(stderr.String(), 3)
 	}
+	if r.txns == 0 {
+		logf("pgbench %s through %s completed no transaction; its output:\n%s\n%s", sc.name, e.addr(), stdout.String(), tail(stderr.String(), 5))
+	}
 	lat, err := readLatencyLogs(prefix)
 	if err != nil {
 		return r, err
@@ -94,6 +99,7 @@ var (
 	tpsRE     = regexp.MustCompile(`(?m)^tps = ([0-9.]+)`)
 	latAvgRE  = regexp.MustCompile(`(?m)^latency average = ([0-9.]+) ms`)
 	txnsRE    = regexp.MustCompile(`(?m)^number of transactions actually processed: (\d+)`)
+	connRE    = regexp.MustCompile(`(?m)^(?:initial|average) connection time = ([0-9.]+) ms`)
 	failedRE  = regexp.MustCompile(`(?m)^number of failed transactions: (\d+)`)
 	headingRE = regexp.MustCompile(`(?m)^transaction type: `)
 )
@@ -119,6 +125,10 @@ func parseSummary(out []byte, r *result) error {
 		r.latAvgMs, _ = strconv.ParseFloat(string(m[1]), 64)
 	} else {
 		r.latAvgMs = math.NaN()
+	}
+	r.connMs = math.NaN()
+	if m := connRE.FindSubmatch(out); m != nil {
+		r.connMs, _ = strconv.ParseFloat(string(m[1]), 64)
 	}
 	if m := failedRE.FindSubmatch(out); m != nil {
 		r.failed, _ = strconv.ParseInt(string(m[1]), 10, 64)

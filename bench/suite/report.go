@@ -14,6 +14,7 @@ type summary struct {
 	tps, latAvgMs, latP99Ms, cpuPerTxUs float64
 	failed                              int64 // over all rounds
 	aborted                             int   // rounds in which pgbench aborted clients
+	empty                               int   // rounds that completed no transaction
 	rounds                              int
 }
 
@@ -28,6 +29,9 @@ func summarize(rs []result) summary {
 		s.failed += r.failed
 		if r.aborted {
 			s.aborted++
+		}
+		if r.txns == 0 {
+			s.empty++
 		}
 	}
 	s.tps, s.latAvgMs, s.latP99Ms, s.cpuPerTxUs = median(tps), median(avg), median(p99), median(cpu)
@@ -118,8 +122,10 @@ func (s *suite) writeMethod(b *strings.Builder) {
 		"scenario, then round 2, ...), the targets' order rotated each round; the tables show medians. "+
 		"CPU per transaction is the pooler process's utime+stime (/proc/PID/stat, CLK_TCK %d) over the run "+
 		"divided by the transactions pgbench completed. p99 is from pgbench's per-transaction logs. "+
-		"Failed counts pgbench's failed transactions plus clients it aborted, over all rounds.\n\n",
-		s.cfg.rounds, plural(s.cfg.rounds), s.cfg.duration, clockTicks)
+		"Failed counts pgbench's failed transactions plus clients it aborted, over all rounds. "+
+		"pgbench's -T counts the time its clients take to connect, which its tps and latency leave out, so -T is "+
+		"the duration plus %s per client (except with -C), rounded up to seconds.\n\n",
+		s.cfg.rounds, plural(s.cfg.rounds), s.cfg.duration, clockTicks, connectAllowance)
 	fmt.Fprintf(b, "The commands (HOST and PORT of the target; PGPASSWORD set):\n\n```sh\n")
 	for _, sc := range s.cfg.scenarios {
 		args := pgbenchArgs(sc, endpoint{host: "HOST", port: 0}, s.cfg.duration, "LOGDIR/txn")
@@ -142,7 +148,9 @@ func (s *suite) writeThroughput(b *strings.Builder) {
 			ratio(pp.tps, pb.tps, okP && okB), ratio(pp.tps, d.tps, okP && okD),
 			cpuCell(pb, okB), cpuCell(pp, okP), ratio(pp.cpuPerTxUs, pb.cpuPerTxUs, okP && okB))
 	}
-	fmt.Fprintf(b, "\nA `*` marks a median over rounds in which pgbench aborted clients (see the failures below).\n\n")
+	fmt.Fprintf(b, "\nA `*` marks a median over rounds in which pgbench aborted clients (see the failures below); "+
+		"a `†` one over rounds that completed no transaction at all (pgbench was still connecting its "+
+		"clients when -T ran out).\n\n")
 }
 
 func (s *suite) writeLatency(b *strings.Builder) {
@@ -267,7 +275,11 @@ func tpsCell(s summary, ok bool) string {
 	if !ok {
 		return "–"
 	}
-	return fmt.Sprintf("%s%s", thousands(s.tps), abortMark(s))
+	mark := abortMark(s)
+	if s.empty > 0 {
+		mark += "†"
+	}
+	return thousands(s.tps) + mark
 }
 
 func cpuCell(s summary, ok bool) string {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMedian(t *testing.T) {
@@ -156,6 +157,21 @@ func TestThousands(t *testing.T) {
 	for in, want := range map[float64]string{0: "0", 999.4: "999", 32735.5: "32,736", 1234567: "1,234,567", -4500: "-4,500"} {
 		if got := thousands(in); got != want {
 			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRunTime(t *testing.T) {
+	for _, c := range []struct {
+		sc   scenario
+		want time.Duration
+	}{
+		{selectOnly(1), 11 * time.Second},                     // 10 s + 15 ms, rounded up
+		{selectOnly(1000), 25 * time.Second},                  // 10 s + 15 s
+		{allScenarios[len(allScenarios)-1], 10 * time.Second}, // -C: connecting is what it measures
+	} {
+		if got := c.sc.runTime(10 * time.Second); got != c.want {
+			t.Errorf("%s: -T %v, want %v", c.sc.name, got, c.want)
 		}
 	}
 }
