@@ -22,7 +22,9 @@
 //
 // Per run it records TPS, average latency (pgbench's summary), p99 latency (from pgbench's
 // per-transaction logs, --log), failed transactions, and the pooler process's CPU time (utime+stime from
-// /proc/PID/stat) divided by the transactions pgbench completed.
+// /proc/PID/stat) divided by the transactions pgbench completed. pgbench's -T includes the time its
+// clients take to connect, which its tps leaves out, so -T is the duration plus 15 ms per client
+// (scenarios.go, runTime). With the defaults the whole suite takes about 20 minutes.
 //
 // Environment:
 //

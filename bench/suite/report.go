@@ -22,7 +22,11 @@ func summarize(rs []result) summary {
 	var tps, avg, p99, cpu []float64
 	s := summary{rounds: len(rs)}
 	for _, r := range rs {
-		tps = append(tps, r.tps)
+		if r.txns == 0 { // measured nothing (still connecting when -T ran out): not a TPS of 0
+			tps = append(tps, math.NaN())
+		} else {
+			tps = append(tps, r.tps)
+		}
 		avg = append(avg, r.latAvgMs)
 		p99 = append(p99, r.latP99Ms)
 		cpu = append(cpu, r.cpuPerTxUs)
@@ -149,8 +153,8 @@ func (s *suite) writeThroughput(b *strings.Builder) {
 			cpuCell(pb, okB), cpuCell(pp, okP), ratio(pp.cpuPerTxUs, pb.cpuPerTxUs, okP && okB))
 	}
 	fmt.Fprintf(b, "\nA `*` marks a median over rounds in which pgbench aborted clients (see the failures below); "+
-		"a `†` one over rounds that completed no transaction at all (pgbench was still connecting its "+
-		"clients when -T ran out).\n\n")
+		"a `†` one with rounds that completed no transaction at all (pgbench was still connecting its "+
+		"clients when -T ran out), which the median leaves out.\n\n")
 }
 
 func (s *suite) writeLatency(b *strings.Builder) {

@@ -175,3 +175,16 @@ func TestRunTime(t *testing.T) {
 		}
 	}
 }
+
+func TestSummarizeLeavesOutEmptyRounds(t *testing.T) {
+	nan := math.NaN()
+	rs := []result{
+		{tps: 0, txns: 0, latAvgMs: nan, latP99Ms: nan, cpuPerTxUs: nan},
+		{tps: 100, txns: 1000, latAvgMs: 2, latP99Ms: 5, cpuPerTxUs: 30},
+		{tps: 300, txns: 3000, latAvgMs: 4, latP99Ms: 9, cpuPerTxUs: 50, failed: 2, aborted: true},
+	}
+	s := summarize(rs)
+	if s.tps != 200 || s.cpuPerTxUs != 40 || s.empty != 1 || s.aborted != 1 || s.failed != 2 {
+		t.Errorf("summary %+v; want tps 200, cpu 40, 1 empty, 1 aborted, 2 failed", s)
+	}
+}
