@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/pgpooler
 
-.PHONY: all build test vet race fuzz bench run clean help
+.PHONY: all build test vet race fuzz bench bench-go run clean help
 
 all: build
 
@@ -10,7 +10,9 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
 	@echo "make fuzz   - only the fuzz runs (FUZZTIME=5s each by default)"
-	@echo "make bench  - benchmarks side by side: direct PostgreSQL, pgpooler, PgBouncer (when installed)"
+	@echo "make bench  - pgbench side by side: direct PostgreSQL, PgBouncer, pgpooler; writes docs/benchmarks.md and .png"
+	@echo "              (DURATION=s ROUNDS=n SCENARIOS=S1,S50,... PGBOUNCER=path; see bench/suite/doc.go)"
+	@echo "make bench-go - the Go benchmarks in bench/ (go test -bench)"
 	@echo "make run    - scripts/run.sh: build, start a local PostgreSQL if none answers on 5432, run the pooler"
 	@echo "make clean  - remove bin/ and the fuzz cache"
 
@@ -29,7 +31,11 @@ race:
 fuzz:
 	scripts/fuzz.sh
 
-bench:
+# The side-by-side suite (bench/suite): about 20 minutes with the defaults.
+bench: build
+	$(GO) run ./bench/suite
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./bench/
 
 run:

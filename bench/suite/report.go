@@ -1,0 +1,330 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// summary is the medians of one scenario through one target.
+type summary struct {
+	tps, latAvgMs, latP99Ms, cpuPerTxUs float64
+	failed                              int64 // over all rounds
+	aborted                             int   // rounds in which pgbench aborted clients
+	empty                               int   // rounds that completed no transaction
+	rounds                              int
+}
+
+func summarize(rs []result) summary {
+	var tps, avg, p99, cpu []float64
+	s := summary{rounds: len(rs)}
+	for _, r := range rs {
+		if r.txns == 0 { // measured nothing (still connecting when -T ran out): not a TPS of 0
+			tps = append(tps, math.NaN())
+		} else {
+			tps = append(tps, r.tps)
+		}
+		avg = append(avg, r.latAvgMs)
+		p99 = append(p99, r.latP99Ms)
+		cpu = append(cpu, r.cpuPerTxUs)
+		s.failed += r.failed
+		if r.aborted {
+			s.aborted++
+		}
+		if r.txns == 0 {
+			s.empty++
+		}
+	}
+	s.tps, s.latAvgMs, s.latP99Ms, s.cpuPerTxUs = median(tps), median(avg), median(p99), median(cpu)
+	return s
+}
+
+// summaryOf returns the summary of scenario through target, and false when it did not run.
+func (s *suite) summaryOf(scenario, target string) (summary, bool) {
+	rs := s.runs[scenario][target]
+	if len(rs) == 0 {
+		return summary{}, false
+	}
+	return summarize(rs), true
+}
+
+// write writes benchmarks.md and benchmarks.png into the output directory.
+func (s *suite) write() error {
+	if err := os.MkdirAll(s.cfg.out, 0o755); err != nil {
+		return err
+	}
+	md := filepath.Join(s.cfg.out, "benchmarks.md")
+	if err := os.WriteFile(md, []byte(s.markdown()), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s", md)
+	if len(s.runs) == 0 {
+		return nil
+	}
+	png := filepath.Join(s.cfg.out, "benchmarks.png")
+	if err := s.plot(png); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	logf("wrote %s", png)
+	return nil
+}
+
+func (s *suite) markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("Written by `make bench` (bench/suite) on %s; the run took %s.\n",
+		s.began.UTC().Format("2006-01-02 15:04 MST"), s.ended.Sub(s.began).Round(time.Second))
+	w("Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n\n", s.mach.loadAvg, s.loadEnd)
+	if s.cfg.note != "" {
+		w("**Note.** %s\n\n", s.cfg.note)
+	}
+	if len(s.runs) > 0 {
+		w("![TPS and pooler CPU per transaction by scenario](benchmarks.png)\n\n")
+	}
+	s.writeMachine(&b)
+	s.writeMethod(&b)
+	if len(s.runs) > 0 {
+		s.writeThroughput(&b)
+		s.writeLatency(&b)
+	}
+	s.writeIdle(&b)
+	s.writeStorm(&b)
+	if len(s.runs) > 0 {
+		s.writeEveryRun(&b)
+	}
+	s.writeConfigs(&b)
+	return b.String()
+}
+
+func (s *suite) writeMachine(b *strings.Builder) {
+	m := s.mach
+	fmt.Fprintf(b, "## Machine and versions\n\n")
+	fmt.Fprintf(b, "- %d CPUs (`nproc`): %s; %s; memory %s\n", m.cpus, m.cpuModel, m.kernel, m.memory)
+	fmt.Fprintf(b, "- PostgreSQL: %s; %s\n", s.db.version, s.pgbench)
+	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+		if p := s.poolers[t]; p != nil {
+			fmt.Fprintf(b, "- %s: %s\n", t, p.version)
+		}
+	}
+	fmt.Fprintf(b, "- pgpooler commit: `%s`, built with %s\n", m.commit, m.goVer)
+	fmt.Fprintf(b, "- PostgreSQL, pgbench, the poolers and the suite all share the machine's CPUs.\n\n")
+}
+
+func (s *suite) writeMethod(b *strings.Builder) {
+	fmt.Fprintf(b, "## What was run\n\n")
+	fmt.Fprintf(b, "A throwaway PostgreSQL (tests/pgtest: fsync off, synchronous_commit off, shared_buffers 128MB, "+
+		"max_connections 1100), `pgbench -i -s %d` as role `%s` (SCRAM password) in database `%s`. "+
+		"PgBouncer and pgpooler with equal settings: pool_mode transaction, default_pool_size %d, max_client_conn %d, "+
+		"auth_type scram-sha-256 with an auth_file holding the role's SCRAM secret copied from pg_authid, no TLS, "+
+		"listen backlog %d, connections logged; their configuration files are at the end.\n\n",
+		pgbenchScale, appUser, appDB, poolSize, maxClientConn, listenBacklog)
+	fmt.Fprintf(b, "Each scenario ran through every target in each of %d round%s of %s, interleaved (round 1 of every "+
+		"scenario, then round 2, ...), the targets' order rotated each round; the tables show medians. "+
+		"CPU per transaction is the pooler process's utime+stime (/proc/PID/stat, CLK_TCK %d) over the run "+
+		"divided by the transactions pgbench completed. p99 is from pgbench's per-transaction logs. "+
+		"Failed counts pgbench's failed transactions plus clients it aborted, over all rounds. "+
+		"pgbench's -T counts the time its clients take to connect, which its tps and latency leave out, so -T is "+
+		"the duration plus %s per client (except with -C), rounded up to seconds.\n\n",
+		s.cfg.rounds, plural(s.cfg.rounds), s.cfg.duration, clockTicks, connectAllowance)
+	fmt.Fprintf(b, "The commands (HOST and PORT of the target; PGPASSWORD set):\n\n```sh\n")
+	for _, sc := range s.cfg.scenarios {
+		args := pgbenchArgs(sc, endpoint{host: "HOST", port: 0}, s.cfg.duration, "LOGDIR/txn")
+		fmt.Fprintf(b, "pgbench %s\n", strings.Replace(strings.Join(args, " "), "-p 0", "-p PORT", 1))
+	}
+	fmt.Fprintf(b, "```\n\n")
+}
+
+func (s *suite) writeThroughput(b *strings.Builder) {
+	fmt.Fprintf(b, "## Throughput and CPU per transaction (medians of %d round%s)\n\n", s.cfg.rounds, plural(s.cfg.rounds))
+	fmt.Fprintf(b, "| pgbench | direct TPS | PgBouncer TPS | pgpooler TPS | TPS pgpooler/PgBouncer | TPS pgpooler/direct "+
+		"| PgBouncer CPU µs/txn | pgpooler CPU µs/txn | CPU pgpooler/PgBouncer |\n")
+	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, sc := range s.cfg.scenarios {
+		d, okD := s.summaryOf(sc.name, targetDirect)
+		pb, okB := s.summaryOf(sc.name, targetPgBouncer)
+		pp, okP := s.summaryOf(sc.name, targetPgpooler)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sc.label,
+			tpsCell(d, okD), tpsCell(pb, okB), tpsCell(pp, okP),
+			ratio(pp.tps, pb.tps, okP && okB), ratio(pp.tps, d.tps, okP && okD),
+			cpuCell(pb, okB), cpuCell(pp, okP), ratio(pp.cpuPerTxUs, pb.cpuPerTxUs, okP && okB))
+	}
+	fmt.Fprintf(b, "\nA `*` marks a median over rounds in which pgbench aborted clients (see the failures below); "+
+		"a `†` one with rounds that completed no transaction at all (pgbench was still connecting its "+
+		"clients when -T ran out), which the median leaves out.\n\n")
+}
+
+func (s *suite) writeLatency(b *strings.Builder) {
+	fmt.Fprintf(b, "## Latency and failures (medians; failures summed over the rounds)\n\n")
+	fmt.Fprintf(b, "| pgbench | avg ms: direct | PgBouncer | pgpooler | p99 ms: direct | PgBouncer | pgpooler "+
+		"| failed: direct | PgBouncer | pgpooler |\n")
+	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, sc := range s.cfg.scenarios {
+		var avg, p99, failed []string
+		for _, t := range targetNames {
+			sm, ok := s.summaryOf(sc.name, t)
+			if !ok {
+				avg, p99, failed = append(avg, "–"), append(p99, "–"), append(failed, "–")
+				continue
+			}
+			avg = append(avg, fmtFloat(sm.latAvgMs, 3))
+			p99 = append(p99, fmtFloat(sm.latP99Ms, 3))
+			failed = append(failed, fmt.Sprintf("%d", sm.failed))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", sc.label, strings.Join(avg, " | "), strings.Join(p99, " | "), strings.Join(failed, " | "))
+	}
+	var notes []string
+	for _, sc := range s.cfg.scenarios {
+		for _, t := range targetNames {
+			for i, r := range s.runs[sc.name][t] {
+				if r.aborted {
+					notes = append(notes, fmt.Sprintf("- %s through %s, run %d: pgbench aborted clients: `%s`", sc.label, t, i+1, firstLine(r.errText)))
+				}
+			}
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(b, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+func (s *suite) writeIdle(b *strings.Builder) {
+	if len(s.idle) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Idle clients\n\n")
+	fmt.Fprintf(b, "Clients log in (SCRAM-SHA-256, %d at a time) and stay idle; the pooler's VmRSS "+
+		"(/proc/PID/status) is read after a warm-up login with one query, and again with all of them in "+
+		"(each reading once it changes by less than 0.5%% in 500 ms).\n\n", idleLoginConcurrency)
+	fmt.Fprintf(b, "| pooler | idle clients | failed logins | time to log them in | RSS before | RSS with them | RSS per client |\n")
+	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+		r, ok := s.idle[t]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f s | %.1f MiB | %.1f MiB | %.2f KiB |\n", t, r.loggedIn, r.failures,
+			r.loginTime.Seconds(), mib(r.rssBefore), mib(r.rssAfter), r.bytesPerClient/1024)
+	}
+	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+		if r, ok := s.idle[t]; ok && r.firstErr != "" {
+			fmt.Fprintf(b, "\n%s, first failed login: `%s`\n", t, r.firstErr)
+		}
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+func (s *suite) writeStorm(b *strings.Builder) {
+	if len(s.storm) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Connection storm\n\n")
+	fmt.Fprintf(b, "Every client (a goroutine each) dials and logs in (SCRAM-SHA-256) at the same moment; "+
+		"\"all in\" is the time from that moment until the last login ended.\n\n")
+	fmt.Fprintf(b, "| pooler | clients at once | all in after | failed | login p50 | login p99 |\n")
+	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|\n")
+	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+		r, ok := s.storm[t]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %.2f s | %d | %d ms | %d ms |\n", t, r.clients, r.allIn.Seconds(), r.failures,
+			r.p50.Milliseconds(), r.p99.Milliseconds())
+	}
+	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+		if r, ok := s.storm[t]; ok && r.firstErr != "" {
+			fmt.Fprintf(b, "\n%s, first failed login: `%s`\n", t, r.firstErr)
+		}
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+func (s *suite) writeEveryRun(b *strings.Builder) {
+	fmt.Fprintf(b, "## Every run\n\n<details><summary>TPS and CPU µs/txn of each round</summary>\n\n")
+	fmt.Fprintf(b, "| scenario | target | TPS by round | CPU µs/txn by round |\n|---|---|---|---|\n")
+	for _, sc := range s.cfg.scenarios {
+		for _, t := range targetNames {
+			rs := s.runs[sc.name][t]
+			if len(rs) == 0 {
+				continue
+			}
+			var tps, cpu []string
+			for _, r := range rs {
+				tps = append(tps, fmt.Sprintf("%.0f", r.tps))
+				cpu = append(cpu, fmtFloat(r.cpuPerTxUs, 1))
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", sc.name, t, strings.Join(tps, ", "), strings.Join(cpu, ", "))
+		}
+	}
+	fmt.Fprintf(b, "\n</details>\n\n")
+}
+
+func (s *suite) writeConfigs(b *strings.Builder) {
+	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+		if p := s.poolers[t]; p != nil {
+			lang := "ini"
+			if t == targetPgpooler {
+				lang = "toml"
+			}
+			fmt.Fprintf(b, "<details><summary>%s's configuration</summary>\n\n```%s\n%s```\n\n</details>\n\n", t, lang, p.config)
+		}
+	}
+}
+
+func tpsCell(s summary, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	mark := abortMark(s)
+	if s.empty > 0 {
+		mark += "†"
+	}
+	return thousands(s.tps) + mark
+}
+
+func cpuCell(s summary, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return fmtFloat(s.cpuPerTxUs, 1) + abortMark(s)
+}
+
+func abortMark(s summary) string {
+	if s.aborted > 0 {
+		return "*"
+	}
+	return ""
+}
+
+// ratio returns a/b with two decimals, "–" when either is missing or b is 0.
+func ratio(a, b float64, ok bool) string {
+	if !ok || math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// thousands formats x rounded to an integer with commas: 32735.4 -> "32,735".
+func thousands(x float64) string {
+	if math.IsNaN(x) {
+		return "–"
+	}
+	s := fmt.Sprintf("%.0f", x)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
