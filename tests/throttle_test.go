@@ -17,6 +17,7 @@ type throttle struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change of state
 	state   int
+	credit  int // bytes a slow throttle lets through before its next pause
 	read    atomic.Int64
 }
 
@@ -48,16 +49,24 @@ func (th *throttle) set(state int) {
 	th.changed = make(chan struct{})
 }
 
-// wait blocks while the throttle is stopped and returns how many bytes the next read may take (0: any).
+// wait blocks while the throttle is stopped, and while it is slow pauses slowPause per slowChunk bytes
+// read; it returns how many bytes the next read may take (0: any).
 func (th *throttle) wait() int {
 	for {
 		th.mu.Lock()
 		state, changed := th.state, th.changed
+		if state == throttleSlow && th.credit > 0 {
+			n := th.credit
+			th.mu.Unlock()
+			return n
+		}
 		th.mu.Unlock()
 		switch state {
 		case throttleSlow:
 			time.Sleep(slowPause)
-			return slowChunk
+			th.mu.Lock()
+			th.credit = slowChunk
+			th.mu.Unlock()
 		case throttleStopped:
 			<-changed
 		default:
@@ -74,6 +83,9 @@ func (th *throttle) reader(r io.Reader) io.Reader {
 		}
 		n, err := r.Read(p)
 		th.read.Add(int64(n))
+		th.mu.Lock()
+		th.credit = max(th.credit-n, 0)
+		th.mu.Unlock()
 		return n, err
 	})
 }
