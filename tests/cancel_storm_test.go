@@ -206,6 +206,9 @@ func TestCancelStorm(t *testing.T) {
 						counts.racerOK.Add(1)
 					case is57014(err):
 						counts.racerCancelled.Add(1)
+					case strings.Contains(err.Error(), "context already done"):
+						// pgconn found the context over before it sent the query (this goroutine was not
+						// scheduled for the whole 10-60 ms on a loaded machine): nothing reached the pooler.
 					default:
 						report(fmt.Errorf("racer %d query %d: %v; want success or 57014", i, n, err))
 						conn.Close(context.Background())
