@@ -17,6 +17,10 @@ import (
 // the input it could not cast.
 const bigErrorSQL = "SELECT repeat('x', 64<<20)::int"
 
+// maxWholeErrorApprox is about the largest server error, in bytes, that pgpooler reads whole
+// (pooler.maxWholeError, 16 KiB).
+const maxWholeErrorApprox = 16 << 10
+
 // resetPeakRSS resets the peak RSS (VmHWM) of process pid to its current RSS (Linux's clear_refs, "5")
 // and returns that RSS in bytes.
 func resetPeakRSS(t *testing.T, pid int) int64 {
@@ -33,7 +37,9 @@ func resetPeakRSS(t *testing.T, pid int) int64 {
 // binary runs in a process of its own; the client runs bigErrorSQL in the simple and in the extended
 // protocol, and gets each 64 MiB error whole (22P02, the message quoting all of the input), then
 // ReadyForQuery: the next queries on the connection work. The pooler's peak RSS stays under
-// backpressureBound above what it was before.
+// backpressureBound above what it was before. Then, with max_prepared_statements, a named Parse failing
+// with an error over 16 KiB gets it whole and its name can be prepared again; with
+// reject_session_features, a refused statement is still refused.
 func TestBigServerErrorBounded(t *testing.T) {
 	for _, tc := range []struct {
 		name, settings string
@@ -93,6 +99,29 @@ func TestBigServerErrorBounded(t *testing.T) {
 			rr := conn.ExecPrepared(ctx, "after_big_error", [][]byte{[]byte("1")}, nil, nil).Read()
 			if rr.Err != nil || len(rr.Rows) != 1 || string(rr.Rows[0][0]) != "2" {
 				t.Fatalf("the prepared statement after the errors: %v %v; want 2", rr.Rows, rr.Err)
+			}
+			if tc.refuseFirst {
+				_, err := conn.Exec(ctx, "LISTEN pooler_jobs").ReadAll()
+				var pe *pgconn.PgError
+				if !errors.As(err, &pe) || pe.Code != pgerrcode.FeatureNotSupported {
+					t.Fatalf("LISTEN after the errors: %v; want 0A000", err)
+				}
+			} else {
+				// A named Parse that fails with an error over 16 KiB reaches the client whole, and the name
+				// can be prepared again (the tracker's side: pooler/prepare TestServerErrorPrefix).
+				long := strings.Repeat("x", 2*maxWholeErrorApprox)
+				_, err := conn.Prepare(ctx, "big_failure", "SELECT '"+long+"'::int", nil)
+				var pe *pgconn.PgError
+				if !errors.As(err, &pe) || pe.Code != pgerrcode.InvalidTextRepresentation || !strings.Contains(pe.Message, long) {
+					t.Fatalf("Parse of a %d-byte literal cast to int: %v; want 22P02 quoting it", len(long), err)
+				}
+				if _, err := conn.Prepare(ctx, "big_failure", "SELECT 7", nil); err != nil {
+					t.Fatalf("Parse again under the name of the failed one: %v", err)
+				}
+				rr := conn.ExecPrepared(ctx, "big_failure", nil, nil, nil).Read()
+				if rr.Err != nil || len(rr.Rows) != 1 || string(rr.Rows[0][0]) != "7" {
+					t.Fatalf("the statement prepared again: %v %v; want 7", rr.Rows, rr.Err)
+				}
 			}
 			if g := peak - base; g >= backpressureBound {
 				t.Fatalf("relaying two %d MiB ErrorResponses, the pooler's peak RSS grew by %.1f MiB above %.1f MiB; want under %d MiB",
