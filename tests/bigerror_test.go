@@ -21,6 +21,28 @@ const bigErrorSQL = "SELECT repeat('x', 64<<20)::int"
 // (pooler.maxWholeError, 16 KiB).
 const maxWholeErrorApprox = 16 << 10
 
+// bigErrorUser is the role TestBigServerErrorBounded logs in as (password appPassword): its sessions
+// do not write their errors to the shared PostgreSQL's log, which would otherwise get 64 MiB a query.
+const bigErrorUser = "big_error"
+
+// setupBigErrorUser creates bigErrorUser, unless it exists.
+func setupBigErrorUser(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	super := superConn(t, pg)
+	for _, sql := range []string{
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", bigErrorUser, appPassword),
+		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", appDB, bigErrorUser),
+		fmt.Sprintf("ALTER ROLE %s SET log_min_messages = 'fatal'", bigErrorUser),
+		fmt.Sprintf("ALTER ROLE %s SET log_min_error_statement = 'panic'", bigErrorUser),
+	} {
+		if _, err := super.Exec(ctx, sql); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
 // resetPeakRSS resets the peak RSS (VmHWM) of process pid to its current RSS (Linux's clear_refs, "5")
 // and returns that RSS in bytes.
 func resetPeakRSS(t *testing.T, pid int) int64 {
@@ -41,6 +63,7 @@ func resetPeakRSS(t *testing.T, pid int) int64 {
 // with an error over 16 KiB gets it whole and its name can be prepared again; with
 // reject_session_features, a refused statement is still refused.
 func TestBigServerErrorBounded(t *testing.T) {
+	setupBigErrorUser(t)
 	for _, tc := range []struct {
 		name, settings string
 		refuseFirst    bool // send a statement reject_session_features refuses, so that the relay reads errors
@@ -52,7 +75,8 @@ func TestBigServerErrorBounded(t *testing.T) {
 			bp := startBinaryPooler(t, tc.settings, pg.Host, pg.Port)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			conn, err := pgconn.Connect(ctx, bp.url(appDB))
+			url := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", bigErrorUser, appPassword, bp.port, appDB)
+			conn, err := pgconn.Connect(ctx, url)
 			if err != nil {
 				t.Fatalf("connect through the pooler: %v", err)
 			}
