@@ -76,6 +76,12 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 				}
 				break
 			}
+			if n > maxWholeError {
+				if !c.relayLargeError(sc, n) {
+					return
+				}
+				break
+			}
 			msg, err := sc.rd.ReadMsg()
 			if err != nil {
 				c.relayFailed(sc, err)

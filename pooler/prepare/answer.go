@@ -72,14 +72,37 @@ func (t *Tracker) ServerError(sv *ServerStmts, msg []byte) (out []byte, rewritte
 	if err := er.Decode(msg[pgwire.HeaderSize:]); err != nil {
 		return msg, false
 	}
+	return t.serverError(sv, &er, msg)
+}
+
+// ServerErrorPrefix is ServerError for an ErrorResponse from sv too large to read whole: prefix is a
+// whole ErrorResponse made of its first fields (pgwire.ErrorPrefix), the last one cut short. The
+// accounting is ServerError's, decided from those fields. It returns the message to send to the client
+// in place of the server's, or nil to forward the server's unchanged: the 42P05 of a duplicate-name Parse
+// replaces it, but an error naming one of the pooler's statements keeps the server's name for it, since
+// that rewrite needs the whole message (PostgreSQL's such errors are short, and never come this way).
+func (t *Tracker) ServerErrorPrefix(sv *ServerStmts, prefix []byte) (replace []byte) {
+	var er pgproto3.ErrorResponse
+	if err := er.Decode(prefix[pgwire.HeaderSize:]); err != nil {
+		return nil
+	}
+	replace, _ = t.serverError(sv, &er, nil)
+	return replace
+}
+
+// serverError is ServerError for er, decoded from msg; msg nil means that the whole message is not at
+// hand (ServerErrorPrefix), and then out is nil unless it replaces the message.
+func (t *Tracker) serverError(sv *ServerStmts, er *pgproto3.ErrorResponse, msg []byte) (out []byte, rewritten bool) {
 	out = msg
 	if er.Code == pgerrcode.FeatureNotSupported && strings.Contains(er.Message, "cached plan must not change result type") {
 		sv.Clear()
 	}
 	if er.Code == pgerrcode.InvalidSQLStatementName && strings.Contains(er.Message, ServerStmtPrefix) {
 		sv.Clear()
-		if named, ok := t.clientNamedError(er); ok {
-			out, rewritten = named, true
+		if msg != nil {
+			if named, ok := t.clientNamedError(*er); ok {
+				out, rewritten = named, true
+			}
 		}
 	}
 	if len(t.queue) > 0 && t.queue[0].kind == answerQuery {

@@ -22,7 +22,8 @@
 //     has it.
 //
 // Answers to the messages sent are matched in order (the Tracker's answer queue: Answer, Ready,
-// ServerError); after an ErrorResponse the server skips to Sync, and so does the queue.
+// ServerError); after an ErrorResponse the server skips to Sync, and so does the queue. An ErrorResponse
+// too large for the relay to read whole is accounted for from its first fields (ServerErrorPrefix).
 //
 // Nothing here locks but the Registry, which every client shares: a Tracker and the ServerStmts of its
 // linked server are owned by one caller at a time, which serialises its calls.
