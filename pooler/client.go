@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -45,7 +46,7 @@ type clientConn struct {
 	loginCtx    context.Context      // ends at client_login_timeout, for waits during login
 
 	ctx    context.Context         // ends when the client is gone or killed (cause errQuiet), or at Shutdown
-	cancel context.CancelCauseFunc // ends ctx
+	cancel context.CancelCauseFunc // ends ctx, and tells the event loop of a client served there (ctxCancelled)
 
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
@@ -85,7 +86,7 @@ type clientConn struct {
 	prep     bool            // max_prepared_statements > 0 and not session mode, fixed at login
 	prepared prepare.Tracker // the client's statement names and the answers awaited from its server
 
-	lp *loopClient // set (under mu) once the client is served on an event loop (looprelay.go)
+	lp atomic.Pointer[loopClient] // set once the client is served on an event loop (looprelay.go)
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -94,7 +95,9 @@ func (s *Server) newClientConn(conn net.Conn) *clientConn {
 		rd: s.newClientReader(conn), wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
-	c.ctx, c.cancel = context.WithCancelCause(s.baseCtx)
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	c.ctx = ctx
+	c.cancel = func(cause error) { cancel(cause); c.ctxCancelled() }
 	return c
 }
 
@@ -844,7 +847,7 @@ func (c *clientConn) copyStarted() {
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).
 func (c *clientConn) shutdown(force bool) {
 	c.mu.Lock()
-	if lp := c.lp; lp != nil {
+	if lp := c.lp.Load(); lp != nil {
 		c.mu.Unlock()
 		lp.shutdownClient(force)
 		return
