@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"sync"
@@ -59,7 +58,7 @@ type clientConn struct {
 	cancelKey      []byte
 
 	mu           sync.Mutex        // guards the fields below and params
-	params       map[string]string // session parameters this client expects, lower-case names
+	params       map[string]string // session parameters this client expects, lower-case names; shared until ownParams (clientparams.go)
 	tentative    map[string]string // start-up parameters accepted untried, as sent: settled by the first link
 	sc           *serverConn       // linked server, nil between transactions (transaction/statement mode)
 	pending      int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
@@ -77,7 +76,9 @@ type clientConn struct {
 	connectTime time.Time // when the connection was accepted
 
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
-	baseParams map[string]string // params right after login: what RESET restores
+	baseParams map[string]string // params right after login: what RESET restores; shared until ownBase
+	ownParams  bool              // params is this client's own, not shared with others (clientparams.go)
+	ownBase    bool              // baseParams is this client's own
 	sets       session.Sets      // SET/RESET statements sent since the transaction began
 	sqlStmts   map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
 	rejecting  bool              // a statement was refused by reject_session_features: the relay rewrites its error
@@ -321,8 +322,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 		params[k] = v
 	}
 	c.mu.Lock()
-	c.params = params
-	c.baseParams = maps.Clone(params)
+	c.adoptParamsLocked(params)
 	c.tentative = unknown
 	c.mu.Unlock()
 	return welcome, nil
@@ -672,9 +672,9 @@ func (c *clientConn) learnTentative(sc *serverConn) {
 		}
 		c.s.params.put(c.pool.key, k, v, nv)
 		if nv != v && c.baseParams[k] == v {
-			c.baseParams[k] = nv
+			c.writableBaseParamsLocked()[k] = nv
 			if c.params[k] == v {
-				c.params[k] = nv
+				c.writableParamsLocked()[k] = nv
 				changed = append(changed, k)
 			}
 		}
