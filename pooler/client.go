@@ -35,7 +35,7 @@ type clientConn struct {
 	id     uint64
 	conn   net.Conn       // the socket: deadlines and Close
 	stream net.Conn       // what reads and writes go through: conn, or TLS on it
-	rd     *pgwire.Reader // reads stream
+	rd     *pgwire.Reader // reads stream; nil once the client is on an event loop, which frames for itself
 	remote string
 
 	tls         *tls.ConnectionState // nil without TLS
@@ -750,7 +750,9 @@ func (c *clientConn) finish(err error) {
 	c.cancel(errQuiet)
 	c.waitRelay()
 	_ = c.conn.Close()
-	c.rd.Release()
+	if c.rd != nil { // nil once on a loop (serveOnLoop)
+		c.rd.Release()
+	}
 	c.s.cancelKeys.unregister(c)
 	c.s.mu.Lock()
 	delete(c.s.clients, c)

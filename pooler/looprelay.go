@@ -73,6 +73,7 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	c.wmu.Lock()
 	c.wr = pgwire.NewWriter(&lp.later)
 	c.wmu.Unlock()
+	c.rd = nil // the loop frames the client's messages itself (OnData): an idle client holds no Reader
 	c.s.clientWG.Add(1)
 	lc, err := lp.l.Enroll(c.conn, lp) // closes c.conn: the loop works on a duplicate
 	if err != nil {
