@@ -35,7 +35,7 @@ type clientConn struct {
 	id     uint64
 	conn   net.Conn       // the socket: deadlines and Close
 	stream net.Conn       // what reads and writes go through: conn, or TLS on it
-	rd     *pgwire.Reader // reads stream; nil once the client is on an event loop, which frames for itself
+	rd     *pgwire.Reader // reads stream; nil before login's setStream and once on an event loop (it frames itself)
 	remote string
 
 	tls         *tls.ConnectionState // nil without TLS
@@ -93,7 +93,7 @@ type clientConn struct {
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
 	c := &clientConn{
 		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
-		rd: s.newClientReader(conn), wr: pgwire.NewWriter(conn),
+		wr:     pgwire.NewWriter(conn), // rd comes with the stream (login's setStream)
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
@@ -241,6 +241,7 @@ func (c *clientConn) login(counted *bool) error {
 	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
 	c.s.learnCreds(p, c.user, c.learned)
+	c.learned = serverCreds{} // the pool has them now: an idle client holds no secret of its own
 	c.mu.Lock()
 	c.loggedIn = true
 	c.mu.Unlock()

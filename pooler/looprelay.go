@@ -74,8 +74,15 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	c.wr = pgwire.NewWriter(&lp.later)
 	c.wmu.Unlock()
 	c.rd = nil // the loop frames the client's messages itself (OnData): an idle client holds no Reader
+	// The loop works on a duplicate of the socket and closes this one: c keeps only its addresses. Under
+	// c.mu, as SHOW CLIENTS and kill read c.conn from other goroutines.
+	raw := c.conn
+	c.mu.Lock()
+	c.conn = newEnrolledSocket(raw)
+	c.stream = c.conn
+	c.mu.Unlock()
 	c.s.clientWG.Add(1)
-	lc, err := lp.l.Enroll(c.conn, lp) // closes c.conn: the loop works on a duplicate
+	lc, err := lp.l.Enroll(raw, lp) // closes raw
 	if err != nil {
 		lp.finish(err)
 		return

@@ -61,18 +61,20 @@ func TestIdleClientMemory(t *testing.T) {
 			warm := idleLogins(t, tp, 20)
 			closeConns(warm)
 			eventually(t, 10*time.Second, "the warm-up clients gone", func() bool { return !tc.loops || tp.srv.LoopConns() == 0 })
-			base := heapAndStacks()
+			base := memInUse()
 			conns := idleLogins(t, tp, n)
 			defer closeConns(conns)
 			if tc.loops {
 				eventually(t, 10*time.Second, "every client on the loops", func() bool { return tp.srv.LoopConns() == n })
 			}
-			grown := float64(heapAndStacks()-base)/float64(n) - ownEnd
+			now := memInUse()
+			grown := float64(now.heap+now.stacks-base.heap-base.stacks)/float64(n) - ownEnd
+			live := float64(now.live-base.live) / float64(n)
 			if path := os.Getenv("PGPOOLER_HEAP_PROFILE"); path != "" {
 				writeHeapProfile(t, fmt.Sprintf("%s.loops=%v", path, tc.loops))
 			}
-			t.Logf("memory: %d idle logged-in clients (event_loops %v): heap and stacks in use grew by %.0f bytes per client (the test's own end of each connection, %.0f bytes, subtracted); bound %.0f",
-				n, tc.loops, grown, ownEnd, tc.bound)
+			t.Logf("memory: %d idle logged-in clients (event_loops %v): heap and stacks in use grew by %.0f bytes per client (the test's own end of each connection, %.0f bytes, subtracted; bound %.0f), of which stacks %.0f; live heap objects %.0f bytes per client, both ends",
+				n, tc.loops, grown, ownEnd, tc.bound, float64(now.stacks-base.stacks)/float64(n), live)
 			if grown > tc.bound {
 				t.Errorf("each idle client costs the pooler %.0f bytes of heap and stacks, want at most %.0f", grown, tc.bound)
 			}
@@ -85,13 +87,19 @@ func TestIdleClientMemory(t *testing.T) {
 	}
 }
 
-// heapAndStacks returns the bytes of heap spans and goroutine stacks in use after a garbage collection.
-func heapAndStacks() uint64 {
+// memUse is what the process's Go memory holds after a garbage collection, in bytes.
+type memUse struct {
+	live   uint64 // heap objects (HeapAlloc)
+	heap   uint64 // heap spans in use (HeapInuse): objects plus the free room in their spans
+	stacks uint64 // goroutine stack spans in use (StackInuse)
+}
+
+func memInUse() memUse {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return memUse{live: ms.HeapAlloc, heap: ms.HeapInuse, stacks: ms.StackInuse}
 }
 
 // connEndCost returns the heap and stacks in use per end of n idle loopback TCP connections to a plain
@@ -112,7 +120,7 @@ func connEndCost(t *testing.T, n int) float64 {
 			accepted <- c
 		}
 	}()
-	base := heapAndStacks()
+	base := memInUse()
 	conns := make([]net.Conn, 0, 2*n)
 	for range n {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -124,7 +132,8 @@ func connEndCost(t *testing.T, n int) float64 {
 	for range n {
 		conns = append(conns, <-accepted)
 	}
-	per := float64(heapAndStacks()-base) / float64(2*n)
+	now := memInUse()
+	per := float64(now.heap+now.stacks-base.heap-base.stacks) / float64(2*n)
 	closeConns(conns)
 	return per
 }
