@@ -91,9 +91,8 @@ type clientConn struct {
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
-	c := &clientConn{
-		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
-		wr:     pgwire.NewWriter(conn), // rd comes with the stream (login's setStream)
+	c := &clientConn{ // rd comes with the stream (login's setStream)
+		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn, wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
