@@ -38,11 +38,9 @@ type clientConn struct {
 	rd     *pgwire.Reader // reads stream; nil before login's setStream and once on an event loop (it frames itself)
 	remote string
 
-	tls         *tls.ConnectionState // nil without TLS
-	tlsEndPoint []byte               // tls-server-end-point channel binding data of our certificate
-	identity    Identity             // who the client proved to be
-	learned     serverCreds          // server credentials its login revealed (password, SCRAM keys)
-	loginCtx    context.Context      // ends at client_login_timeout, for waits during login
+	tls      *tls.ConnectionState // nil without TLS
+	identity Identity             // who the client proved to be
+	ls       *loginState          // what only the login needs; nil after it
 
 	ctx    context.Context         // ends when the client is gone or killed (cause errQuiet), or at Shutdown
 	cancel context.CancelCauseFunc // ends ctx, and tells the event loop of a client served there (ctxCancelled)
@@ -66,6 +64,8 @@ type clientConn struct {
 	txStatus     byte              // last ReadyForQuery status seen
 	closing      bool              // the client is gone or being closed: link nothing new
 	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
+	ownParams    bool              // params is this client's own, not shared with others (clientparams.go)
+	ownBase      bool              // baseParams is this client's own (packed here: no padding of their own)
 	relayDone    chan struct{}     // closed when relayServer for the current link returns
 	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
 	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
@@ -77,8 +77,6 @@ type clientConn struct {
 
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
 	baseParams map[string]string // params right after login: what RESET restores; shared until ownBase
-	ownParams  bool              // params is this client's own, not shared with others (clientparams.go)
-	ownBase    bool              // baseParams is this client's own
 	sets       session.Sets      // SET/RESET statements sent since the transaction began
 	sqlStmts   map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
 	rejecting  bool              // a statement was refused by reject_session_features: the relay rewrites its error
@@ -116,18 +114,19 @@ func (c *clientConn) serve() {
 	counted := false
 	defer c.recoverServe(&counted)
 	cfg := c.s.config()
-	c.loginCtx = c.s.baseCtx
+	c.ls = &loginState{ctx: c.s.baseCtx}
 	endLogin := func() {}
 	if d := cfg.Pooler.ClientLoginTimeout.D(); d > 0 {
 		_ = c.conn.SetDeadline(time.Now().Add(d))
 		var cancel context.CancelFunc
-		c.loginCtx, cancel = context.WithTimeout(c.s.baseCtx, d)
-		endLogin = func() { cancel(); c.loginCtx = c.s.baseCtx }
+		c.ls.ctx, cancel = context.WithTimeout(c.s.baseCtx, d)
+		endLogin = cancel
 	}
 	err := c.login(&counted)
 	// The login's timer and its entry among baseCtx's children go now, not when the session ends: a
 	// context map that once held every connected client keeps that size for good.
 	endLogin()
+	c.ls = nil
 	if err == nil {
 		_ = c.conn.SetDeadline(time.Time{})
 		if c.loopCovered(cfg) {
@@ -161,7 +160,7 @@ func (c *clientConn) login(counted *bool) error {
 		if err := c.startTLS(tlsSt.clients, stream, true); err != nil {
 			return err
 		}
-		c.tlsEndPoint = tlsSt.endPoint
+		c.ls.tlsEndPoint = tlsSt.endPoint
 	}
 	var st *pgwire.Startup
 	for negotiations := 0; ; negotiations++ {
@@ -185,7 +184,7 @@ func (c *clientConn) login(counted *bool) error {
 			if err := c.startTLS(tlsSt.clients, c.stream, false); err != nil {
 				return err
 			}
-			c.tlsEndPoint = tlsSt.endPoint
+			c.ls.tlsEndPoint = tlsSt.endPoint
 			continue
 		}
 		if _, err := c.stream.Write([]byte{'N'}); err != nil { // GSSENCRequest, or SSLRequest without TLS here
@@ -239,8 +238,7 @@ func (c *clientConn) login(counted *bool) error {
 	c.pool, c.mode = p, p.settings().PoolMode
 	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
-	c.s.learnCreds(p, c.user, c.learned)
-	c.learned = serverCreds{} // the pool has them now: an idle client holds no secret of its own
+	c.s.learnCreds(p, c.user, c.ls.learned)
 	c.mu.Lock()
 	c.loggedIn = true
 	c.mu.Unlock()
