@@ -246,3 +246,28 @@ func writeHeapProfile(t *testing.T, path string) {
 	}
 	t.Logf("heap profile: %s", path)
 }
+
+// TestEventLoopsIdleClientAdmin: an idle client on the event loops, which keeps only its addresses of
+// its socket (the loop has a duplicate), is listed by SHOW CLIENTS with its own addr, port, local_addr
+// and local_port, and KILL_CLIENT ends it: it gets FATAL 57P01 and its connection is closed.
+func TestEventLoopsIdleClientAdmin(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		withConsoleUsers(c)
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.MaxPreparedStatements = 0
+		c.Pooler.EventLoops = true
+		c.Pooler.ServerTLSSSLMode = "disable"
+	})
+	con := openConsole(t, tp, consoleAdmin)
+	victim := idleLogins(t, tp, 1)[0]
+	defer victim.Close()
+	eventually(t, 10*time.Second, "the client on the loops", func() bool { return tp.srv.LoopConns() == 1 })
+	own := victim.LocalAddr().(*net.TCPAddr)
+	row := one(t, con.rows(t, "SHOW CLIENTS"), "database", appDB)
+	if row["addr"] != own.IP.String() || row["port"] != fmt.Sprint(own.Port) || row["local_addr"] != "127.0.0.1" || row["local_port"] != fmt.Sprint(tp.port) {
+		t.Fatalf("SHOW CLIENTS lists the loop client as addr %s port %s local_addr %s local_port %s; want %s %d 127.0.0.1 %d",
+			row["addr"], row["port"], row["local_addr"], row["local_port"], own.IP, own.Port, tp.port)
+	}
+	con.result(t, "KILL_CLIENT "+row["id"])
+	wantViolation(t, victim, "57P01")
+}
