@@ -2,36 +2,28 @@ package pooler
 
 import (
 	"net"
-	"net/netip"
 	"time"
 )
 
 // enrolledSocket stands in for the socket of a client handed to an event loop (serveOnLoop): the loop
 // works on a duplicate of the descriptor and the original is closed, so all that is left to keep is the
-// two addresses, for SHOW CLIENTS (addr, port, local_addr, local_port). It costs an idle client 64 bytes
-// where the closed *net.TCPConn kept its netFD and two *net.TCPAddr. Reads and writes fail with
-// net.ErrClosed; Close and the deadlines do nothing.
+// two addresses, for SHOW CLIENTS (addr, port, local_addr, local_port), the same objects the loop's conn
+// keeps. It costs an idle client 32 bytes where the closed *net.TCPConn kept its netFD. Reads and
+// writes fail with net.ErrClosed; Close and the deadlines do nothing.
 type enrolledSocket struct {
-	local, remote netip.AddrPort
+	local, remote net.Addr
 }
 
-// newEnrolledSocket keeps the addresses of c, a TCP connection about to be enrolled.
+// newEnrolledSocket keeps the addresses of c, a connection about to be enrolled.
 func newEnrolledSocket(c net.Conn) *enrolledSocket {
-	return &enrolledSocket{local: addrPortOf(c.LocalAddr()), remote: addrPortOf(c.RemoteAddr())}
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort()
-	}
-	return netip.AddrPort{}
+	return &enrolledSocket{local: c.LocalAddr(), remote: c.RemoteAddr()}
 }
 
 func (s *enrolledSocket) Read([]byte) (int, error)         { return 0, net.ErrClosed }
 func (s *enrolledSocket) Write([]byte) (int, error)        { return 0, net.ErrClosed }
 func (s *enrolledSocket) Close() error                     { return nil }
-func (s *enrolledSocket) LocalAddr() net.Addr              { return net.TCPAddrFromAddrPort(s.local) }
-func (s *enrolledSocket) RemoteAddr() net.Addr             { return net.TCPAddrFromAddrPort(s.remote) }
+func (s *enrolledSocket) LocalAddr() net.Addr              { return s.local }
+func (s *enrolledSocket) RemoteAddr() net.Addr             { return s.remote }
 func (s *enrolledSocket) SetDeadline(time.Time) error      { return nil }
 func (s *enrolledSocket) SetReadDeadline(time.Time) error  { return nil }
 func (s *enrolledSocket) SetWriteDeadline(time.Time) error { return nil }
