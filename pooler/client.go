@@ -7,10 +7,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -35,17 +35,15 @@ type clientConn struct {
 	id     uint64
 	conn   net.Conn       // the socket: deadlines and Close
 	stream net.Conn       // what reads and writes go through: conn, or TLS on it
-	rd     *pgwire.Reader // reads stream
+	rd     *pgwire.Reader // reads stream; nil before login's setStream and once on an event loop (it frames itself)
 	remote string
 
-	tls         *tls.ConnectionState // nil without TLS
-	tlsEndPoint []byte               // tls-server-end-point channel binding data of our certificate
-	identity    Identity             // who the client proved to be
-	learned     serverCreds          // server credentials its login revealed (password, SCRAM keys)
-	loginCtx    context.Context      // ends at client_login_timeout, for waits during login
+	tls      *tls.ConnectionState // nil without TLS
+	identity Identity             // who the client proved to be
+	ls       *loginState          // what only the login needs; nil after it
 
 	ctx    context.Context         // ends when the client is gone or killed (cause errQuiet), or at Shutdown
-	cancel context.CancelCauseFunc // ends ctx
+	cancel context.CancelCauseFunc // ends ctx, and tells the event loop of a client served there (ctxCancelled)
 
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
@@ -58,7 +56,7 @@ type clientConn struct {
 	cancelKey      []byte
 
 	mu           sync.Mutex        // guards the fields below and params
-	params       map[string]string // session parameters this client expects, lower-case names
+	params       map[string]string // session parameters this client expects, lower-case names; shared until ownParams (clientparams.go)
 	tentative    map[string]string // start-up parameters accepted untried, as sent: settled by the first link
 	sc           *serverConn       // linked server, nil between transactions (transaction/statement mode)
 	pending      int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
@@ -66,6 +64,8 @@ type clientConn struct {
 	txStatus     byte              // last ReadyForQuery status seen
 	closing      bool              // the client is gone or being closed: link nothing new
 	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
+	ownParams    bool              // params is this client's own, not shared with others (clientparams.go)
+	ownBase      bool              // baseParams is this client's own (packed here: no padding of their own)
 	relayDone    chan struct{}     // closed when relayServer for the current link returns
 	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
 	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
@@ -76,7 +76,7 @@ type clientConn struct {
 	connectTime time.Time // when the connection was accepted
 
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
-	baseParams map[string]string // params right after login: what RESET restores
+	baseParams map[string]string // params right after login: what RESET restores; shared until ownBase
 	sets       session.Sets      // SET/RESET statements sent since the transaction began
 	sqlStmts   map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
 	rejecting  bool              // a statement was refused by reject_session_features: the relay rewrites its error
@@ -85,16 +85,17 @@ type clientConn struct {
 	prep     bool            // max_prepared_statements > 0 and not session mode, fixed at login
 	prepared prepare.Tracker // the client's statement names and the answers awaited from its server
 
-	lp *loopClient // set (under mu) once the client is served on an event loop (looprelay.go)
+	lp atomic.Pointer[loopClient] // set once the client is served on an event loop (looprelay.go)
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
-	c := &clientConn{
-		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn,
-		rd: s.newClientReader(conn), wr: pgwire.NewWriter(conn),
+	c := &clientConn{ // rd comes with the stream (login's setStream)
+		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn, wr: pgwire.NewWriter(conn),
 		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
 	}
-	c.ctx, c.cancel = context.WithCancelCause(s.baseCtx)
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	c.ctx = ctx
+	c.cancel = func(cause error) { cancel(cause); c.ctxCancelled() }
 	return c
 }
 
@@ -113,18 +114,19 @@ func (c *clientConn) serve() {
 	counted := false
 	defer c.recoverServe(&counted)
 	cfg := c.s.config()
-	c.loginCtx = c.s.baseCtx
+	c.ls = &loginState{ctx: c.s.baseCtx}
 	endLogin := func() {}
 	if d := cfg.Pooler.ClientLoginTimeout.D(); d > 0 {
 		_ = c.conn.SetDeadline(time.Now().Add(d))
 		var cancel context.CancelFunc
-		c.loginCtx, cancel = context.WithTimeout(c.s.baseCtx, d)
-		endLogin = func() { cancel(); c.loginCtx = c.s.baseCtx }
+		c.ls.ctx, cancel = context.WithTimeout(c.s.baseCtx, d)
+		endLogin = cancel
 	}
 	err := c.login(&counted)
 	// The login's timer and its entry among baseCtx's children go now, not when the session ends: a
 	// context map that once held every connected client keeps that size for good.
 	endLogin()
+	c.ls = nil
 	if err == nil {
 		_ = c.conn.SetDeadline(time.Time{})
 		if c.loopCovered(cfg) {
@@ -158,7 +160,7 @@ func (c *clientConn) login(counted *bool) error {
 		if err := c.startTLS(tlsSt.clients, stream, true); err != nil {
 			return err
 		}
-		c.tlsEndPoint = tlsSt.endPoint
+		c.ls.tlsEndPoint = tlsSt.endPoint
 	}
 	var st *pgwire.Startup
 	for negotiations := 0; ; negotiations++ {
@@ -182,7 +184,7 @@ func (c *clientConn) login(counted *bool) error {
 			if err := c.startTLS(tlsSt.clients, c.stream, false); err != nil {
 				return err
 			}
-			c.tlsEndPoint = tlsSt.endPoint
+			c.ls.tlsEndPoint = tlsSt.endPoint
 			continue
 		}
 		if _, err := c.stream.Write([]byte{'N'}); err != nil { // GSSENCRequest, or SSLRequest without TLS here
@@ -236,7 +238,7 @@ func (c *clientConn) login(counted *bool) error {
 	c.pool, c.mode = p, p.settings().PoolMode
 	c.prep = c.mode != modeSession && cfg.Pooler.MaxPreparedStatements > 0
 	p.stats.logins.Add(1)
-	c.s.learnCreds(p, c.user, c.learned)
+	c.s.learnCreds(p, c.user, c.ls.learned)
 	c.mu.Lock()
 	c.loggedIn = true
 	c.mu.Unlock()
@@ -318,8 +320,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 		params[k] = v
 	}
 	c.mu.Lock()
-	c.params = params
-	c.baseParams = maps.Clone(params)
+	c.adoptParamsLocked(params)
 	c.tentative = unknown
 	c.mu.Unlock()
 	return welcome, nil
@@ -669,9 +670,9 @@ func (c *clientConn) learnTentative(sc *serverConn) {
 		}
 		c.s.params.put(c.pool.key, k, v, nv)
 		if nv != v && c.baseParams[k] == v {
-			c.baseParams[k] = nv
+			c.writableBaseParamsLocked()[k] = nv
 			if c.params[k] == v {
-				c.params[k] = nv
+				c.writableParamsLocked()[k] = nv
 				changed = append(changed, k)
 			}
 		}
@@ -747,7 +748,9 @@ func (c *clientConn) finish(err error) {
 	c.cancel(errQuiet)
 	c.waitRelay()
 	_ = c.conn.Close()
-	c.rd.Release()
+	if c.rd != nil { // nil once on a loop (serveOnLoop)
+		c.rd.Release()
+	}
 	c.s.cancelKeys.unregister(c)
 	c.s.mu.Lock()
 	delete(c.s.clients, c)
@@ -844,7 +847,7 @@ func (c *clientConn) copyStarted() {
 // shutdown closes the client for a server shutdown if it is between transactions (or always, with force).
 func (c *clientConn) shutdown(force bool) {
 	c.mu.Lock()
-	if lp := c.lp; lp != nil {
+	if lp := c.lp.Load(); lp != nil {
 		c.mu.Unlock()
 		lp.shutdownClient(force)
 		return

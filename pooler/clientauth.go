@@ -23,7 +23,7 @@ import (
 const maxAuthMessage = 8192
 
 // authenticate checks the client as auth_type (or, with auth_type hba, its auth_hba_file rule) says,
-// and fills c.identity and c.learned (what its login taught about logging in to servers as this user).
+// and fills c.identity and c.ls.learned (what its login taught about logging in to servers as this user).
 // Errors are FATAL ErrorResponses with PostgreSQL's codes and messages: 28P01 "password authentication
 // failed" for a wrong password and an unknown user alike, 28000 for rules and certificates, 08P01 for a
 // malformed exchange. The log says which.
@@ -112,7 +112,7 @@ func (c *clientConn) hbaRule() (*auth.HBARule, error) {
 	}
 	if h != nil {
 		member := func(user, role string) bool {
-			return c.s.isMember(c.loginCtx, c.authQuerySettings(c.s.config()), user, role)
+			return c.s.isMember(c.ls.ctx, c.authQuerySettings(c.s.config()), user, role)
 		}
 		if rule, ok := h.Match(req, member); ok {
 			return rule, nil
@@ -160,7 +160,7 @@ func (c *clientConn) authPassword(cfg *config.Config, method string) error {
 		_, _ = rand.Read(salt)
 		err := c.scramExchange(auth.SCRAMSecretFromPassword(sec.Plain, salt, 4096))
 		if err == nil {
-			c.learned = serverCreds{password: sec.Plain}
+			c.ls.learned = serverCreds{password: sec.Plain}
 		}
 		return err
 	default: // scram-sha-256 and an md5 secret: no way to check a SCRAM proof against it
@@ -244,7 +244,7 @@ func (c *clientConn) md5Exchange(sec *auth.Secret) error {
 		return c.errPasswordFailed()
 	}
 	c.identity.Method = "md5"
-	c.learned = serverCreds{password: stored}
+	c.ls.learned = serverCreds{password: stored}
 	return nil
 }
 
@@ -254,7 +254,7 @@ func (c *clientConn) md5Exchange(sec *auth.Secret) error {
 func (c *clientConn) scramExchange(secret *auth.SCRAMSecret) error {
 	var endPoint []byte
 	if c.tls != nil {
-		endPoint = c.tlsEndPoint
+		endPoint = c.ls.tlsEndPoint
 	}
 	var srv *auth.SCRAMServer
 	if secret != nil {
@@ -292,8 +292,8 @@ func (c *clientConn) scramExchange(secret *auth.SCRAMSecret) error {
 	}
 	c.identity.Method = "scram-sha-256"
 	c.identity.ChannelBound = srv.ChannelBound()
-	if c.learned.password == "" {
-		c.learned = serverCreds{scram: &scramKeys{clientKey: srv.ClientKey(), secret: secret}}
+	if c.ls.learned.password == "" {
+		c.ls.learned = serverCreds{scram: &scramKeys{clientKey: srv.ClientKey(), secret: secret}}
 	}
 	return nil
 }
@@ -346,7 +346,7 @@ func (c *clientConn) authCleartext(cfg *config.Config) error {
 		c.logRefused("wrong password (cleartext)")
 		return c.errPasswordFailed()
 	}
-	c.learned = serverCreds{password: password}
+	c.ls.learned = serverCreds{password: password}
 	return nil
 }
 
@@ -380,7 +380,7 @@ func (c *clientConn) lookupSecret(cfg *config.Config) (auth.Secret, bool, error)
 	if aq.user == "" {
 		return auth.Secret{}, false, nil
 	}
-	return c.s.authQuery(c.loginCtx, aq, c.user)
+	return c.s.authQuery(c.ls.ctx, aq, c.user)
 }
 
 // authQuerySettings resolves auth_user, auth_query and auth_dbname for this client's database: the

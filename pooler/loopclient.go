@@ -251,9 +251,6 @@ func (lp *loopClient) finish(err error) {
 		return
 	}
 	lp.done = true
-	if lp.stopCtx != nil {
-		lp.stopCtx()
-	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, loop.ErrStopped):
 		err = errQuiet

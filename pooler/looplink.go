@@ -168,7 +168,7 @@ func (ln *loopLink) fromServer(data []byte) int {
 			msg := data[off : off+1+n]
 			if name, value, ok := ln.sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
 				c.mu.Lock()
-				c.params[lowerName(name)] = value
+				c.setParamLocked(lowerName(name), value)
 				c.mu.Unlock()
 			}
 		case 'G', 'W': // CopyInResponse, CopyBothResponse

@@ -2,7 +2,6 @@ package pooler
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"runtime"
@@ -74,23 +73,41 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	c.wmu.Lock()
 	c.wr = pgwire.NewWriter(&lp.later)
 	c.wmu.Unlock()
+	c.rd = nil // the loop frames the client's messages itself (OnData): an idle client holds no Reader
+	// The loop works on a duplicate of the socket and closes this one: c keeps only its addresses. Under
+	// c.mu, as SHOW CLIENTS and kill read c.conn from other goroutines.
+	raw := c.conn
+	c.mu.Lock()
+	c.conn = newEnrolledSocket(raw)
+	c.stream = c.conn
+	c.mu.Unlock()
 	c.s.clientWG.Add(1)
-	lc, err := lp.l.Enroll(c.conn, lp) // closes c.conn: the loop works on a duplicate
+	lc, err := lp.l.Enroll(raw, lp) // closes raw
 	if err != nil {
 		lp.finish(err)
 		return
 	}
-	c.mu.Lock()
-	c.lp = lp
-	c.mu.Unlock()
+	c.lp.Store(lp)
 	_ = lp.l.Run(func() {
 		lp.lc = lc
 		if lp.done {
 			return
 		}
-		// KILL_CLIENT and KILL end c.ctx with errQuiet; Shutdown's end of baseCtx is handled by shutdown.
-		lp.stopCtx = context.AfterFunc(c.ctx, func() { _ = lp.l.Run(lp.ctxEnded) })
+		// KILL_CLIENT and KILL end c.ctx with errQuiet (c.cancel then calls ctxCancelled); one that came
+		// before c.lp was set is seen here. Shutdown's end of baseCtx is handled by shutdown.
+		if c.ctx.Err() != nil {
+			lp.ctxEnded()
+		}
 	})
+}
+
+// ctxCancelled queues the end of c.ctx to the loop of a client served there (loopClient.ctxEnded): in
+// place of a context.AfterFunc, which would cost every idle client an entry among its context's
+// children, the AfterFunc's own context and a Done channel.
+func (c *clientConn) ctxCancelled() {
+	if lp := c.lp.Load(); lp != nil { // no c.mu: abandon cancels after a panic that may have held it
+		_ = lp.l.Run(lp.ctxEnded)
+	}
 }
 
 // loopClient is a client served on a loop. Its fields are the loop's alone, except later (under c.wmu).
@@ -108,7 +125,6 @@ type loopClient struct {
 	discard    int       // bytes of the client's current message still to drop
 	done       bool      // closed and finished
 	err        error     // why the pooler closed the client
-	stopCtx    func() bool
 }
 
 // LoopConns is the number of connections enrolled on the event loops now (event_loops): clients served

@@ -3,6 +3,7 @@ package pooler
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,25 +261,26 @@ func (c *clientConn) kill(command string) {
 	if c.sc != nil { // wakes the relay: the client goroutine may be waiting for it (awaitRelayLocked)
 		_ = c.sc.conn.SetReadDeadline(time.Unix(1, 0))
 	}
+	conn := c.conn // under c.mu: serveOnLoop replaces it
 	c.mu.Unlock()
-	c.goodbye(pgwire.NewFatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command (%s)", command))
-	_ = c.conn.Close()
+	c.goodbye(conn, pgwire.NewFatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command (%s)", command))
+	_ = conn.Close()
 	c.cancel(errQuiet) // after the goodbye: the client goroutine, woken, closes the socket
 }
 
 // goodbyeTimeout bounds the write of a last message to a client that is being killed.
 const goodbyeTimeout = 100 * time.Millisecond
 
-// goodbye writes e to the client and flushes, unless that could wait on the client: it gives up when
+// goodbye writes e to the client (its socket conn) and flushes, unless that could wait on the client: it gives up when
 // another write to the client is under way (the relay may be blocked on a client that stopped reading,
 // holding wmu), and after goodbyeTimeout. Only for a client about to be closed: a write cut short by the
 // deadline leaves the stream broken.
-func (c *clientConn) goodbye(e *pgwire.Error) {
+func (c *clientConn) goodbye(conn net.Conn, e *pgwire.Error) {
 	if !c.wmu.TryLock() {
 		return
 	}
 	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
+	_ = conn.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
 	_ = c.wr.Write(e.AppendTo(nil))
 	_ = c.wr.Flush()
 }

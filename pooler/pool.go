@@ -38,6 +38,10 @@ type pool struct {
 	welcome atomic.Pointer[map[string][2]string] // see greeting
 	opening atomic.Int32                         // servers being logged in to (counted in the pool's slots)
 
+	// sharedParams is the last login's session parameters, shared read-only by the clients that logged
+	// in with the same (clientparams.go).
+	sharedParams atomic.Pointer[map[string]string]
+
 	cancelsActive atomic.Int32 // clients' cancel requests being forwarded to servers of this pool (cl_active_cancel_req)
 	beingCanceled atomic.Int32 // released servers waiting for cancel requests to end (sv_being_canceled; counted in total)
 	stats         poolCounters

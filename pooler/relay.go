@@ -43,7 +43,7 @@ func (c *clientConn) relayServer(sc *serverConn, done chan struct{}) {
 			if name, value, ok := sc.noteParameterStatus(msg[pgwire.HeaderSize:]); ok {
 				panicPoint("relay", msg[pgwire.HeaderSize:])
 				c.mu.Lock()
-				c.params[lowerName(name)] = value
+				c.setParamLocked(lowerName(name), value)
 				c.mu.Unlock()
 			}
 			c.wmu.Lock()

@@ -18,7 +18,7 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets session.Sets) error {
 	if sets.All {
 		forgetSetParams(sc) // the server is back to its defaults
 		c.mu.Lock()
-		c.params = session.AfterResetAll(c.params, c.baseParams)
+		c.params, c.ownParams = session.AfterResetAll(c.params, c.baseParams), true
 		c.mu.Unlock()
 	}
 	if err := c.syncSQLPrepared(sc, sets); err != nil {
@@ -34,7 +34,7 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets session.Sets) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	session.ApplySettings(rows, &sets, sc.params, c.params, c.baseParams)
+	session.ApplySettings(rows, &sets, sc.params, c.writableParamsLocked(), c.baseParams)
 	return nil
 }
 

@@ -105,10 +105,10 @@ type clientInfo struct {
 // under c.mu after them, says they are written.
 func (c *clientConn) info(now time.Time) clientInfo {
 	ci := clientInfo{ClientInfo: ClientInfo{ID: c.id, ConnectTime: c.connectTime, TLS: tlsLabel(c.tls), State: "login"}}
-	ci.Addr, ci.Port = splitAddr(c.conn.RemoteAddr())
-	ci.LocalAddr, ci.LocalPort = splitAddr(c.conn.LocalAddr())
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ci.Addr, ci.Port = splitAddr(c.conn.RemoteAddr()) // under c.mu: serveOnLoop replaces c.conn
+	ci.LocalAddr, ci.LocalPort = splitAddr(c.conn.LocalAddr())
 	if !c.loggedIn {
 		return ci
 	}
