@@ -218,20 +218,26 @@ func (ln *loopLink) detach() {
 }
 
 // fromServer forwards the server's messages raw to the client, streaming large ones, and settles each
-// ReadyForQuery (readyForQuery); ParameterStatus updates both sides' parameters. It returns the bytes
-// consumed.
+// ReadyForQuery (readyForQuery); ParameterStatus updates both sides' parameters. What it forwards from
+// one read goes to the client in one write (up to and including a ReadyForQuery that ends the link). It
+// returns the bytes consumed.
 func (ln *loopLink) fromServer(data []byte) int {
 	lp := ln.lp
 	c := lp.c
 	stats := &c.pool.stats
-	off := 0
+	off, from := 0, 0 // data[from:off] is forwarded but not yet written
+	flush := func() bool {
+		if off == from {
+			return true
+		}
+		ok := ln.toClient(data[from:off])
+		from = off
+		return ok
+	}
 	for off < len(data) && lp.ln == ln && !ln.rs.conn.Paused() {
 		if ln.rem > 0 {
 			n := min(ln.rem, len(data)-off)
 			ln.rem -= n
-			if !ln.toClient(data[off : off+n]) {
-				return len(data)
-			}
 			off += n
 			continue
 		}
@@ -241,19 +247,31 @@ func (ln *loopLink) fromServer(data []byte) int {
 		typ := data[off]
 		n := int(binary.BigEndian.Uint32(data[off+1:]))
 		if n < 4 || n > pgwire.BackendLimit(typ) || (typ == 'Z' && n != 5) {
-			ln.serverFailed(nil)
+			if flush() {
+				ln.serverFailed(nil)
+			}
 			return len(data)
 		}
 		switch typ {
 		case 'Z':
 			if len(data)-off < pgwire.HeaderSize+1 {
+				if !flush() {
+					return len(data)
+				}
 				return off
 			}
 			off += pgwire.HeaderSize + 1
-			ln.readyForQuery(data[off-pgwire.HeaderSize-1:off], off < len(data))
+			out := data[from:off]
+			from = off
+			if !ln.readyForQuery(out, off < len(data)) {
+				return len(data)
+			}
 			continue
 		case 'S':
 			if off+1+n > len(data) {
+				if !flush() {
+					return len(data)
+				}
 				return off // bounded by the loop's InboundLimit
 			}
 			msg := data[off : off+1+n]
@@ -270,10 +288,10 @@ func (ln *loopLink) fromServer(data []byte) int {
 		stats.sent.Add(int64(n) + 1)
 		m := min(1+n, len(data)-off)
 		ln.rem = 1 + n - m
-		if !ln.toClient(data[off : off+m]) {
-			return len(data)
-		}
 		off += m
+	}
+	if !flush() {
+		return len(data)
 	}
 	return off
 }
@@ -292,14 +310,15 @@ func (ln *loopLink) toClient(b []byte) bool {
 	return true
 }
 
-// readyForQuery settles a ReadyForQuery as relay.go's does: one fewer owed, statistics; when nothing is
+// readyForQuery settles a ReadyForQuery as relay.go's does (out: the bytes to write to the client, ending
+// with it; false when the client is gone while the link goes on): one fewer owed, statistics; when nothing is
 // owed and no batch is open in transaction mode with status 'I', the link ends: the ReadyForQuery is
 // written to the client, then the server goes back to its pool (after the parameter sync of the SETs
 // the transaction sent, in a goroutine while the client's next link waits). more tells that the server
 // sent bytes after it, which a server between transactions must not: it is closed then.
-func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
+func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	lp, c, sc := ln.lp, ln.lp.c, ln.sc
-	status := rfq[pgwire.HeaderSize]
+	status := out[len(out)-1]
 	sc.txStatus = status
 	c.mu.Lock()
 	if c.pending > 0 {
@@ -318,11 +337,10 @@ func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
 	}
 	c.mu.Unlock()
 	if !unlink {
-		ln.toClient(rfq)
-		return
+		return ln.toClient(out)
 	}
 	ln.detach()
-	ln.toClient(rfq) // a client gone by now is closed; its idle server still goes back
+	ln.toClient(out) // a client gone by now is closed; its idle server still goes back
 	switch {
 	case more:
 		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a transaction")
@@ -353,6 +371,7 @@ func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
 			c.s.closeServer(sc, "event loops stopped")
 		}
 	}
+	return true
 }
 
 // serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):
