@@ -59,10 +59,14 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 				continue
 			}
 			if !lp.waiting {
-				lp.lend()
+				lp.lend() // links at once when the loop has an idle server of the pool
 			}
-			lc.Pause()
-			break // the message stays unconsumed until the client is linked
+			if lp.ln == nil {
+				if !lc.Closed() {
+					lc.Pause()
+				}
+				break // the message stays unconsumed until the client is linked
+			}
 		}
 		scan := c.mode != modeSession && (typ == 'Q' || typ == 'P') && n <= session.MaxScannedQuery
 		if scan && off+1+n > len(data) {
@@ -150,11 +154,11 @@ func (lp *loopClient) scanSets(msg []byte) {
 // toServer writes b to the linked server; false when the write failed (the link has then failed).
 // Over the server's outbound limit the client is paused until OnDrained.
 func (lp *loopClient) toServer(b []byte) bool {
-	sh := lp.ln.sh
-	if err := sh.conn.Write(b); err != nil {
+	rs := lp.ln.rs
+	if err := rs.conn.Write(b); err != nil {
 		return false
 	}
-	if sh.conn.OverLimit() {
+	if rs.conn.OverLimit() {
 		lp.fullServer = true
 		lp.lc.Pause()
 	}
@@ -172,7 +176,7 @@ func (lp *loopClient) maybeResume() {
 func (lp *loopClient) OnDrained(*loop.Conn) {
 	if ln := lp.ln; ln != nil && ln.fullClient {
 		ln.fullClient = false
-		ln.sh.conn.Resume()
+		ln.rs.conn.Resume()
 	}
 }
 
@@ -220,8 +224,8 @@ func (lp *loopClient) close(err error) {
 }
 
 // OnClose: the client is gone, by either side. Its server goes back when it sits cleanly between
-// messages (returnAfterClient: ROLLBACK, server_reset_query), and is cancelled and closed otherwise
-// (abortServer); then the client is finished.
+// messages (returnAfterClient: ROLLBACK, server_reset_query, detached for them; released here when
+// neither is needed), and is cancelled and closed otherwise (abortServer); then the client is finished.
 func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 	if lp.done {
 		return
@@ -235,10 +239,18 @@ func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 		c.mu.Lock()
 		busy := c.pending > 0 || c.openBatch
 		c.mu.Unlock()
-		if busy || lp.rem > 0 || ln.rem > 0 || ln.sh.conn.Outbound() > 0 {
-			c.s.abortServer(ln.sc, "client disconnected while the server was busy")
-		} else {
-			go c.s.returnAfterClient(ln.sc, c.mode)
+		sc := ln.sc
+		switch cfg := &c.s.config().Pooler; {
+		case busy || lp.rem > 0 || ln.rem > 0 || ln.rs.conn.Outbound() > 0:
+			c.s.abortServer(sc, "client disconnected while the server was busy")
+		case sc.txStatus == 'I' && (cfg.ServerResetQuery == "" || (c.mode != modeSession && !cfg.ServerResetQueryAlways)):
+			c.s.release(sc) // returnAfterClient would only release it
+		default:
+			if err := ln.rs.detachHere(); err != nil {
+				c.s.closeServer(sc, "event_loops: cannot detach the server for its reset: "+err.Error())
+				break
+			}
+			go c.s.returnAfterClient(sc, c.mode)
 		}
 	}
 	lp.finish(lp.err)

@@ -14,46 +14,131 @@ import (
 type loopLink struct {
 	lp         *loopClient
 	sc         *serverConn
-	sh         *serverShadow
+	rs         *residentServer
 	rem        int  // bytes of the server's current message still to forward to the client
 	fullClient bool // the server is paused: the client's outbound is over the limit
 }
 
-// lend starts getting a server for the client, whose message waits (paused) until attach. The pool is
-// asked from a goroutine (acquire may wait in line, log in a server, run server_check_query) and so is
-// prepareServer's parameter sync; the answer comes back to the loop (lent).
+// lend gets a server for the client. When the pool has an idle server resident on the client's loop
+// and nobody waits, the client is linked at once, on the loop (takeResident). Otherwise the client's
+// message waits (paused) while a goroutine asks the pool (acquire may wait in line, log in a server,
+// run server_check_query) and runs prepareServer's parameter sync; the answer comes back to the loop
+// (lent).
 func (lp *loopClient) lend() {
 	c := lp.c
 	if c.s.stopping.Load() { // between transactions during a shutdown: this client is done (link())
 		lp.fail(pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
 		return
 	}
+	sc, ok := lp.takeResident()
+	if ok {
+		lp.attach(sc)
+		return
+	}
 	lp.waiting = true
-	go func() {
+	go lp.acquire(sc)
+}
+
+// takeResident takes, on the loop, an idle server of the client's pool resident on its loop (the most
+// recently used), with no syscall: its loop would have seen a hang-up, so there is no liveness check.
+// ok tells that it is ready to link. A server that needs blocking work first (server_check_query due,
+// a parameter sync, the client's SQL-level prepared statements to carry) is detached and returned
+// with ok false, for acquire to finish in a goroutine; nil, false when the loop has none.
+func (lp *loopClient) takeResident() (sc *serverConn, ok bool) {
+	c, s := lp.c, lp.c.s
+	if s.pause.any.Load() {
+		return nil, false
+	}
+	cfg := s.config()
+	for {
+		sc, found := c.pool.q.AcquireIdle(func(sc *serverConn) bool { return sc.res != nil && sc.res.l == lp.l })
+		if !found {
+			return nil, false
+		}
+		rs := sc.res
+		if rs.conn.Closed() {
+			s.closeServer(sc, "server connection lost")
+			continue
+		}
+		if expired(sc, cfg.Pooler.ServerLifetime.D()) {
+			s.closeServer(sc, "failed its check before reuse")
+			continue
+		}
+		c.mu.Lock()
+		sql, _ := syncSQL(sc, c.params)
+		carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
+		c.mu.Unlock()
+		if sql != "" || carry || checkDue(sc, cfg) {
+			if err := rs.detachHere(); err != nil {
+				s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
+				continue
+			}
+			return sc, false
+		}
+		c.pool.stats.serverAssignments.Add(1)
+		c.pool.obs.Wait(0)
+		c.learnTentative(sc)
+		return sc, true
+	}
+}
+
+// acquire runs in a goroutine: it finishes the lending of taken (detached by takeResident for blocking
+// work) or, when taken is nil, gets a server from the pool (waiting in line if need be), prepares it,
+// and hands it to the loop (lent).
+func (lp *loopClient) acquire(taken *serverConn) {
+	c := lp.c
+	sc, err := taken, error(nil)
+	if sc != nil && !c.s.checkIdle(sc, nil) {
+		c.s.closeServer(sc, "failed its check before reuse")
+		sc = nil
+	}
+	if sc == nil {
 		start := time.Now()
 		c.mu.Lock()
 		c.waitSince = start
 		c.mu.Unlock()
-		sc, err := c.s.acquire(c.ctx, c.pool) // the loop sees the client leave: its close ends c.ctx
+		sc, err = c.s.acquireOn(c.ctx, c.pool, nil, lp.l) // the loop sees the client leave: its close ends c.ctx
 		c.mu.Lock()
 		c.waitSince = time.Time{}
 		c.mu.Unlock()
 		if err == nil {
 			waited := time.Since(start)
-			c.pool.stats.serverAssignments.Add(1)
 			c.pool.stats.waitTime.Add(waited.Microseconds())
 			c.pool.obs.Wait(waited)
+		}
+	} else {
+		c.pool.obs.Wait(0)
+	}
+	if err == nil {
+		c.pool.stats.serverAssignments.Add(1)
+		if sc.res != nil && lp.needsSync(sc) { // resident on this loop, but a parameter sync is due
+			if err := detachResident(sc); err != nil {
+				c.s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
+				sc, err = nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server connection failed: %v", err)
+			}
+		}
+		if err == nil {
 			if err = c.prepareServer(sc); err != nil {
 				sc = nil // prepareServer disposed of it
 			}
 		}
-		if lp.l.Run(func() { lp.lent(sc, err) }) != nil && sc != nil {
-			c.s.release(sc) // the loops have stopped
-		}
-	}()
+	}
+	if lp.l.Run(func() { lp.lent(sc, err) }) != nil && sc != nil {
+		c.s.closeServer(sc, "event loops stopped") // the loops have stopped
+	}
 }
 
-// lent takes the server lend got (or its error), on the loop, and links it once its shadow is enrolled.
+// needsSync reports whether prepareServer would run a query on sc for the client.
+func (lp *loopClient) needsSync(sc *serverConn) bool {
+	c := lp.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sql, _ := syncSQL(sc, c.params)
+	return sql != "" || (c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0))
+}
+
+// lent takes the server acquire got (or its error), on the loop, and links it; a server that is not
+// resident yet is enrolled on the client's loop first.
 func (lp *loopClient) lent(sc *serverConn, err error) {
 	c := lp.c
 	switch {
@@ -72,49 +157,55 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "event_loops: the server connection uses TLS, which the event loops do not serve; reconnect"))
 		return
 	}
-	sh, fresh, err := c.s.loops.shadowOn(lp.l, sc)
-	if err != nil {
+	if sc.res != nil {
+		lp.waiting = false
+		lp.attach(sc)
+		return
+	}
+	if _, err := enrollServer(lp.l, sc); err != nil {
 		lp.waiting = false
 		c.s.closeServer(sc, "event_loops: cannot enroll the server's socket: "+err.Error())
 		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server connection failed: %v", err))
 		return
 	}
-	if fresh {
-		_ = lp.l.Run(func() { lp.attach(sc, sh) }) // after the enrollment's own registration
-		return
-	}
-	lp.attach(sc, sh)
+	_ = lp.l.Run(func() { // after the enrollment's own registration
+		lp.waiting = false
+		lp.attach(sc)
+	})
 }
 
-// attach links sc (its shadow sh on the client's loop) to the client and lets both be read.
-func (lp *loopClient) attach(sc *serverConn, sh *serverShadow) {
+// attach links sc (resident on the client's loop) to the client and lets both be read. A server found
+// closed goes, and the client asks again.
+func (lp *loopClient) attach(sc *serverConn) {
 	c := lp.c
-	lp.waiting = false
 	if lp.done {
 		c.s.release(sc)
 		return
 	}
-	if sh.conn.Closed() {
+	rs := sc.res
+	if rs.conn.Closed() {
 		c.s.closeServer(sc, "server connection lost")
-		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly"))
+		lp.lend()
+		if lp.ln == nil && !lp.done && lp.lc != nil {
+			lp.lc.Pause()
+		}
 		return
 	}
-	ln := &loopLink{lp: lp, sc: sc, sh: sh}
-	sh.ln, lp.ln = ln, ln
+	ln := &loopLink{lp: lp, sc: sc, rs: rs}
+	rs.ln, lp.ln = ln, ln
 	c.mu.Lock()
 	c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false
 	c.mu.Unlock()
 	lp.flushLater() // ParameterStatus of tentative start-up parameters (learnTentative)
-	sh.conn.Resume()
+	rs.conn.Resume()
 	lp.maybeResume()
 }
 
-// detach ends the lending on the loop: the shadow is paused (not read until its next lending here) and
-// the client's fields no longer name the server. The caller disposes of the server.
+// detach ends the lending on the loop: the client's fields no longer name the server, which stays
+// resident and readable (bytes it sends while idle close it). The caller disposes of the server.
 func (ln *loopLink) detach() {
 	lp := ln.lp
-	lp.ln, ln.sh.ln = nil, nil
-	ln.sh.conn.Pause()
+	lp.ln, ln.rs.ln = nil, nil
 	if lp.fullServer {
 		lp.fullServer = false
 		lp.maybeResume()
@@ -127,20 +218,26 @@ func (ln *loopLink) detach() {
 }
 
 // fromServer forwards the server's messages raw to the client, streaming large ones, and settles each
-// ReadyForQuery (readyForQuery); ParameterStatus updates both sides' parameters. It returns the bytes
-// consumed.
+// ReadyForQuery (readyForQuery); ParameterStatus updates both sides' parameters. What it forwards from
+// one read goes to the client in one write (up to and including a ReadyForQuery that ends the link). It
+// returns the bytes consumed.
 func (ln *loopLink) fromServer(data []byte) int {
 	lp := ln.lp
 	c := lp.c
 	stats := &c.pool.stats
-	off := 0
-	for off < len(data) && lp.ln == ln && !ln.sh.conn.Paused() {
+	off, from := 0, 0 // data[from:off] is forwarded but not yet written
+	flush := func() bool {
+		if off == from {
+			return true
+		}
+		ok := ln.toClient(data[from:off])
+		from = off
+		return ok
+	}
+	for off < len(data) && lp.ln == ln && !ln.rs.conn.Paused() {
 		if ln.rem > 0 {
 			n := min(ln.rem, len(data)-off)
 			ln.rem -= n
-			if !ln.toClient(data[off : off+n]) {
-				return len(data)
-			}
 			off += n
 			continue
 		}
@@ -150,19 +247,31 @@ func (ln *loopLink) fromServer(data []byte) int {
 		typ := data[off]
 		n := int(binary.BigEndian.Uint32(data[off+1:]))
 		if n < 4 || n > pgwire.BackendLimit(typ) || (typ == 'Z' && n != 5) {
-			ln.serverFailed(nil)
+			if flush() {
+				ln.serverFailed(nil)
+			}
 			return len(data)
 		}
 		switch typ {
 		case 'Z':
 			if len(data)-off < pgwire.HeaderSize+1 {
+				if !flush() {
+					return len(data)
+				}
 				return off
 			}
 			off += pgwire.HeaderSize + 1
-			ln.readyForQuery(data[off-pgwire.HeaderSize-1:off], off < len(data))
+			out := data[from:off]
+			from = off
+			if !ln.readyForQuery(out, off < len(data)) {
+				return len(data)
+			}
 			continue
 		case 'S':
 			if off+1+n > len(data) {
+				if !flush() {
+					return len(data)
+				}
 				return off // bounded by the loop's InboundLimit
 			}
 			msg := data[off : off+1+n]
@@ -179,10 +288,10 @@ func (ln *loopLink) fromServer(data []byte) int {
 		stats.sent.Add(int64(n) + 1)
 		m := min(1+n, len(data)-off)
 		ln.rem = 1 + n - m
-		if !ln.toClient(data[off : off+m]) {
-			return len(data)
-		}
 		off += m
+	}
+	if !flush() {
+		return len(data)
 	}
 	return off
 }
@@ -196,19 +305,20 @@ func (ln *loopLink) toClient(b []byte) bool {
 	}
 	if lc.OverLimit() && !ln.fullClient {
 		ln.fullClient = true
-		ln.sh.conn.Pause()
+		ln.rs.conn.Pause()
 	}
 	return true
 }
 
-// readyForQuery settles a ReadyForQuery as relay.go's does: one fewer owed, statistics; when nothing is
+// readyForQuery settles a ReadyForQuery as relay.go's does (out: the bytes to write to the client, ending
+// with it; false when the client is gone while the link goes on): one fewer owed, statistics; when nothing is
 // owed and no batch is open in transaction mode with status 'I', the link ends: the ReadyForQuery is
 // written to the client, then the server goes back to its pool (after the parameter sync of the SETs
 // the transaction sent, in a goroutine while the client's next link waits). more tells that the server
 // sent bytes after it, which a server between transactions must not: it is closed then.
-func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
+func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	lp, c, sc := ln.lp, ln.lp.c, ln.sc
-	status := rfq[pgwire.HeaderSize]
+	status := out[len(out)-1]
 	sc.txStatus = status
 	c.mu.Lock()
 	if c.pending > 0 {
@@ -227,11 +337,10 @@ func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
 	}
 	c.mu.Unlock()
 	if !unlink {
-		ln.toClient(rfq)
-		return
+		return ln.toClient(out)
 	}
 	ln.detach()
-	ln.toClient(rfq) // a client gone by now is closed; its idle server still goes back
+	ln.toClient(out) // a client gone by now is closed; its idle server still goes back
 	switch {
 	case more:
 		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a transaction")
@@ -239,16 +348,30 @@ func (ln *loopLink) readyForQuery(rfq []byte, more bool) {
 		c.s.release(sc)
 	default:
 		lp.waiting = true
-		go func() {
-			if c.syncSessionOrClose(sc, sets) {
-				c.s.release(sc)
-			}
-			_ = lp.l.Run(func() {
+		rs := ln.rs
+		// Detached once its conn's read callback has returned (Detach refuses within it).
+		run := lp.l.Run(func() {
+			if err := rs.detachHere(); err != nil {
+				c.s.closeServer(sc, "event_loops: cannot detach the server to read its session state: "+err.Error())
 				lp.waiting = false
 				lp.maybeResume()
-			})
-		}()
+				return
+			}
+			go func() {
+				if c.syncSessionOrClose(sc, sets) {
+					c.s.release(sc)
+				}
+				_ = lp.l.Run(func() {
+					lp.waiting = false
+					lp.maybeResume()
+				})
+			}()
+		})
+		if run != nil {
+			c.s.closeServer(sc, "event loops stopped")
+		}
 	}
+	return true
 }
 
 // serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):

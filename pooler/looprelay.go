@@ -17,8 +17,6 @@ import (
 // (client.go run, relay.go relayServer).
 type loopRelay struct {
 	g *loop.Group
-	// shadows[i] are the server sockets enrolled on loop i, owned by that loop (loopshadow.go).
-	shadows []map[*serverConn]*serverShadow
 }
 
 // startLoopRelay starts one event loop per CPU (runtime.NumCPU).
@@ -27,11 +25,7 @@ func startLoopRelay(logger *slog.Logger) (*loopRelay, error) {
 	if err != nil {
 		return nil, err
 	}
-	lr := &loopRelay{g: g, shadows: make([]map[*serverConn]*serverShadow, g.Len())}
-	for i := range lr.shadows {
-		lr.shadows[i] = map[*serverConn]*serverShadow{}
-	}
-	return lr, nil
+	return &loopRelay{g: g}, nil
 }
 
 // stop closes whatever is still enrolled and stops the loops; nil-safe.

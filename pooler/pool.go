@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/pgpooler/pgpooler/pooler/config"
+	"github.com/pgpooler/pgpooler/pooler/loop"
 	"github.com/pgpooler/pgpooler/pooler/pools"
 )
 
@@ -108,6 +109,13 @@ func (s *Server) acquire(ctx context.Context, p *pool) (*serverConn, error) {
 // acquireWatched is acquire for a client: qw, when not nil, watches the client while it waits (in line
 // or for RESUME), from the first wait until acquireWatched returns (waitwatch.go).
 func (s *Server) acquireWatched(ctx context.Context, p *pool, qw queueWatcher) (*serverConn, error) {
+	return s.acquireOn(ctx, p, qw, nil)
+}
+
+// acquireOn is acquireWatched for a client of event loop home (nil: a goroutine client): a server
+// resident on home is lent as it is; any other resident server is detached from its loop first
+// (checkIdle).
+func (s *Server) acquireOn(ctx context.Context, p *pool, qw queueWatcher, home *loop.Loop) (*serverConn, error) {
 	cfg := s.config()
 	deadline := time.Time{}
 	if d := cfg.Pooler.QueryWaitTimeout.D(); d > 0 {
@@ -159,7 +167,7 @@ func (s *Server) acquireWatched(ctx context.Context, p *pool, qw queueWatcher) (
 			}
 			return sc, err
 		}
-		if s.checkIdle(g.Server) {
+		if s.checkIdle(g.Server, home) {
 			return g.Server, nil
 		}
 		s.closeServer(g.Server, "failed its check before reuse")
@@ -286,16 +294,23 @@ func (s *Server) login(ctx context.Context, p *pool, probe bool) (*serverConn, e
 }
 
 // checkIdle decides whether an idle server may be lent again: still connected, within server_lifetime, and,
-// when idle longer than server_check_delay, answering server_check_query.
-func (s *Server) checkIdle(sc *serverConn) bool {
+// when idle longer than server_check_delay, answering server_check_query. A server resident on event loop
+// home is not probed (its loop sees a hang-up at once, and the client's link checks it there); any other
+// resident server, or one whose check query is due, is detached from its loop first.
+func (s *Server) checkIdle(sc *serverConn, home *loop.Loop) bool {
 	cfg := s.config()
-	if !sc.alive.Alive() {
+	if rs := sc.res; rs != nil && (rs.l != home || checkDue(sc, cfg)) {
+		if err := detachResident(sc); err != nil {
+			return false
+		}
+	}
+	if sc.res == nil && !sc.alive.Alive() {
 		return false
 	}
 	if expired(sc, cfg.Pooler.ServerLifetime.D()) {
 		return false
 	}
-	if q := cfg.Pooler.ServerCheckQuery; q != "" && time.Since(sc.idleFrom) > cfg.Pooler.ServerCheckDelay.D() {
+	if q := cfg.Pooler.ServerCheckQuery; checkDue(sc, cfg) {
 		_ = sc.conn.SetDeadline(time.Now().Add(cfg.Pooler.ServerConnectTimeout.D()))
 		err := sc.exec(q)
 		_ = sc.conn.SetDeadline(time.Time{})
@@ -304,6 +319,12 @@ func (s *Server) checkIdle(sc *serverConn) bool {
 		}
 	}
 	return true
+}
+
+// checkDue reports whether server_check_query is to run before sc is lent again: it has been idle longer
+// than server_check_delay.
+func checkDue(sc *serverConn, cfg *config.Config) bool {
+	return cfg.Pooler.ServerCheckQuery != "" && time.Since(sc.idleFrom) > cfg.Pooler.ServerCheckDelay.D()
 }
 
 // expired reports whether sc has outlived server_lifetime; a lifetime of 0 means each server is used

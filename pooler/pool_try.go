@@ -20,7 +20,7 @@ func (s *Server) tryAcquire(ctx context.Context, p *pool) (*serverConn, error) {
 		default:
 			return nil, nil
 		}
-		if s.checkIdle(r.Server) {
+		if s.checkIdle(r.Server, nil) {
 			return r.Server, nil
 		}
 		s.closeServer(r.Server, "failed its check before reuse")

@@ -12,7 +12,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -56,7 +55,7 @@ type serverConn struct {
 	stmts    prepare.ServerStmts // shared prepared statements on this server (prepared.go); the linked client's mu guards it
 	sqlStmts map[string]string   // SQL-level prepared statements on the server: name → PREPARE text
 
-	loopShadowed atomic.Bool // its socket is also enrolled on event loops (loopshadow.go): close shuts it down
+	res *residentServer // the loop it is enrolled on (loopresident.go), nil while goroutine-owned; its owner's
 }
 
 // serverCreds is how a pool proves itself to its servers.
@@ -485,8 +484,8 @@ func newServerReader(conn net.Conn) *pgwire.Reader {
 
 // close closes the network connection; the caller updates the pool's counts.
 func (sc *serverConn) close() {
-	if sc.loopShadowed.Load() {
-		shutdownSocket(sc.raw)
+	if sc.res != nil {
+		sc.res.close()
 	}
 	_ = sc.raw.Close()
 	sc.rd.Release()

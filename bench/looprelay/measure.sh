@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # measure.sh: CPU microseconds per transaction of pgpooler with event_loops off and on, driven by
 # pgbench -S through bin/pgpooler (transaction mode, pool 20, max_prepared_statements 0,
-# server_tls_sslmode disable, trust), interleaved rounds, medians.
-# Usage: bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
+# server_tls_sslmode disable, trust), interleaved rounds, medians. PgBouncer (PGBOUNCER, default
+# /usr/sbin/pgbouncer; transaction mode, pool 20, trust) runs in the same rounds when installed; with
+# BASE=<git rev>, pgpooler built at that revision runs too, event_loops on ("base-on"), for a before/after.
+# Usage: [BASE=rev] [PGBOUNCER=path] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -26,11 +28,44 @@ su postgres -c "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
 su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off' -w start" >/dev/null
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 (cd "$ROOT" && go build -o "$WORK/pgpooler" ./cmd/pgpooler)
+MODES="off on"
+if [ -n "${BASE:-}" ]; then
+	mkdir "$WORK/base"
+	git -C "$ROOT" archive "$BASE" | tar -x -C "$WORK/base"
+	(cd "$WORK/base" && go build -o "$WORK/pgpooler-base" ./cmd/pgpooler)
+	MODES="$MODES base-on"
+fi
+PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
+[ -x "$PGBOUNCER" ] && MODES="$MODES pgbouncer"
 
 declare -A PORT PID
-for m in off on; do
+for m in $MODES; do
 	PORT[$m]=$(freeport)
-	loops=false; [ "$m" = on ] && loops=true
+	if [ "$m" = pgbouncer ]; then
+		echo '"postgres" ""' >"$WORK/userlist.txt"
+		cat >"$WORK/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$PGPORT user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${PORT[$m]}
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 1000
+log_connections = 0
+log_disconnections = 0
+logfile = $WORK/pgbouncer.log
+INI
+		chown postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
+		su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
+		PID[$m]=$!; pids+=("$!")
+		continue
+	fi
+	loops=false; [ "$m" != off ] && loops=true
+	bin="$WORK/pgpooler"; [ "$m" = base-on ] && bin="$WORK/pgpooler-base"
 	cat >"$WORK/$m.toml" <<TOML
 [pooler]
 listen_addr = "127.0.0.1"
@@ -50,16 +85,21 @@ host = "127.0.0.1"
 port = $PGPORT
 user = "postgres"
 TOML
-	"$WORK/pgpooler" -config "$WORK/$m.toml" >"$WORK/$m.log" 2>&1 &
+	"$bin" -config "$WORK/$m.toml" >"$WORK/$m.log" 2>&1 &
 	PID[$m]=$!; pids+=("$!")
 done
 sleep 1
+if [ -n "${PID[pgbouncer]:-}" ]; then # su's child is PgBouncer itself (exec)
+	sleep 1
+	PID[pgbouncer]=$(pgrep -P "${PID[pgbouncer]}" || echo "${PID[pgbouncer]}")
+	pids+=("${PID[pgbouncer]}")
+fi
 cpu() { awk '{print ($14+$15)}' "/proc/$1/stat"; }
 echo -e "round\tevent_loops\tclients\ttps\ttxns\tcpu_us_per_txn" | tee "$WORK/results.tsv"
 for r in $(seq "$ROUNDS"); do
 	for c in $CLIENTS; do
 		j=$(( c < 2 ? 1 : 2 ))
-		for m in off on; do
+		for m in $MODES; do
 			before=$(cpu "${PID[$m]}")
 			out=$("$PGBIN/pgbench" -n -S -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$m]}" -U postgres postgres 2>&1)
 			after=$(cpu "${PID[$m]}")

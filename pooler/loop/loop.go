@@ -20,6 +20,7 @@ type Loop struct {
 	g      *Group
 	idx    int
 	eng    *nbio.Engine
+	epfd   int // eng's epoll descriptor for Detach; -1 when unknown
 	nconns atomic.Int64
 
 	mu      sync.Mutex
@@ -50,6 +51,7 @@ func startLoop(g *Group, idx int) (*Loop, error) {
 	if err := l.eng.Start(); err != nil {
 		return nil, err
 	}
+	l.epfd = pollFD(l.eng)
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.eng.Stop()

@@ -170,6 +170,26 @@ func (p *Pool[S]) Acquire(queue bool) Result[S] {
 	return Result[S]{Kind: Queued, Waiter: w}
 }
 
+// AcquireIdle lends the most recently used idle server for which match is true, but only when nobody
+// waits and the pool is not paused; ok is false otherwise, and nothing changed. For callers that prefer
+// some servers (an event loop's own, which it lends with no syscall). match is called under the pool's
+// lock and must not call the Pool.
+func (p *Pool[S]) AcquireIdle(match func(S) bool) (s S, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused || p.waiters.len() > 0 {
+		return s, false
+	}
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if match(p.idle[i].s) {
+			s = p.idle[i].s
+			p.idle = slices.Delete(p.idle, i, i+1) // zeroes the vacated slot
+			return s, true
+		}
+	}
+	return s, false
+}
+
 // Done gives back a waiter whose wait is over: its grant received, or Abandon'd; it stops its timers.
 func (p *Pool[S]) Done(w *Waiter[S]) {
 	for _, t := range [2]*time.Timer{w.timeout, w.reserve} {

@@ -280,3 +280,49 @@ func TestConcurrentLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestAcquireIdleMatch: AcquireIdle takes the newest idle server that matches, leaves the others idle,
+// and takes nothing while a client waits.
+func TestAcquireIdleMatch(t *testing.T) {
+	p := newPool(Settings{Size: 3}, &Limit[*srv]{}, &Limit[*srv]{})
+	a, b, c := open(t, p, 1), open(t, p, 2), open(t, p, 3)
+	now := time.Now()
+	p.Put(a, now)
+	p.Put(b, now)
+	p.Put(c, now)
+	odd := func(s *srv) bool { return s.id%2 == 1 }
+	if s, ok := p.AcquireIdle(odd); !ok || s != c {
+		t.Fatalf("first: %v %v, want server 3 (newest odd)", s, ok)
+	}
+	if s, ok := p.AcquireIdle(odd); !ok || s != a {
+		t.Fatalf("second: %v %v, want server 1", s, ok)
+	}
+	if s, ok := p.AcquireIdle(odd); ok {
+		t.Fatalf("third: got %v, want none", s)
+	}
+	if st := p.Inspect(nil); st.Idle != 1 {
+		t.Fatalf("idle %d, want 1 (server 2 left)", st.Idle)
+	}
+	if r := p.Acquire(true); r.Kind != Idle || r.Server != b {
+		t.Fatalf("acquire: %+v, want server 2", r)
+	}
+	r := p.Acquire(true) // pool full: queued
+	if r.Kind != Queued {
+		t.Fatalf("acquire on a full pool: %+v, want Queued", r)
+	}
+	p.Put(a, now) // handed to the waiter
+	if g := <-r.Waiter.Granted(); g.Server != a {
+		t.Fatalf("grant %+v", g)
+	}
+	r2 := p.Acquire(true)
+	p.Put(c, now)
+	<-r2.Waiter.Granted()
+	r3 := p.Acquire(true) // waits
+	if s, ok := p.AcquireIdle(func(*srv) bool { return true }); ok {
+		t.Fatalf("AcquireIdle with a waiter in line took %v", s)
+	}
+	p.Done(r.Waiter)
+	p.Done(r2.Waiter)
+	_, _ = p.Abandon(r3.Waiter)
+	p.Done(r3.Waiter)
+}
