@@ -20,6 +20,9 @@ type Conn struct {
 	in       []byte // unconsumed inbound bytes; nil when none (idle conns hold no buffer)
 	outbound int    // bytes given to Write that the kernel has not taken yet
 
+	registered bool   // added to the loop's engine (Enroll's queued registration ran)
+	pending    []byte // what Write got before the registration; written by register
+
 	paused    bool // Pause: the socket is not read
 	reading   bool // inside readAll
 	wantDrain bool // outbound went over the limit: OnDrained is owed
@@ -56,6 +59,15 @@ func (c *Conn) Write(p []byte) error {
 		return nil
 	}
 	c.outbound += len(p)
+	if !c.registered {
+		// Enrolled, but its registration has not run yet (it is queued on the loop, as Enroll from the
+		// loop itself leaves it): nbio cannot write a conn it has not added. register writes these.
+		c.pending = append(c.pending, p...)
+		if c.outbound > c.l.g.cfg.OutboundLimit {
+			c.wantDrain = true
+		}
+		return nil
+	}
 	if _, err := c.nc.Write(p); err != nil {
 		c.closeWith(err)
 		return err
@@ -141,14 +153,16 @@ func (c *Conn) finish(err error) {
 	if _, ok := c.l.conns[c]; ok {
 		delete(c.l.conns, c)
 		c.l.nconns.Add(-1)
+	} else if !c.registered { // closed before its registration ran: counted by Enroll, never in conns
+		c.l.nconns.Add(-1)
 	}
 	c.call(func() { c.h.OnClose(c, err) })
 }
 
 // readable reads until the socket is empty (edge-triggered) or the conn pauses.
 func (c *Conn) readable() {
-	if c.paused || c.closed || c.reading {
-		return
+	if c.paused || c.closed || c.reading || !c.registered {
+		return // not registered yet: register reads it
 	}
 	c.reading = true
 	defer func() { c.reading = false }()

@@ -25,6 +25,9 @@ func (c *Conn) Detach() (net.Conn, error) {
 	if len(c.in) > 0 || c.outbound > 0 || c.reading {
 		return nil, errors.New("loop: detach with bytes pending")
 	}
+	if !c.registered {
+		return nil, errors.New("loop: detach before the conn's registration ran")
+	}
 	if c.l.epfd < 0 {
 		return nil, ErrDetachUnsupported
 	}

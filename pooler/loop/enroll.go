@@ -27,17 +27,35 @@ func (l *Loop) Enroll(c net.Conn, h Handler) (*Conn, error) {
 	l.nconns.Add(1)
 	// Registered on the loop, so that l.conns is the loop's alone, and so that
 	// no callback of cc can run before Enroll's caller has the Conn.
-	if err := l.Run(func() {
-		l.conns[cc] = struct{}{}
-		if _, err := l.eng.AddConn(nc); err != nil {
-			cc.finish(err)
-			return
-		}
-		cc.readable() // bytes that arrived before the registration
-	}); err != nil {
+	if err := l.Run(func() { cc.register() }); err != nil {
 		l.nconns.Add(-1)
 		nc.Close()
 		return nil, err
 	}
 	return cc, nil
+}
+
+// register adds the conn to its loop's engine, on the loop: what Write got before is written, and the
+// bytes that arrived before are read in a function queued after it, so that every conn enrolled in the
+// same loop callback (a client and its server, say) is registered before any of them is read and its
+// handler writes to another.
+func (c *Conn) register() {
+	l := c.l
+	if c.closed { // closed (Conn.Close) before its registration: nbio never had it
+		return
+	}
+	l.conns[c] = struct{}{}
+	if _, err := l.eng.AddConn(c.nc); err != nil {
+		c.finish(err)
+		return
+	}
+	c.registered = true
+	if p := c.pending; len(p) > 0 {
+		c.pending = nil
+		c.outbound -= len(p)
+		if c.Write(p) != nil {
+			return
+		}
+	}
+	_ = l.Run(c.readable) // bytes that arrived before the registration
 }
