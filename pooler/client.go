@@ -597,6 +597,21 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		go c.relayServer(sc, c.relayDone)
 	}
 	sc := c.sc
+	if c.accountSentLocked(typ) {
+		if qt := c.s.config().Pooler.QueryTimeout.D(); qt > 0 {
+			_ = sc.conn.SetReadDeadline(time.Now().Add(qt))
+		}
+	}
+	c.mu.Unlock()
+	return sc, nil
+}
+
+// accountSentLocked accounts for message typ going to the linked server, with c.mu held: the query (and
+// transaction) start times, and what the server now owes. Query, Sync and FunctionCall each owe one
+// ReadyForQuery (PostgreSQL protocol docs, "Message Flow"); other extended-protocol messages open a batch
+// that lasts until the next Sync (Flush too); COPY data belongs to what runs. It reports whether the server
+// now owes exactly one ReadyForQuery, having owed none: a query starts (query_timeout starts with it).
+func (c *clientConn) accountSentLocked(typ byte) (started bool) {
 	if c.queryStart.IsZero() && typ != 'd' && typ != 'c' && typ != 'f' && typ != 'H' {
 		c.queryStart = time.Now()
 		if c.xactStart.IsZero() {
@@ -609,15 +624,12 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		if typ == 'S' {
 			c.openBatch = false
 		}
-		if qt := c.s.config().Pooler.QueryTimeout.D(); c.pending == 1 && qt > 0 {
-			_ = sc.conn.SetReadDeadline(time.Now().Add(qt))
-		}
+		return c.pending == 1
 	case 'd', 'c', 'f': // COPY data flows inside an outstanding query
 	default:
 		c.openBatch = true
 	}
-	c.mu.Unlock()
-	return sc, nil
+	return false
 }
 
 // prepareServer makes a freshly lent server's session parameters and SQL-level prepared statements match

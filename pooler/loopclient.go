@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/pgpooler/pgpooler/pgwire"
@@ -114,22 +113,7 @@ func (lp *loopClient) checkHeader(typ byte, n int) *pgwire.Error {
 func (lp *loopClient) account(typ byte) {
 	c := lp.c
 	c.mu.Lock()
-	if c.queryStart.IsZero() && typ != 'd' && typ != 'c' && typ != 'f' && typ != 'H' {
-		c.queryStart = time.Now()
-		if c.xactStart.IsZero() {
-			c.xactStart = c.queryStart
-		}
-	}
-	switch typ {
-	case 'Q', 'F', 'S':
-		c.pending++
-		if typ == 'S' {
-			c.openBatch = false
-		}
-	case 'd', 'c', 'f':
-	default:
-		c.openBatch = true
-	}
+	c.accountSentLocked(typ)
 	c.mu.Unlock()
 }
 

@@ -321,12 +321,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	status := out[len(out)-1]
 	sc.txStatus = status
 	c.mu.Lock()
-	if c.pending > 0 {
-		c.pending--
-	}
-	c.txStatus = status
-	c.copyIn = false
-	c.countReadyForQueryLocked(status)
+	c.noteReadyLocked(status)
 	unlink := c.pending == 0 && !c.openBatch && c.mode != modeSession && status == 'I'
 	var sets session.Sets
 	if unlink {

@@ -136,6 +136,17 @@ func (c *clientConn) forward(sc *serverConn, n int) bool {
 	return true
 }
 
+// noteReadyLocked settles a ReadyForQuery with status on its way to the client, with c.mu held: one
+// fewer owed, the transaction status, no COPY any more, and the statistics (countReadyForQueryLocked).
+func (c *clientConn) noteReadyLocked(status byte) {
+	if c.pending > 0 {
+		c.pending--
+	}
+	c.txStatus = status
+	c.copyIn = false
+	c.countReadyForQueryLocked(status)
+}
+
 // countReadyForQueryLocked counts a ReadyForQuery on its way to the client: a query ends, and with
 // status 'I' a transaction too (PgBouncer counts the same way: query_count, xact_count and their times).
 func (c *clientConn) countReadyForQueryLocked(status byte) {
@@ -170,12 +181,7 @@ func (c *clientConn) readyForQuery(sc *serverConn) bool {
 	sc.txStatus = status
 
 	c.mu.Lock()
-	if c.pending > 0 {
-		c.pending--
-	}
-	c.txStatus = status
-	c.copyIn = false
-	c.countReadyForQueryLocked(status)
+	c.noteReadyLocked(status)
 	if c.prep {
 		c.prepared.Ready(&sc.stmts)
 	}
