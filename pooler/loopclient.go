@@ -217,6 +217,7 @@ func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 	if lp.err == nil {
 		lp.err = err
 	}
+	lp.leaveLine()
 	if ln := lp.ln; ln != nil {
 		c := lp.c
 		ln.detach()
@@ -228,7 +229,7 @@ func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 		case busy || lp.rem > 0 || ln.rem > 0 || ln.rs.conn.Outbound() > 0:
 			c.s.abortServer(sc, "client disconnected while the server was busy")
 		case sc.txStatus == 'I' && (cfg.ServerResetQuery == "" || (c.mode != modeSession && !cfg.ServerResetQueryAlways)):
-			c.s.release(sc) // returnAfterClient would only release it
+			c.s.releaseOn(sc, lp.l) // returnAfterClient would only release it
 		default:
 			if err := ln.rs.detachHere(); err != nil {
 				c.s.closeServer(sc, "event_loops: cannot detach the server for its reset: "+err.Error())

@@ -35,8 +35,11 @@ func (lp *loopClient) lend() {
 		lp.attach(sc)
 		return
 	}
+	if sc == nil && lp.waitOnLoop() {
+		return
+	}
 	lp.waiting = true
-	go lp.acquire(sc)
+	go lp.acquire(sc, false)
 }
 
 // takeResident takes, on the loop, an idle server of the client's pool resident on its loop (the most
@@ -49,43 +52,58 @@ func (lp *loopClient) takeResident() (sc *serverConn, ok bool) {
 	if s.pause.any.Load() {
 		return nil, false
 	}
-	cfg := s.config()
 	for {
 		sc, found := c.pool.q.AcquireIdle(func(sc *serverConn) bool { return sc.res != nil && sc.res.l == lp.l })
 		if !found {
 			return nil, false
 		}
-		rs := sc.res
-		if rs.conn.Closed() {
-			s.closeServer(sc, "server connection lost")
-			continue
-		}
-		if expired(sc, cfg.Pooler.ServerLifetime.D()) {
-			s.closeServer(sc, "failed its check before reuse")
-			continue
-		}
-		c.mu.Lock()
-		sql, _ := syncSQL(sc, c.params)
-		carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
-		c.mu.Unlock()
-		if sql != "" || carry || checkDue(sc, cfg) {
-			if err := rs.detachHere(); err != nil {
-				s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
-				continue
-			}
+		switch ready, closed := lp.vetResident(sc); {
+		case ready:
+			c.pool.stats.serverAssignments.Add(1)
+			c.pool.obs.Wait(0)
+			c.learnTentative(sc)
+			return sc, true
+		case !closed:
 			return sc, false
 		}
-		c.pool.stats.serverAssignments.Add(1)
-		c.pool.obs.Wait(0)
-		c.learnTentative(sc)
-		return sc, true
 	}
 }
 
+// vetResident checks, on the loop, an idle server resident on the client's loop before it is lent
+// there: ready when it can be linked at once; closed when it failed (closed and dropped); neither when
+// it needs blocking work first (server_check_query due, a parameter sync, the client's SQL-level
+// prepared statements to carry): it is detached then, for acquire to finish in a goroutine.
+func (lp *loopClient) vetResident(sc *serverConn) (ready, closed bool) {
+	c, s := lp.c, lp.c.s
+	cfg := s.config()
+	rs := sc.res
+	if rs.conn.Closed() {
+		s.closeServer(sc, "server connection lost")
+		return false, true
+	}
+	if expired(sc, cfg.Pooler.ServerLifetime.D()) {
+		s.closeServer(sc, "failed its check before reuse")
+		return false, true
+	}
+	c.mu.Lock()
+	sql, _ := syncSQL(sc, c.params)
+	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
+	c.mu.Unlock()
+	if sql != "" || carry || checkDue(sc, cfg) {
+		if err := rs.detachHere(); err != nil {
+			s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
+			return false, true
+		}
+		return false, false
+	}
+	return true, false
+}
+
 // acquire runs in a goroutine: it finishes the lending of taken (detached by takeResident for blocking
-// work) or, when taken is nil, gets a server from the pool (waiting in line if need be), prepares it,
-// and hands it to the loop (lent).
-func (lp *loopClient) acquire(taken *serverConn) {
+// work, or granted to the client waiting on the loop: observed then, its wait already counted) or, when
+// taken is nil, gets a server from the pool (waiting in line if need be), prepares it, and hands it to
+// the loop (lent).
+func (lp *loopClient) acquire(taken *serverConn, observed bool) {
 	c := lp.c
 	sc, err := taken, error(nil)
 	if sc != nil && !c.s.checkIdle(sc, nil) {
@@ -106,9 +124,16 @@ func (lp *loopClient) acquire(taken *serverConn) {
 			c.pool.stats.waitTime.Add(waited.Microseconds())
 			c.pool.obs.Wait(waited)
 		}
-	} else {
+	} else if !observed {
 		c.pool.obs.Wait(0)
 	}
+	lp.prepared(sc, err)
+}
+
+// prepared finishes a lending in the goroutine that got sc (or err): the parameter sync, then the
+// server goes to the loop (lent).
+func (lp *loopClient) prepared(sc *serverConn, err error) {
+	c := lp.c
 	if err == nil {
 		c.pool.stats.serverAssignments.Add(1)
 		if sc.res != nil && lp.needsSync(sc) { // resident on this loop, but a parameter sync is due
@@ -144,7 +169,7 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 	switch {
 	case lp.done:
 		if sc != nil {
-			c.s.release(sc) // nothing was sent to it
+			c.s.releaseOn(sc, lp.l) // nothing was sent to it
 		}
 		return
 	case err != nil:
@@ -153,7 +178,7 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 		return
 	case sc.tls: // server_tls_sslmode changed by a reload: the loops do not speak TLS
 		lp.waiting = false
-		c.s.release(sc)
+		c.s.releaseOn(sc, lp.l)
 		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "event_loops: the server connection uses TLS, which the event loops do not serve; reconnect"))
 		return
 	}
@@ -179,7 +204,7 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 func (lp *loopClient) attach(sc *serverConn) {
 	c := lp.c
 	if lp.done {
-		c.s.release(sc)
+		c.s.releaseOn(sc, lp.l)
 		return
 	}
 	rs := sc.res
@@ -340,7 +365,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	case more:
 		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a transaction")
 	case sets.Empty():
-		c.s.release(sc)
+		c.s.releaseOn(sc, lp.l)
 	default:
 		lp.waiting = true
 		rs := ln.rs

@@ -9,6 +9,7 @@ import (
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/pgpooler/pgpooler/pooler/config"
 	"github.com/pgpooler/pgpooler/pooler/loop"
+	"github.com/pgpooler/pgpooler/pooler/pools"
 )
 
 // loopRelay holds the event loops of event_loops (experimental, pgpooler's own key): the logged-in
@@ -112,13 +113,16 @@ type loopClient struct {
 	counted bool // counted in clientCount
 	later   bytes.Buffer
 
-	ln         *loopLink // the lending now, nil between
-	waiting    bool      // a goroutine gets, or settles, a server for the client: its next link waits
-	fullServer bool      // paused: the server's outbound is over the limit
-	rem        int       // bytes of the client's current message still to forward
-	discard    int       // bytes of the client's current message still to drop
-	done       bool      // closed and finished
-	err        error     // why the pooler closed the client
+	ln         *loopLink                  // the lending now, nil between
+	waiting    bool                       // a goroutine gets, or settles, a server for the client, or it waits in line: its next link waits
+	w          *pools.Waiter[*serverConn] // its place in line while it waits on the loop (loopwait.go)
+	wt         *loop.Timer                // query_wait_timeout of that wait
+	grantFn    func()                     // granted, made once: what Wake queues to the loop
+	fullServer bool                       // paused: the server's outbound is over the limit
+	rem        int                        // bytes of the client's current message still to forward
+	discard    int                        // bytes of the client's current message still to drop
+	done       bool                       // closed and finished
+	err        error                      // why the pooler closed the client
 }
 
 // LoopConns is the number of connections enrolled on the event loops now (event_loops): clients served

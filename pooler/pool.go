@@ -202,9 +202,7 @@ func (s *Server) wait(ctx context.Context, p *pool, w *pools.Waiter[*serverConn]
 			if p.q.IsPaused() {
 				return pools.Grant[*serverConn]{}, errPaused
 			}
-			return pools.Grant[*serverConn]{}, pgwire.NewFatal(pgerrcode.TooManyConnections,
-				"query_wait_timeout: no server connection for database %q user %q became free within %s (%s)",
-				p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), p.limitName())
+			return pools.Grant[*serverConn]{}, p.waitTimedOut(cfg)
 		case <-ctx.Done():
 			if g, ok := p.q.Abandon(w); ok {
 				return g, nil
@@ -212,6 +210,13 @@ func (s *Server) wait(ctx context.Context, p *pool, w *pools.Waiter[*serverConn]
 			return pools.Grant[*serverConn]{}, ctxEnded(ctx, pgwire.NewFatal(pgerrcode.AdminShutdown, "pgpooler is shutting down"))
 		}
 	}
+}
+
+// waitTimedOut is the error of a wait that query_wait_timeout ended: 53300.
+func (p *pool) waitTimedOut(cfg *config.Config) *pgwire.Error {
+	return pgwire.NewFatal(pgerrcode.TooManyConnections,
+		"query_wait_timeout: no server connection for database %q user %q became free within %s (%s)",
+		p.key.database, p.key.user, cfg.Pooler.QueryWaitTimeout.D(), p.limitName())
 }
 
 // errPaused tells acquire that its wait timed out while the database was paused: it waits for RESUME
@@ -338,14 +343,23 @@ func expired(sc *serverConn, lifetime time.Duration) bool {
 // older generation, or not idle is closed instead. While cancel requests for it are in flight, release
 // returns at once and the last of them to end finishes the release (sv_being_canceled); a server with a
 // cancel that was sent but never acknowledged is closed, since that cancel may still arrive.
-func (s *Server) release(sc *serverConn) {
+func (s *Server) release(sc *serverConn) { s.releaseOn(sc, nil) }
+
+// releaseOn is release on event loop here (nil: none): a server resident on here goes preferably to a
+// waiting client of here, served at once on the loop (pools.Pool.PutOn).
+func (s *Server) releaseOn(sc *serverConn, here *loop.Loop) {
 	if unsure, settled := sc.cancels.settle(&sc.pool.beingCanceled); settled {
-		s.releaseSettled(sc, unsure)
+		s.releaseSettledOn(sc, unsure, here)
 	}
 }
 
 // releaseSettled is release once no cancel request for sc is in flight.
 func (s *Server) releaseSettled(sc *serverConn, cancelUnsure bool) {
+	s.releaseSettledOn(sc, cancelUnsure, nil)
+}
+
+// releaseSettledOn is releaseSettled on event loop here (nil: none; see releaseOn).
+func (s *Server) releaseSettledOn(sc *serverConn, cancelUnsure bool, here *loop.Loop) {
 	if cancelUnsure {
 		s.closeServer(sc, "a cancel request sent to it was not acknowledged (cancel_wait_timeout)")
 		return
@@ -368,7 +382,11 @@ func (s *Server) releaseSettled(sc *serverConn, cancelUnsure bool) {
 	}
 	if reason == "" {
 		sc.idleFrom = time.Now()
-		switch p.q.Put(sc, sc.idleFrom) {
+		var tag any // a loop's waiters are preferred for a server resident there
+		if here != nil && sc.res != nil && sc.res.l == here {
+			tag = here
+		}
+		switch p.q.PutOn(sc, sc.idleFrom, tag) {
 		case pools.Kept, pools.Handed:
 			return
 		case pools.CloseExcess:

@@ -26,6 +26,39 @@ type Grant[S any] struct {
 type Waiter[S any] struct {
 	ch               chan Grant[S] // buffered 1: receives at most one grant per wait
 	timeout, reserve *time.Timer   // created on first use, stopped by Done
+	tag              any           // the event loop of a Receiver's client (AcquireOn); nil otherwise
+	recv             Receiver[S]   // told of its grant (AcquireOn); nil: the waiter blocks on ch
+	skips            int           // times a younger waiter overtook it at the head of the line (PutOn)
+}
+
+// Receiver is a waiter that does not block on its channel: a client served by an event loop, which
+// learns of its grant from Wake (on any goroutine) or is given it by Take (on its loop).
+type Receiver[S any] interface {
+	// Wake is called, under the pool's lock, once a grant is in the waiter's channel (Waiter.Take
+	// gets it). It must not call the Pool and must not block.
+	Wake()
+	// Take is given a grant by PutOn, on the caller's goroutine (the receiver's event loop, the tag
+	// both passed), after the pool's lock is released; the waiter is out of line and owns the grant.
+	Take(g Grant[S])
+}
+
+// MaxOvertakes is how many times a waiter at the head of the line may be overtaken by a younger waiter
+// of the event loop that releases a server (PutOn) before it is served first: a loop's own waiters
+// are preferred (the server stays on its loop) while the oldest waiter's extra wait stays bounded.
+const MaxOvertakes = 8
+
+// maxLookAhead bounds how far down the line PutOn looks for a waiter of the releasing loop, so that a
+// long line of other waiters costs a release no more than this.
+const maxLookAhead = 64
+
+// Take returns the waiter's grant if one is in its channel (for a Receiver told by Wake).
+func (w *Waiter[S]) Take() (g Grant[S], ok bool) {
+	select {
+	case g = <-w.ch:
+		return g, true
+	default:
+		return g, false
+	}
 }
 
 // Granted returns the channel on which the waiter's grant arrives.
@@ -164,10 +197,37 @@ func (p *Pool[S]) Acquire(queue bool) Result[S] {
 	if !queue {
 		return Result[S]{Kind: Busy}
 	}
+	return Result[S]{Kind: Queued, Waiter: p.queueLocked(nil, nil)}
+}
+
+// AcquireOn is Acquire(true) for a client of event loop tag (not nil) that waits without blocking:
+// when it joins the line (Queued), its grant is announced to recv (Receiver.Wake), or given to it by a
+// release on the same loop (PutOn, Receiver.Take). The caller leaves the line with Abandon, and gives
+// the waiter back with Done once its grant is taken.
+func (p *Pool[S]) AcquireOn(tag any, recv Receiver[S]) Result[S] {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused {
+		return Result[S]{Kind: Paused}
+	}
+	if p.waiters.len() == 0 {
+		if len(p.idle) > 0 {
+			return Result[S]{Kind: Idle, Server: p.popIdleLocked()}
+		}
+		if p.openLocked(false) {
+			return Result[S]{Kind: Connect}
+		}
+	}
+	return Result[S]{Kind: Queued, Waiter: p.queueLocked(tag, recv)}
+}
+
+// queueLocked puts a waiter in line.
+func (p *Pool[S]) queueLocked(tag any, recv Receiver[S]) *Waiter[S] {
 	w := p.wpool.Get().(*Waiter[S])
+	w.tag, w.recv = tag, recv
 	p.waiters.push(w)
 	p.nwait.Store(int32(p.waiters.len()))
-	return Result[S]{Kind: Queued, Waiter: w}
+	return w
 }
 
 // AcquireIdle lends the most recently used idle server for which match is true, but only when nobody
@@ -197,6 +257,7 @@ func (p *Pool[S]) Done(w *Waiter[S]) {
 			t.Stop()
 		}
 	}
+	w.tag, w.recv, w.skips = nil, nil, 0
 	p.wpool.Put(w)
 }
 
@@ -231,17 +292,29 @@ func (p *Pool[S]) Reserve(w *Waiter[S]) bool {
 
 // Put takes back a released server s, idle since now: to the oldest waiter, unless the pool is paused;
 // else into the idle list; or it tells the caller to close s (and then Drop its slot).
-func (p *Pool[S]) Put(s S, now time.Time) Put {
+func (p *Pool[S]) Put(s S, now time.Time) Put { return p.PutOn(s, now, nil) }
+
+// PutOn is Put for a caller on event loop tag (nil: none). A waiter of that loop (AcquireOn with the same
+// tag) is preferred to older waiters of other loops and goroutine waiters, unless the oldest waiter has
+// been overtaken MaxOvertakes times already; the server then goes to it by Receiver.Take, called on the
+// caller's goroutine once the pool's lock is released (Handed).
+func (p *Pool[S]) PutOn(s S, now time.Time, tag any) Put {
 	p.mu.Lock()
 	set := p.set.Load()
 	var r Put
+	var local *Waiter[S]
 	switch {
 	case p.closed:
 		r = CloseClosed
 	case p.total > set.Size+set.Reserve && p.waiters.len() == 0:
 		r = CloseExcess
 	case p.waiters.len() > 0 && !p.paused:
-		p.popWaiterLocked().ch <- Grant[S]{Server: s}
+		w := p.chooseWaiterLocked(tag)
+		if tag != nil && w.tag == tag {
+			local = w
+		} else {
+			p.grantToLocked(w, Grant[S]{Server: s})
+		}
 		r = Handed
 	case p.sharingWaits():
 		r = CloseShared
@@ -251,10 +324,41 @@ func (p *Pool[S]) Put(s S, now time.Time) Put {
 	}
 	paused := p.paused
 	p.mu.Unlock()
+	if local != nil {
+		local.recv.Take(Grant[S]{Server: s})
+	}
 	if r == Kept && paused && p.onPaused != nil {
 		p.onPaused()
 	}
 	return r
+}
+
+// chooseWaiterLocked takes out of line the waiter a server released on loop tag goes to: the oldest
+// waiter of that loop among the first maxLookAhead, unless the oldest of all has been overtaken
+// MaxOvertakes times; else the oldest.
+func (p *Pool[S]) chooseWaiterLocked(tag any) *Waiter[S] {
+	head := p.waiters.items[p.waiters.head]
+	if tag == nil || head.tag == tag || head.skips >= MaxOvertakes {
+		return p.popWaiterLocked()
+	}
+	line := p.waiters.items[p.waiters.head+1:]
+	for _, w := range line[:min(len(line), maxLookAhead)] {
+		if w.tag == tag {
+			head.skips++
+			p.removeWaiterLocked(w)
+			return w
+		}
+	}
+	return p.popWaiterLocked()
+}
+
+// grantToLocked sends g to w, a waiter out of line, and tells its Receiver.
+func (p *Pool[S]) grantToLocked(w *Waiter[S], g Grant[S]) {
+	recv := w.recv // read first: a blocking waiter may take the grant and reuse w at once
+	w.ch <- g
+	if recv != nil {
+		recv.Wake()
+	}
 }
 
 // Drop frees the slot of a server that has been closed, or that was never opened, and hands the slot
@@ -478,7 +582,7 @@ func (p *Pool[S]) grantLocked() {
 		} else {
 			return
 		}
-		p.popWaiterLocked().ch <- g
+		p.grantToLocked(p.popWaiterLocked(), g)
 	}
 }
 
