@@ -68,7 +68,10 @@ func FuzzPrepared(f *testing.F) {
 			if typ == 'B' || typ == 'D' {
 				body := msg[pgwire.HeaderSize:]
 				if typ == 'D' && len(body) >= 2 && body[0] == 'S' {
-					bindName, _, _ = bytes.Cut(body[1:], []byte{0})
+					// A name without its NUL is malformed: forwarded as it is, for PostgreSQL to refuse (08P01).
+					if name, _, found := bytes.Cut(body[1:], []byte{0}); found {
+						bindName = name
+					}
 				} else if _, name, ok := bindNames(body); ok && typ == 'B' {
 					bindName = name
 				}
