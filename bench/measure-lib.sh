@@ -1,0 +1,68 @@
+# bench/measure-lib.sh: what bench/barerelay/measure.sh and bench/looprelay/measure.sh share, sourced by both.
+# measure_setup NAME: a work directory (WORK, removed at exit with every pid in pids and the PostgreSQL in it),
+# a throwaway PostgreSQL 15+ on a free port (PGPORT; trust, pgbench scale 10), run as the postgres user.
+# measure_rounds LABEL TARGET...: ROUNDS interleaved rounds of pgbench -S for SECS seconds at each of CLIENTS
+# through each target (PORT[t], PID[t]), one TSV line per run in $WORK/results.tsv: the target's CPU time
+# (utime+stime from /proc/PID/stat) per transaction, in microseconds. measure_medians prints the medians, with
+# the CPU ratio to the target "pgbouncer" when it ran.
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+TCK=$(getconf CLK_TCK)
+pids=()
+declare -A PORT PID
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+measure_cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -m immediate stop" >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+
+measure_setup() {
+	WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+	chown postgres "$WORK"
+	trap measure_cleanup EXIT
+	PGPORT=$(freeport)
+	su postgres -c "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
+	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off' -w start" >/dev/null
+	"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
+}
+
+cpu() { awk '{print ($14+$15)}' "/proc/$1/stat"; }
+
+measure_rounds() {
+	local label=$1 r c j t before after out txns tps us
+	shift
+	echo -e "round\t$label\tclients\ttps\ttxns\tcpu_us_per_txn" | tee "$WORK/results.tsv"
+	for r in $(seq "$ROUNDS"); do
+		for c in $CLIENTS; do
+			j=$((c < 2 ? 1 : 2))
+			for t in "$@"; do
+				before=$(cpu "${PID[$t]}")
+				out=$("$PGBIN/pgbench" -n -S -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
+				after=$(cpu "${PID[$t]}")
+				txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+				tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
+				us=$(awk -v a="$after" -v b="$before" -v n="$txns" -v t="$TCK" 'BEGIN{printf "%.1f", (a-b)/t*1e6/n}')
+				echo -e "$r\t$t\t$c\t$tps\t$txns\t$us" | tee -a "$WORK/results.tsv"
+			done
+		done
+	done
+}
+
+measure_medians() {
+	echo
+	echo "medians: target clients tps cpu_us_per_txn ratio_to_pgbouncer"
+	python3 - "$WORK/results.tsv" <<'PY'
+import sys, statistics as st, collections
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+d = collections.defaultdict(list)
+for r, t, c, tps, n, us in rows:
+    d[(t, int(c))].append((float(tps), float(us)))
+med = {k: (st.median(x for x, _ in v), st.median(y for _, y in v)) for k, v in d.items()}
+for (t, c), (tps, us) in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    b = med.get(("pgbouncer", c))
+    ratio = f"{us / b[1]:.2f}" if b else "-"
+    print(f"{t}\t{c}\t{tps:.0f}\t{us:.1f}\t{ratio}")
+PY
+}
