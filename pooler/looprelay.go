@@ -37,14 +37,15 @@ func (lr *loopRelay) stop() {
 }
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
-// c is a plain-TCP client (no TLS, not the Unix socket) in session mode, or in transaction mode without
-// prepared-statement tracking (max_prepared_statements = 0), server_tls_sslmode is disable, and none of
-// query_timeout, client_idle_timeout, idle_transaction_timeout and reject_session_features is set (the
-// loops have no timers or statement rewriting yet), and nothing past the login has been read ahead.
+// c is a plain-TCP client (no TLS, not the Unix socket) in session or transaction mode (with
+// max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
+// loopprepare.go), server_tls_sslmode is disable, and none of query_timeout, client_idle_timeout,
+// idle_transaction_timeout and reject_session_features is set (the loops have no timers, nor
+// reject_session_features' sentinels, yet), and nothing past the login has been read ahead.
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
-	case c.s.loops == nil, c.tls != nil, c.prep, c.isUnix():
+	case c.s.loops == nil, c.tls != nil, c.isUnix():
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
