@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,25 @@ func TestEventLoopsPreparedTransactionMode(t *testing.T) {
 	}
 	if err := app.QueryRow(ctx, "mine", 5).Scan(&got); err != nil || got != 15 {
 		t.Fatalf("client-named statement after the duplicate's error: %d, %v; want 15", got, err)
+	}
+
+	// Long messages: a Bind of a named statement over session.MaxScannedQuery is streamed with its names
+	// rewritten, a named Parse of 300 KiB waits whole in the loop's buffer, and one over what the loop
+	// rewrites (loopMaxRewritten, 896 KiB) ends the client with 54000 instead of reaching the server
+	// under the client's name.
+	big := strings.Repeat("x", 300<<10)
+	if err := app.QueryRow(ctx, "SELECT length($1::text) + 0", big).Scan(&got); err != nil || got != len(big) {
+		t.Fatalf("long Bind of a named statement: %d, %v", got, err)
+	}
+	if err := app.QueryRow(ctx, "SELECT length('"+big+"') + $1", 0).Scan(&got); err != nil || got != len(big) {
+		t.Fatalf("long Parse of a named statement: %d, %v", got, err)
+	}
+	huge := strings.Repeat("y", 900<<10)
+	_, err := app.PgConn().Prepare(ctx, "huge", "SELECT length('"+huge+"')", nil)
+	if sqlState(err) != "54000" {
+		t.Fatalf("named Parse of %d bytes on the loops: %v; want 54000", len(huge), err)
+	}
+	if err := app.Ping(ctx); err == nil {
+		t.Fatal("the client goes on after its over-long named Parse; want it closed")
 	}
 }
