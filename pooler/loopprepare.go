@@ -20,9 +20,10 @@ import (
 // session.MaxScannedQuery bytes waits until it is whole there, as a scanned Query does; a longer
 // FunctionCall, Query, unnamed Parse or Bind whose names lie in its first 1024 bytes is streamed with its
 // first fields rewritten (prepare.Tracker.Stream), as the goroutine relay streams it; any other longer
-// one (a named Parse, a Bind with longer names) waits until it is whole up to loopMaxRewritten, and one
-// over that ends the client with 54000 (the goroutine relay reads such a message whole up to
-// max_packet_size).
+// one (a named Parse, a Bind with longer names) waits until it is whole up to loopMaxRewritten; of one
+// longer than that the loop reads that much (a client that declares a length and sends less keeps
+// waiting, as on the goroutine relay) and then ends the client with 54000, where the goroutine relay
+// reads it whole up to max_packet_size.
 
 // loopMaxRewritten is the longest client message, in bytes (type byte included), that the loop waits for
 // whole to rewrite it: below the loop's default InboundLimit (1 MiB, loop.Config) by more than one read
@@ -135,6 +136,9 @@ func (lp *loopClient) sendTracked(typ byte, n int, data []byte) (consumed int, o
 		}
 	}
 	if 1+n > loopMaxRewritten {
+		if len(data) < loopMaxRewritten {
+			return 0, true // read on as the goroutine relay would, up to what the loop holds
+		}
 		lp.fail(pgwire.NewFatal(pgerrcode.ProgramLimitExceeded,
 			"event_loops: a message of type %q of %d bytes is over the %d bytes that prepared-statement tracking rewrites on the event loops (max_prepared_statements)", typ, 1+n, loopMaxRewritten))
 		return 0, false

@@ -66,8 +66,8 @@ func TestEventLoopsPreparedTransactionMode(t *testing.T) {
 
 	// Long messages: a Bind of a named statement over session.MaxScannedQuery is streamed with its names
 	// rewritten, a named Parse of 300 KiB waits whole in the loop's buffer, and one over what the loop
-	// rewrites (loopMaxRewritten, 896 KiB) ends the client with 54000 instead of reaching the server
-	// under the client's name.
+	// rewrites (loopMaxRewritten, 896 KiB) ends the client with 54000 once that much is read, instead of
+	// reaching the server under the client's name.
 	big := strings.Repeat("x", 300<<10)
 	if err := app.QueryRow(ctx, "SELECT length($1::text) + 0", big).Scan(&got); err != nil || got != len(big) {
 		t.Fatalf("long Bind of a named statement: %d, %v", got, err)
