@@ -76,7 +76,7 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 				break // the message stays unconsumed until the client is linked
 			}
 		}
-		if c.prep && trackedType(typ) { // rewritten by the statement tracker (loopprepare.go)
+		if c.prep { // through the statement tracker, gathered for one write (loopprepare.go)
 			m, ok := lp.sendTracked(typ, n, data[off:])
 			if !ok {
 				return len(data)
@@ -103,6 +103,7 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 		}
 		off += m
 	}
+	lp.flushGathered()
 	return off
 }
 

@@ -40,8 +40,8 @@ var (
 	loopReadyIdle     = []byte{'Z', 0, 0, 0, 5, 'I'}
 )
 
-// loopScratch holds the buffers in which a rewritten message is put together, to go to the server in
-// one write: a loop serves one message at a time, so a buffer is taken and given back within it.
+// loopScratch holds the buffers in which a client's messages are gathered for one write to the server
+// (gather): taken and given back within one OnData, so a loop needs about one.
 var loopScratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // loopScratchKeep is the largest scratch buffer, in bytes of capacity, given back for reuse.
@@ -55,6 +55,55 @@ func trackedType(typ byte) bool {
 		return true
 	}
 	return false
+}
+
+// Gathering: the messages of a client with statement tracking that one OnData forwards go to the server
+// in one write at its end (flushGathered), as the goroutine relay's buffered Writer sends them, instead
+// of one write each; a message piece over gatherMax bytes is written on its own, and what is gathered
+// is written as soon as it passes gatherLimit bytes.
+const (
+	gatherMax   = 16 << 10
+	gatherLimit = 64 << 10
+)
+
+// gather queues b for the linked server (copied).
+func (lp *loopClient) gather(b []byte) {
+	if lp.pend == nil {
+		lp.pend = loopScratch.Get().(*[]byte)
+	}
+	*lp.pend = append(*lp.pend, b...)
+}
+
+// flushGathered writes what gather queued, if anything; false when the write failed (the link has
+// then failed). Nothing is written once the link or the client is gone.
+func (lp *loopClient) flushGathered() bool {
+	bp := lp.pend
+	if bp == nil {
+		return true
+	}
+	lp.pend = nil
+	ok := true
+	if lp.ln != nil && !lp.done && len(*bp) > 0 {
+		ok = lp.toServer(*bp)
+	}
+	if cap(*bp) <= loopScratchKeep {
+		*bp = (*bp)[:0]
+		loopScratch.Put(bp)
+	}
+	return ok
+}
+
+// sendRaw sends b, a client message or its first bytes, to the server: gathered when small, else after
+// what is gathered, written on its own.
+func (lp *loopClient) sendRaw(b []byte) bool {
+	if len(b) <= gatherMax {
+		lp.gather(b)
+		if len(*lp.pend) > gatherLimit {
+			return lp.flushGathered()
+		}
+		return true
+	}
+	return lp.flushGathered() && lp.toServer(b)
 }
 
 // answerLocally is parseLocally and syncLocally on the loop, for message typ (length n; data starts with
@@ -113,11 +162,23 @@ func (lp *loopClient) answerLocally(typ byte, n int, data []byte) (consumed int,
 }
 
 // sendTracked is forwardPrepared on the loop: it accounts for message typ (length n; data starts with
-// it, trackedType) on its way to the linked server and sends what the tracker makes of it, streaming a
-// long one (lp.rem is the rest). It returns the bytes consumed, 0 when the message is not whole yet in
-// data (ok true), and ok false when the client has been failed or the link failed.
+// it) on its way to the linked server and sends what the tracker makes of it (trackedType; others
+// raw), streaming a long one (lp.rem is the rest; what was gathered is written first). It returns the
+// bytes consumed, 0 when the message is not whole yet in data (ok true), and ok false when the client
+// has been failed or the link failed.
 func (lp *loopClient) sendTracked(typ byte, n int, data []byte) (consumed int, ok bool) {
 	c := lp.c
+	if !trackedType(typ) {
+		c.pool.stats.countClientMessage(typ, n)
+		lp.account(typ)
+		m := min(1+n, len(data))
+		lp.rem = 1 + n - m
+		ok := lp.sendRaw(data[:m])
+		if ok && lp.rem > 0 {
+			ok = lp.flushGathered() // the rest follows raw (OnData), after what is gathered
+		}
+		return m, ok
+	}
 	sv := &lp.ln.sc.stmts
 	if typ == 'F' || n > session.MaxScannedQuery {
 		h := min(n-4, streamHead)
@@ -132,7 +193,11 @@ func (lp *loopClient) sendTracked(typ byte, n int, data []byte) (consumed int, o
 			lp.account(typ)
 			m := min(1+n, len(data))
 			lp.rem = 1 + n - m
-			return m, lp.writeTracked(&out, data[:m], 1+n)
+			ok := lp.writeTracked(&out, data[:m], 1+n)
+			if ok && lp.rem > 0 {
+				ok = lp.flushGathered() // the rest follows raw (OnData), after what is gathered
+			}
+			return m, ok
 		}
 	}
 	if 1+n > loopMaxRewritten {
@@ -166,34 +231,32 @@ func (lp *loopClient) sendTracked(typ byte, n int, data []byte) (consumed int, o
 	return 1 + n, lp.writeTracked(&out, msg, 1+n)
 }
 
-// writeTracked sends the server what the tracker made of a client message (prepare.Out) in one write:
-// msg is the message, or its first bytes when it is streamed (total is its whole length, in bytes; the
-// rest follows raw). It reports false when the write failed.
+// writeTracked sends the server what the tracker made of a client message (prepare.Out), gathered
+// (sendRaw when it is the client's message unchanged): msg is the message, or its first bytes when it
+// is streamed (total is its whole length, in bytes; the rest follows raw). It reports false when a
+// write failed.
 func (lp *loopClient) writeTracked(out *prepare.Out, msg []byte, total int) bool {
 	if out.Pre[0] == nil && out.Pre[1] == nil && out.Msg == nil && out.Head == nil {
-		return lp.toServer(msg)
+		return lp.sendRaw(msg)
 	}
-	bp := loopScratch.Get().(*[]byte)
-	b := append((*bp)[:0], out.Pre[0]...)
-	b = append(b, out.Pre[1]...)
+	lp.gather(out.Pre[0])
+	lp.gather(out.Pre[1])
 	switch {
 	case out.Msg != nil:
-		b = append(b, out.Msg...)
+		lp.gather(out.Msg)
 	case out.Head != nil:
 		length := total - 1 - out.Skip + len(out.Head) // the length word counts itself, not the type byte
-		b = append(b, msg[0])
-		b = binary.BigEndian.AppendUint32(b, uint32(length))
-		b = append(b, out.Head...)
-		b = append(b, msg[pgwire.HeaderSize+out.Skip:]...)
+		b := append(*lp.pend, msg[0])
+		*lp.pend = binary.BigEndian.AppendUint32(b, uint32(length))
+		lp.gather(out.Head)
+		lp.gather(msg[pgwire.HeaderSize+out.Skip:])
 	default:
-		b = append(b, msg...)
+		lp.gather(msg)
 	}
-	ok := lp.toServer(b)
-	if cap(b) <= loopScratchKeep {
-		*bp = b[:0]
-		loopScratch.Put(bp)
+	if len(*lp.pend) > gatherLimit {
+		return lp.flushGathered()
 	}
-	return ok
+	return true
 }
 
 // evictDue reports whether sc holds more shared statements than max_prepared_statements allows, so that

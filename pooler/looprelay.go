@@ -122,6 +122,7 @@ type loopClient struct {
 	fullServer bool                       // paused: the server's outbound is over the limit
 	rem        int                        // bytes of the client's current message still to forward
 	discard    int                        // bytes of the client's current message still to drop
+	pend       *[]byte                    // client messages gathered for one write to the server within OnData (loopprepare.go)
 	done       bool                       // closed and finished
 	err        error                      // why the pooler closed the client
 }
