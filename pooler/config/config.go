@@ -413,6 +413,15 @@ type Pooler struct {
 	// key.
 	EventLoops bool `toml:"event_loops"`
 
+	// EventLoopCount is the number of event loops event_loops runs, each a
+	// goroutine that blocks in epoll_wait. 0 (the default) means half of
+	// GOMAXPROCS (the CPUs Go may use), at least 1: a loop blocked in
+	// epoll_wait holds its P, and when no P is idle the Go runtime takes it
+	// away (sysmon's retake) and hands it back at a cost of a context switch or
+	// more per wake-up (docs/architecture.md). Fixed until restart. pgpooler's
+	// own key.
+	EventLoopCount int `toml:"event_loop_count"`
+
 	// AdminUsers is a comma-separated list of users allowed into the admin
 	// console (the virtual database "pgbouncer", alias "pgpooler") with
 	// every command. Default "". PgBouncer doc/config.md key admin_users.
