@@ -403,8 +403,8 @@ type Pooler struct {
 	// other clients get next. Default false. pgpooler's own key.
 	RejectSessionFeatures bool `toml:"reject_session_features"`
 
-	// EventLoops serves logged-in clients on event loops (pooler/loop, one per
-	// core) instead of a goroutine each: experimental, a first cut. It covers
+	// EventLoops serves logged-in clients on event loops (pooler/loop,
+	// event_loop_count of them) instead of a goroutine each: experimental, a first cut. It covers
 	// plain-TCP clients in session mode, and in transaction mode with
 	// max_prepared_statements = 0, when server_tls_sslmode is disable and
 	// query_timeout, client_idle_timeout, idle_transaction_timeout and
