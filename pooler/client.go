@@ -637,7 +637,7 @@ func (c *clientConn) accountSentLocked(typ byte) (started bool) {
 // max_prepared_statements.
 func (c *clientConn) prepareServer(sc *serverConn) error {
 	c.mu.Lock()
-	sql, apply := syncSQL(sc, c.params)
+	sql, apply := c.clientSyncSQLLocked(sc)
 	var evict []pgproto3.FrontendMessage
 	if c.prep {
 		evict = sc.stmts.Evict(c.s.config().Pooler.MaxPreparedStatements)

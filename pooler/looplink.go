@@ -86,7 +86,7 @@ func (lp *loopClient) vetResident(sc *serverConn) (ready, closed bool) {
 		return false, true
 	}
 	c.mu.Lock()
-	sql, _ := syncSQL(sc, c.params)
+	sql, _ := c.clientSyncSQLLocked(sc)
 	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()
 	if sql != "" || carry || checkDue(sc, cfg) {
@@ -158,7 +158,7 @@ func (lp *loopClient) needsSync(sc *serverConn) bool {
 	c := lp.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sql, _ := syncSQL(sc, c.params)
+	sql, _ := c.clientSyncSQLLocked(sc)
 	return sql != "" || (c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0))
 }
 

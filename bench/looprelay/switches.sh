@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # switches.sh: where a transaction's CPU goes, pgpooler (event_loops on) beside PgBouncer: the process's user and
 # system CPU time per transaction (utime, stime from /proc/PID/stat) and its context switches per transaction
-# (perf stat), over pgbench -S runs in transaction mode, pool 20, trust. Each VARIANT is a pgpooler started with
-# that environment (e.g. "GOMAXPROCS=3"; "-" for none) and extra config lines from EXTRA_<n> (n counts from 1).
+# and system calls per transaction (perf stat), over pgbench -S runs in transaction mode, pool 20, trust. Each VARIANT is a pgpooler started with
+# that environment (e.g. "GOMAXPROCS=3"; "-" for none; "BIN=path" runs that pgpooler binary instead of the
+# checkout's, e.g. one built at another revision) and extra config lines from EXTRA_<n> (n counts from 1).
 # Usage: [VARIANTS="- GOMAXPROCS=3"] [PGBOUNCER=path] bench/looprelay/switches.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-1}
@@ -21,9 +22,11 @@ for v in ${VARIANTS:--}; do
 	extra_var="EXTRA_$i"
 	pgpooler_toml "${PORT[$t]}" true "${!extra_var:-}" >"$WORK/$t.toml"
 	[ "$v" = - ] && v=
-	env $v "$WORK/pgpooler" -config "$WORK/$t.toml" >"$WORK/$t.log" 2>&1 &
+	bin="$WORK/pgpooler"
+	case "$v" in BIN=*) bin=${v#BIN=}; v= ;; esac
+	env $v "$bin" -config "$WORK/$t.toml" >"$WORK/$t.log" 2>&1 &
 	PID[$t]=$!; pids+=("$!")
-	echo "$t: ${v:-(no environment)} ${!extra_var:-}"
+	echo "$t: $bin ${v:-(no environment)} ${!extra_var:-}"
 done
 if [ -x "$PGBOUNCER" ]; then
 	t=pgbouncer; TARGETS+=("$t"); PORT[$t]=$(freeport)
@@ -36,21 +39,22 @@ if [ -x "$PGBOUNCER" ]; then
 	PID[$t]=$(pgrep -P "$!" || echo "$!"); pids+=("${PID[$t]}")
 fi
 sleep 1
-printf '%-10s %7s %8s %7s %7s %7s %9s\n' target clients txns user_us sys_us cpu_us switches
+printf '%-10s %7s %8s %7s %7s %7s %9s %9s\n' target clients txns user_us sys_us cpu_us switches syscalls
 for r in $(seq "$ROUNDS"); do
 	for c in $CLIENTS; do
 		j=$((c < 2 ? 1 : 2))
 		for t in "${TARGETS[@]}"; do
 			read -r u0 s0 < <(awk '{print $14, $15}' "/proc/${PID[$t]}/stat")
-			perf stat -e context-switches -p "${PID[$t]}" -o "$WORK/perf.out" -- sleep "$SECS" >/dev/null 2>&1 &
+			perf stat -e context-switches,raw_syscalls:sys_enter -p "${PID[$t]}" -o "$WORK/perf.out" -- sleep "$SECS" >/dev/null 2>&1 &
 			ps=$!
 			out=$("$PGBIN/pgbench" -n -S -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
 			wait "$ps" || true
 			read -r u1 s1 < <(awk '{print $14, $15}' "/proc/${PID[$t]}/stat")
 			n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
 			cs=$(awk '/context-switches/ {gsub(",", "", $1); print $1}' "$WORK/perf.out")
-			awk -v t="$t" -v c="$c" -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TCK" -v cs="$cs" \
-				'BEGIN {printf "%-10s %7d %8d %7.1f %7.1f %7.1f %9.2f\n", t, c, n, u/k*1e6/n, s/k*1e6/n, (u+s)/k*1e6/n, cs/n}'
+			sc=$(awk '/raw_syscalls:sys_enter/ {gsub(",", "", $1); print $1}' "$WORK/perf.out")
+			awk -v t="$t" -v c="$c" -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TCK" -v cs="$cs" -v sc="$sc" \
+				'BEGIN {printf "%-10s %7d %8d %7.1f %7.1f %7.1f %9.2f %9.2f\n", t, c, n, u/k*1e6/n, s/k*1e6/n, (u+s)/k*1e6/n, cs/n, sc/n}'
 		done
 	done
 done
