@@ -176,8 +176,8 @@ func (lp *loopClient) readyTimeouts() {
 
 // queryExpired: the query timer is due. A query running for query_timeout is canceled: the server is
 // unlinked, sent a CancelRequest and closed (abortServer: a goroutine, off the loop), and the client
-// gets queryTimedOut and is closed, as relayFailed does on the goroutine relay. A query that started
-// later is given the rest of its time.
+// gets queryTimedOut and is closed, as relayFailed does on the goroutine relay (only closed when it has
+// received part of a message). A query that started later is given the rest of its time.
 func (lp *loopClient) queryExpired() {
 	tm := lp.tmo
 	tm.queryDue = time.Time{}
@@ -205,6 +205,10 @@ func (lp *loopClient) queryExpired() {
 	tm.queryStart = time.Time{}
 	ln.detach()
 	c.s.abortServer(ln.sc, "query_timeout")
+	if ln.rem > 0 { // the client has part of a message: an ErrorResponse would read as the rest of it
+		lp.close(queryTimedOut(qt))
+		return
+	}
 	lp.fail(queryTimedOut(qt))
 }
 

@@ -83,3 +83,42 @@ func TestEventLoopsClientIdleTimeoutSession(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEventLoopsIdleTimeoutReload: a RELOAD that turns client_idle_timeout off spares a client already
+// idle on the event loops with its timer pending (it is not closed after twice the old timeout), and
+// one that turns it on again applies from the client's next message: idle past it after a query, the
+// client gets FATAL 57P05 and is closed.
+func TestEventLoopsIdleTimeoutReload(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	r := relay{loops: true}
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.ClientIdleTimeout = config.Duration(timeout)
+		r.edit(c)
+	})
+	reload := func(d time.Duration) {
+		t.Helper()
+		cfg := *tp.cfg
+		cfg.Pooler.ClientIdleTimeout = config.Duration(d)
+		if err := tp.srv.Reload(&cfg); err != nil {
+			t.Fatalf("RELOAD with client_idle_timeout %s: %v", d, err)
+		}
+	}
+	ctx := context.Background()
+	conn := tp.connect(t)
+	r.served(t, tp) // its timer armed at login
+	reload(0)
+	time.Sleep(2 * timeout)
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("query %s after client_idle_timeout was turned off by a RELOAD: %v", 2*timeout, err)
+	}
+	reload(timeout)
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	er, elapsed := awaitFatalClose(t, conn, time.Now(), timeout+tmoSlack+time.Second)
+	if er.Severity != "FATAL" || er.Code != "57P05" || !strings.Contains(er.Message, "client_idle_timeout") {
+		t.Fatalf("idle client after client_idle_timeout was set again got %s %s %q, want FATAL 57P05", er.Severity, er.Code, er.Message)
+	}
+	wantElapsed(t, "client_idle_timeout fired", elapsed, timeout*9/10, timeout+tmoSlack)
+}
