@@ -20,13 +20,25 @@ type loopRelay struct {
 	g *loop.Group
 }
 
-// startLoopRelay starts one event loop per CPU (runtime.NumCPU).
-func startLoopRelay(logger *slog.Logger) (*loopRelay, error) {
-	g, err := loop.Start(loop.Config{Loops: runtime.NumCPU(), Logger: logger})
+// startLoopRelay starts n event loops (event_loop_count), or when n is 0 loopCount's.
+func startLoopRelay(logger *slog.Logger, n int) (*loopRelay, error) {
+	if n <= 0 {
+		n = loopCount(runtime.GOMAXPROCS(0))
+	}
+	g, err := loop.Start(loop.Config{Loops: n, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
 	return &loopRelay{g: g}, nil
+}
+
+// loopCount is event_loop_count's default for procs Ps (GOMAXPROCS): half of them, at least 1. A
+// loop's goroutine spends its idle time in epoll_wait, holding its P; the runtime's sysmon leaves such
+// a P alone only while another P is idle (runtime/proc.go retake), so loops must leave Ps idle. On 2
+// CPUs shared with PostgreSQL and pgbench, 1 loop cost 25 to 32 µs per transaction at 50 clients and
+// 2 loops 37 to 48 (docs/architecture.md).
+func loopCount(procs int) int {
+	return max(1, procs/2)
 }
 
 // stop closes whatever is still enrolled and stops the loops; nil-safe.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
@@ -31,7 +32,8 @@ type Loop struct {
 	wake    *nbio.Conn // read end, enrolled on eng
 
 	// Owned by the loop goroutine.
-	conns map[*Conn]struct{}
+	conns     map[*Conn]struct{}
+	lastYield time.Time // when the loop goroutine last yielded (yieldSometimes)
 }
 
 // wakeMark is the session of a loop's wake conn.
@@ -141,6 +143,7 @@ func (l *Loop) safeRun(f func()) {
 }
 
 func (l *Loop) onRead(nc *nbio.Conn) {
+	l.yieldSometimes()
 	switch s := nc.Session().(type) {
 	case *Conn:
 		s.readable()
