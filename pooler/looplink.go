@@ -356,6 +356,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 		}
 	}
 	c.mu.Unlock()
+	lp.readyTimeouts() // query_timeout ends, idle timeouts start (looptimeout.go)
 	if !unlink {
 		return ln.toClient(out)
 	}

@@ -50,9 +50,9 @@ func (lr *loopRelay) stop() {
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
 // c is a plain-TCP client (no TLS, not the Unix socket) in session mode, or in transaction mode without
-// prepared-statement tracking (max_prepared_statements = 0), server_tls_sslmode is disable, and none of
-// query_timeout, client_idle_timeout, idle_transaction_timeout and reject_session_features is set (the
-// loops have no timers or statement rewriting yet), and nothing past the login has been read ahead.
+// prepared-statement tracking (max_prepared_statements = 0), server_tls_sslmode is disable,
+// reject_session_features is not set (the loops have no statement rewriting yet), and nothing past the
+// login has been read ahead.
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
@@ -60,7 +60,7 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
-	case p.QueryTimeout.D() != 0, p.ClientIdleTimeout.D() != 0, p.IdleTransactionTimeout.D() != 0, p.RejectSessionFeatures:
+	case p.RejectSessionFeatures:
 		return false
 	case c.s.tls.Load().servers != nil:
 		return false
@@ -105,6 +105,7 @@ func (c *clientConn) serveOnLoop(counted bool) {
 		if c.ctx.Err() != nil {
 			lp.ctxEnded()
 		}
+		lp.touchIdle() // idle since its login: client_idle_timeout (looptimeout.go)
 	})
 }
 
@@ -131,6 +132,7 @@ type loopClient struct {
 	wt         *loop.Timer                // query_wait_timeout of that wait
 	grantFn    func()                     // granted, made once: what Wake queues to the loop
 	fullServer bool                       // paused: the server's outbound is over the limit
+	tmo        *loopTimeouts              // its timers (looptimeout.go); nil until a timeout that is set is used
 	rem        int                        // bytes of the client's current message still to forward
 	discard    int                        // bytes of the client's current message still to drop
 	done       bool                       // closed and finished

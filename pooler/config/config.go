@@ -407,8 +407,7 @@ type Pooler struct {
 	// event_loop_count of them) instead of a goroutine each: experimental, a first cut. It covers
 	// plain-TCP clients in session mode, and in transaction mode with
 	// max_prepared_statements = 0, when server_tls_sslmode is disable and
-	// query_timeout, client_idle_timeout, idle_transaction_timeout and
-	// reject_session_features are off; every other client keeps the goroutine
+	// reject_session_features is off; every other client keeps the goroutine
 	// relay. Fixed until restart, as listen_addr. Default false. pgpooler's own
 	// key.
 	EventLoops bool `toml:"event_loops"`
