@@ -277,6 +277,12 @@ func (ln *loopLink) fromServer(data []byte) int {
 			}
 			return len(data)
 		}
+		if 1+n <= holdWhole && off+1+n > len(data) {
+			if !flush() {
+				return len(data)
+			}
+			return off // the rest of a short message: forwarded whole (holdWhole)
+		}
 		switch typ {
 		case 'Z':
 			if len(data)-off < pgwire.HeaderSize+1 {
@@ -320,6 +326,12 @@ func (ln *loopLink) fromServer(data []byte) int {
 	}
 	return off
 }
+
+// holdWhole is the size in bytes under which a server message is forwarded only once it is whole (the
+// loop keeps what came of it, bounded by its InboundLimit): a server that fails mid-message then leaves
+// its client between messages, where the 08006 ErrorResponse that follows can be read. Longer ones are
+// streamed as they come; a failure inside one closes the client without a word (serverFailed).
+const holdWhole = 8 << 10
 
 // toClient writes b to the client; false when the client is gone (its OnClose has run). Over the
 // client's outbound limit the server is paused until the client's OnDrained.
@@ -396,10 +408,17 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 }
 
 // serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):
-// the server is closed, the client told (08006) and closed, as relayFailed does.
+// the server is closed, the client told (08006) and closed, as relayFailed does; told nothing when it
+// has received part of a long message (holdWhole).
 func (ln *loopLink) serverFailed(err error) {
 	lp, c := ln.lp, ln.lp.c
+	cut := ln.rem > 0 // the client has part of a message: anything more would be read as its rest
 	ln.detach()
 	c.s.closeServer(ln.sc, "server connection failed: "+errString(err))
-	lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err)))
+	e := pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err))
+	if cut {
+		lp.close(e)
+		return
+	}
+	lp.fail(e)
 }
