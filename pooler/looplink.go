@@ -380,31 +380,38 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	case sets.Empty():
 		c.s.releaseOn(sc, lp.l)
 	default:
-		lp.waiting = true
-		rs := ln.rs
-		// Detached once its conn's read callback has returned (Detach refuses within it).
-		run := lp.l.Run(func() {
-			if err := rs.detachHere(); err != nil {
-				c.s.closeServer(sc, "event_loops: cannot detach the server to read its session state: "+err.Error())
-				lp.waiting = false
-				lp.maybeResume()
-				return
-			}
-			go func() {
-				if c.syncSessionOrClose(sc, sets) {
-					c.s.release(sc)
-				}
-				_ = lp.l.Run(func() {
-					lp.waiting = false
-					lp.maybeResume()
-				})
-			}()
-		})
-		if run != nil {
-			c.s.closeServer(sc, "event loops stopped")
-		}
+		ln.syncSessionThenRelease(sets)
 	}
 	return true
+}
+
+// syncSessionThenRelease reads back the session state the transaction's SETs left on the server (sets)
+// and releases it, in a goroutine once the server is detached, while the client's next link waits (a
+// method of its own, so that readyForQuery's sets does not escape to the heap on every call).
+func (ln *loopLink) syncSessionThenRelease(sets session.Sets) {
+	lp, c, sc, rs := ln.lp, ln.lp.c, ln.sc, ln.rs
+	lp.waiting = true
+	// Detached once its conn's read callback has returned (Detach refuses within it).
+	run := lp.l.Run(func() {
+		if err := rs.detachHere(); err != nil {
+			c.s.closeServer(sc, "event_loops: cannot detach the server to read its session state: "+err.Error())
+			lp.waiting = false
+			lp.maybeResume()
+			return
+		}
+		go func() {
+			if c.syncSessionOrClose(sc, sets) {
+				c.s.release(sc)
+			}
+			_ = lp.l.Run(func() {
+				lp.waiting = false
+				lp.maybeResume()
+			})
+		}()
+	})
+	if run != nil {
+		c.s.closeServer(sc, "event loops stopped")
+	}
 }
 
 // serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):
