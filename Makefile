@@ -10,8 +10,9 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
 	@echo "make fuzz   - only the fuzz runs (FUZZTIME=5s each by default)"
-	@echo "make bench  - pgbench side by side: direct PostgreSQL, PgBouncer, pgpooler; writes docs/benchmarks.md and .png"
-	@echo "              (DURATION=s ROUNDS=n SCENARIOS=S1,S50,... PGBOUNCER=path; see bench/suite/doc.go)"
+	@echo "make bench  - pgbench side by side: direct PostgreSQL, PgBouncer, pgpooler, pgpooler-loops (event_loops = true);"
+	@echo "              writes docs/benchmarks.md and .png (DURATION=s ROUNDS=n SCENARIOS=S1,S50,... TARGETS=... PGBOUNCER=path;"
+	@echo "              see bench/suite/doc.go)"
 	@echo "make bench-go - the Go benchmarks in bench/ (go test -bench)"
 	@echo "make run    - scripts/run.sh: build, start a local PostgreSQL if none answers on 5432, run the pooler"
 	@echo "make clean  - remove bin/ and the fuzz cache"
@@ -31,7 +32,7 @@ race:
 fuzz:
 	scripts/fuzz.sh
 
-# The side-by-side suite (bench/suite): about 20 minutes with the defaults.
+# The side-by-side suite (bench/suite): about 27 minutes with the defaults.
 bench: build
 	$(GO) run ./bench/suite
 

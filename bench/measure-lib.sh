@@ -28,6 +28,31 @@ measure_setup() {
 	"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 }
 
+# pgpooler_toml PORT EVENT_LOOPS [EXTRA]: the looprelay measurements' pgpooler config (transaction mode, pool 20,
+# trust, no prepared-statement tracking, no server TLS) on stdout, EXTRA lines added to [pooler].
+pgpooler_toml() {
+	cat <<TOML
+[pooler]
+listen_addr = "127.0.0.1"
+listen_port = $1
+unix_socket_dir = ""
+auth_type = "trust"
+pool_mode = "transaction"
+default_pool_size = 20
+max_client_conn = 1000
+max_prepared_statements = 0
+server_tls_sslmode = "disable"
+log_connections = false
+log_disconnections = false
+event_loops = $2
+${3:-}
+[databases.postgres]
+host = "127.0.0.1"
+port = $PGPORT
+user = "postgres"
+TOML
+}
+
 cpu() { awk '{print ($14+$15)}' "/proc/$1/stat"; }
 
 measure_rounds() {

@@ -532,10 +532,7 @@ func (c *clientConn) readError(err error) error {
 		c.mu.Lock()
 		tx := c.txStatus
 		c.mu.Unlock()
-		if tx == 'I' {
-			return pgwire.NewFatal(pgerrcode.IdleSessionTimeout, "client_idle_timeout: connection closed after %s idle", c.s.config().Pooler.ClientIdleTimeout.D())
-		}
-		return pgwire.NewFatal(pgerrcode.IdleInTransactionSessionTimeout, "idle_transaction_timeout: connection closed after %s idle in transaction", c.s.config().Pooler.IdleTransactionTimeout.D())
+		return idleTimedOut(&c.s.config().Pooler, tx)
 	}
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
@@ -637,7 +634,7 @@ func (c *clientConn) accountSentLocked(typ byte) (started bool) {
 // max_prepared_statements.
 func (c *clientConn) prepareServer(sc *serverConn) error {
 	c.mu.Lock()
-	sql, apply := syncSQL(sc, c.params)
+	sql, apply := c.clientSyncSQLLocked(sc)
 	var evict []pgproto3.FrontendMessage
 	if c.prep {
 		evict = sc.stmts.Evict(c.s.config().Pooler.MaxPreparedStatements)

@@ -21,6 +21,7 @@ import (
 func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 	lp.lc = lc
 	c := lp.c
+	defer lp.touchIdle() // client_idle_timeout, idle_transaction_timeout (looptimeout.go)
 	off := 0
 	for off < len(data) && !lc.Paused() && !lc.Closed() {
 		if lp.discard > 0 {
@@ -130,12 +131,15 @@ func (lp *loopClient) checkHeader(typ byte, n int) *pgwire.Error {
 }
 
 // account notes message typ on its way to the linked server, under c.mu as link() does (SHOW CLIENTS
-// and cancel requests read the same fields).
+// and cancel requests read the same fields); a query that starts starts query_timeout.
 func (lp *loopClient) account(typ byte) {
 	c := lp.c
 	c.mu.Lock()
-	c.accountSentLocked(typ)
+	started := c.accountSentLocked(typ)
 	c.mu.Unlock()
+	if started {
+		lp.queryStarted() // query_timeout (looptimeout.go)
+	}
 }
 
 // scanSets notes the SET and RESET statements of a whole Query or Parse message, as forwardScanned does.
@@ -269,6 +273,7 @@ func (lp *loopClient) finish(err error) {
 		return
 	}
 	lp.done = true
+	lp.stopTimeouts()
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, loop.ErrStopped):
 		err = errQuiet

@@ -87,7 +87,7 @@ func (lp *loopClient) vetResident(sc *serverConn) (ready, closed bool) {
 		return false, true
 	}
 	c.mu.Lock()
-	sql, _ := syncSQL(sc, c.params)
+	sql, _ := c.clientSyncSQLLocked(sc)
 	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()
 	if sql != "" || carry || checkDue(sc, cfg) || c.evictDue(sc) {
@@ -159,7 +159,7 @@ func (lp *loopClient) needsSync(sc *serverConn) bool {
 	c := lp.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sql, _ := syncSQL(sc, c.params)
+	sql, _ := c.clientSyncSQLLocked(sc)
 	return sql != "" || (c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)) || c.evictDue(sc)
 }
 
@@ -286,6 +286,12 @@ func (ln *loopLink) fromServer(data []byte) int {
 			}
 			return len(data)
 		}
+		if 1+n <= holdWhole && off+1+n > len(data) {
+			if !flush() {
+				return len(data)
+			}
+			return off // the rest of a short message: forwarded whole (holdWhole)
+		}
 		switch typ {
 		case 'Z':
 			if len(data)-off < pgwire.HeaderSize+1 {
@@ -354,6 +360,12 @@ func (ln *loopLink) fromServer(data []byte) int {
 	return off
 }
 
+// holdWhole is the size in bytes under which a server message is forwarded only once it is whole (the
+// loop keeps what came of it, bounded by its InboundLimit): a server that fails mid-message then leaves
+// its client between messages, where the 08006 ErrorResponse that follows can be read. Longer ones are
+// streamed as they come; a failure inside one closes the client without a word (serverFailed).
+const holdWhole = 8 << 10
+
 // toClient writes b to the client; false when the client is gone (its OnClose has run). Over the
 // client's outbound limit the server is paused until the client's OnDrained.
 func (ln *loopLink) toClient(b []byte) bool {
@@ -389,6 +401,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 		}
 	}
 	c.mu.Unlock()
+	lp.readyTimeouts() // query_timeout ends, idle timeouts start (looptimeout.go)
 	if !unlink {
 		return ln.toClient(out)
 	}
@@ -400,38 +413,52 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	case sets.Empty():
 		c.s.releaseOn(sc, lp.l)
 	default:
-		lp.waiting = true
-		rs := ln.rs
-		// Detached once its conn's read callback has returned (Detach refuses within it).
-		run := lp.l.Run(func() {
-			if err := rs.detachHere(); err != nil {
-				c.s.closeServer(sc, "event_loops: cannot detach the server to read its session state: "+err.Error())
-				lp.waiting = false
-				lp.maybeResume()
-				return
-			}
-			go func() {
-				if c.syncSessionOrClose(sc, sets) {
-					c.s.release(sc)
-				}
-				_ = lp.l.Run(func() {
-					lp.waiting = false
-					lp.maybeResume()
-				})
-			}()
-		})
-		if run != nil {
-			c.s.closeServer(sc, "event loops stopped")
-		}
+		ln.syncSessionThenRelease(sets)
 	}
 	return true
 }
 
+// syncSessionThenRelease reads back the session state the transaction's SETs left on the server (sets)
+// and releases it, in a goroutine once the server is detached, while the client's next link waits (a
+// method of its own, so that readyForQuery's sets does not escape to the heap on every call).
+func (ln *loopLink) syncSessionThenRelease(sets session.Sets) {
+	lp, c, sc, rs := ln.lp, ln.lp.c, ln.sc, ln.rs
+	lp.waiting = true
+	// Detached once its conn's read callback has returned (Detach refuses within it).
+	run := lp.l.Run(func() {
+		if err := rs.detachHere(); err != nil {
+			c.s.closeServer(sc, "event_loops: cannot detach the server to read its session state: "+err.Error())
+			lp.waiting = false
+			lp.maybeResume()
+			return
+		}
+		go func() {
+			if c.syncSessionOrClose(sc, sets) {
+				c.s.release(sc)
+			}
+			_ = lp.l.Run(func() {
+				lp.waiting = false
+				lp.maybeResume()
+			})
+		}()
+	})
+	if run != nil {
+		c.s.closeServer(sc, "event loops stopped")
+	}
+}
+
 // serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):
-// the server is closed, the client told (08006) and closed, as relayFailed does.
+// the server is closed, the client told (08006) and closed, as relayFailed does; told nothing when it
+// has received part of a long message (holdWhole).
 func (ln *loopLink) serverFailed(err error) {
 	lp, c := ln.lp, ln.lp.c
+	cut := ln.rem > 0 // the client has part of a message: anything more would be read as its rest
 	ln.detach()
 	c.s.closeServer(ln.sc, "server connection failed: "+errString(err))
-	lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err)))
+	e := pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err))
+	if cut {
+		lp.close(e)
+		return
+	}
+	lp.fail(e)
 }

@@ -20,13 +20,25 @@ type loopRelay struct {
 	g *loop.Group
 }
 
-// startLoopRelay starts one event loop per CPU (runtime.NumCPU).
-func startLoopRelay(logger *slog.Logger) (*loopRelay, error) {
-	g, err := loop.Start(loop.Config{Loops: runtime.NumCPU(), Logger: logger})
+// startLoopRelay starts n event loops (event_loop_count), or when n is 0 loopCount's.
+func startLoopRelay(logger *slog.Logger, n int) (*loopRelay, error) {
+	if n <= 0 {
+		n = loopCount(runtime.GOMAXPROCS(0))
+	}
+	g, err := loop.Start(loop.Config{Loops: n, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
 	return &loopRelay{g: g}, nil
+}
+
+// loopCount is event_loop_count's default for procs Ps (GOMAXPROCS): half of them, at least 1. A
+// loop's goroutine spends its idle time in epoll_wait, holding its P; the runtime's sysmon leaves such
+// a P alone only while another P is idle (runtime/proc.go retake), so loops must leave Ps idle. On 2
+// CPUs shared with PostgreSQL and pgbench, 1 loop cost 25 to 32 µs per transaction at 50 clients and
+// 2 loops 37 to 48 (docs/architecture.md).
+func loopCount(procs int) int {
+	return max(1, procs/2)
 }
 
 // stop closes whatever is still enrolled and stops the loops; nil-safe.
@@ -39,9 +51,8 @@ func (lr *loopRelay) stop() {
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
 // c is a plain-TCP client (no TLS, not the Unix socket) in session or transaction mode (with
 // max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
-// loopprepare.go), server_tls_sslmode is disable, and none of query_timeout, client_idle_timeout,
-// idle_transaction_timeout and reject_session_features is set (the loops have no timers, nor
-// reject_session_features' sentinels, yet), and nothing past the login has been read ahead.
+// loopprepare.go), server_tls_sslmode is disable, reject_session_features is not set (the loops have
+// no reject_session_features sentinels yet), and nothing past the login has been read ahead.
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
@@ -49,7 +60,7 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
-	case p.QueryTimeout.D() != 0, p.ClientIdleTimeout.D() != 0, p.IdleTransactionTimeout.D() != 0, p.RejectSessionFeatures:
+	case p.RejectSessionFeatures:
 		return false
 	case c.s.tls.Load().servers != nil:
 		return false
@@ -94,6 +105,7 @@ func (c *clientConn) serveOnLoop(counted bool) {
 		if c.ctx.Err() != nil {
 			lp.ctxEnded()
 		}
+		lp.touchIdle() // idle since its login: client_idle_timeout (looptimeout.go)
 	})
 }
 
@@ -120,6 +132,7 @@ type loopClient struct {
 	wt         *loop.Timer                // query_wait_timeout of that wait
 	grantFn    func()                     // granted, made once: what Wake queues to the loop
 	fullServer bool                       // paused: the server's outbound is over the limit
+	tmo        *loopTimeouts              // its timers (looptimeout.go); nil until a timeout that is set is used
 	rem        int                        // bytes of the client's current message still to forward
 	discard    int                        // bytes of the client's current message still to drop
 	pend       *[]byte                    // client messages gathered for one write to the server within OnData (loopprepare.go)

@@ -364,7 +364,9 @@ func (s *Server) releaseSettledOn(sc *serverConn, cancelUnsure bool, here *loop.
 		s.closeServer(sc, "a cancel request sent to it was not acknowledged (cancel_wait_timeout)")
 		return
 	}
-	_ = sc.conn.SetReadDeadline(time.Time{})
+	if sc.res == nil { // a loop-resident server's Go descriptor is closed: its loop sets no deadlines
+		_ = sc.conn.SetReadDeadline(time.Time{})
+	}
 	cfg := s.config()
 	p := sc.pool
 	reason := ""

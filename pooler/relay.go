@@ -328,7 +328,7 @@ func (c *clientConn) relayFailed(sc *serverConn, err error) {
 	if timeout && busy {
 		qt := c.s.config().Pooler.QueryTimeout.D()
 		c.s.abortServer(sc, "query_timeout")
-		c.sendError(pgwire.NewFatal(pgerrcode.QueryCanceled, "query_timeout: query ran longer than %s and was canceled", qt))
+		c.sendError(queryTimedOut(qt))
 	} else {
 		c.s.closeServer(sc, "server connection failed: "+errString(err))
 		c.sendError(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server closed the connection unexpectedly: %s", errString(err)))

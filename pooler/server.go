@@ -103,7 +103,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Pooler.EventLoops {
-		lr, err := startLoopRelay(logger)
+		lr, err := startLoopRelay(logger, cfg.Pooler.EventLoopCount)
 		if err != nil {
 			return nil, fmt.Errorf("event_loops: %w", err)
 		}
@@ -258,12 +258,16 @@ func keepFixed(running, next *config.Config) (*config.Config, []string) {
 	if r.EventLoops != n.EventLoops {
 		notes = append(notes, fmt.Sprintf("event_loops %v cannot change while running; still %v until restart", n.EventLoops, r.EventLoops))
 	}
+	if r.EventLoopCount != n.EventLoopCount {
+		notes = append(notes, fmt.Sprintf("event_loop_count %d cannot change while running; still %d until restart", n.EventLoopCount, r.EventLoopCount))
+	}
 	if len(notes) == 0 {
 		return next, nil
 	}
 	c := *next
 	c.Pooler.ListenAddr, c.Pooler.ListenPort, c.Pooler.UnixSocketDir = r.ListenAddr, r.ListenPort, r.UnixSocketDir
 	c.Pooler.MetricsAddr, c.Pooler.DebugPprof, c.Pooler.EventLoops = r.MetricsAddr, r.DebugPprof, r.EventLoops
+	c.Pooler.EventLoopCount = r.EventLoopCount
 	return &c, notes
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -45,6 +46,9 @@ type serverConn struct {
 	// reported, plus non-reported parameters the pooler set on it (absent = server default).
 	params   map[string]string
 	reported map[string]bool // names the server reports with ParameterStatus
+	// inSyncWith is the shared client parameter map sc.params was last found in sync with, nil when none
+	// (clientSyncSQLLocked); owned as params is.
+	inSyncWith unsafe.Pointer
 
 	created  time.Time
 	idleFrom time.Time // when it last went back to the pool
@@ -427,6 +431,9 @@ func (sc *serverConn) noteParameterStatus(body []byte) (name, value string, ok b
 		return "", "", false
 	}
 	key := strings.ToLower(name)
+	if cur, ok := sc.params[key]; !ok || cur != value {
+		sc.paramsChanged()
+	}
 	sc.params[key] = value
 	sc.reported[key] = true
 	return name, value, true

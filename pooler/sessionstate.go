@@ -35,6 +35,7 @@ func (c *clientConn) syncSessionState(sc *serverConn, sets session.Sets) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	session.ApplySettings(rows, &sets, sc.params, c.writableParamsLocked(), c.baseParams)
+	sc.paramsChanged()
 	return nil
 }
 

@@ -526,6 +526,24 @@ func TestFaultToxics(t *testing.T) {
 	}
 }
 
+// TestFaultToxicsEventLoops runs the faults that cut or slice a server's stream with the clients and
+// servers on the event loops (PGPOOLER_EVENT_LOOPS=all): what a client sees must be what it sees on
+// the goroutine relay, an answer or an ErrorResponse with SQLSTATE class 08 (or 57014), never a message
+// cut off and followed by the pooler's error.
+func TestFaultToxicsEventLoops(t *testing.T) {
+	t.Setenv("PGPOOLER_EVENT_LOOPS", "all")
+	for _, s := range []faultScenario{
+		{name: "slicer", clean: true,
+			toxic: toxic{Type: "slicer", Stream: "downstream", Attributes: map[string]any{"average_size": 3, "size_variation": 2, "delay": 20}}},
+		{name: "limit-data",
+			toxic: toxic{Type: "limit_data", Stream: "downstream", Attributes: map[string]any{"bytes": 3000}}},
+		{name: "reset",
+			toxic: toxic{Type: "reset_peer", Stream: "upstream", Attributes: map[string]any{"timeout": 0}}},
+	} {
+		t.Run(s.name, s.run)
+	}
+}
+
 // TestFaultStalledServerQueryTimeout: a server that stops answering gives its client 57014 once
 // query_timeout has passed, and the pooler closes that server while the fault is still in place (its
 // backend goes away), so that the next client gets another server and its own answer. Two stalls: the

@@ -22,6 +22,7 @@ func TestEventLoopsTransactionMode(t *testing.T) {
 		c.Pooler.MaxPreparedStatements = 0
 		c.Pooler.ServerTLSSSLMode = "disable"
 		c.Pooler.EventLoops = true
+		c.Pooler.EventLoopCount = 2 // clients on both loops: servers handed between them
 	})
 	processed, failed := runPgbench(t, tp, "-S", "-c", "10", "-j", "2", "-t", "200")
 	if processed != 2000 || failed != 0 {

@@ -24,6 +24,7 @@ func TestEventLoopsWaitWithoutGoroutine(t *testing.T) {
 		c.Pooler.MaxPreparedStatements = 0
 		c.Pooler.ServerTLSSSLMode = "disable"
 		c.Pooler.EventLoops = true
+		c.Pooler.EventLoopCount = 2                                   // waiters on both loops: grants across loops
 		c.Pooler.QueryWaitTimeout = config.Duration(60 * time.Second) // far beyond the test
 	})
 	con := openConsole(t, tp, consoleAdmin)

@@ -668,16 +668,20 @@ func TestClientLoginTimeout(t *testing.T) {
 
 // TestClientIdleTimeout: a client idle (not in a transaction) for client_idle_timeout gets FATAL 57P05
 // and its connection is closed, whether it has run a query or not; its next query fails. A client that
-// keeps sending queries more often than the timeout stays connected.
-func TestClientIdleTimeout(t *testing.T) {
+// keeps sending queries more often than the timeout stays connected. On both relays (eachRelay).
+func TestClientIdleTimeout(t *testing.T) { eachRelay(t, clientIdleTimeout) }
+
+func clientIdleTimeout(t *testing.T, r relay) {
 	const timeout = 300 * time.Millisecond
 	tp := startPooler(t, func(c *config.Config) {
 		c.Pooler.PoolMode = config.PoolModeTransaction
 		c.Pooler.ClientIdleTimeout = config.Duration(timeout)
+		r.edit(c)
 	})
 	ctx := context.Background()
 	t.Run("idle right after login", func(t *testing.T) {
 		conn := tp.connect(t)
+		r.served(t, tp)
 		er, elapsed := awaitFatalClose(t, conn, time.Now(), timeout+tmoSlack+time.Second)
 		if er.Severity != "FATAL" || er.Code != "57P05" || !strings.Contains(er.Message, "client_idle_timeout") {
 			t.Fatalf("idle client got %s %s %q, want FATAL 57P05 naming client_idle_timeout", er.Severity, er.Code, er.Message)
@@ -689,6 +693,7 @@ func TestClientIdleTimeout(t *testing.T) {
 		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
 			t.Fatal(err)
 		}
+		r.served(t, tp)
 		er, elapsed := awaitFatalClose(t, conn, time.Now(), timeout+tmoSlack+time.Second)
 		if er.Severity != "FATAL" || er.Code != "57P05" || !strings.Contains(er.Message, "client_idle_timeout") {
 			t.Fatalf("idle client got %s %s %q, want FATAL 57P05 naming client_idle_timeout", er.Severity, er.Code, er.Message)
@@ -706,19 +711,23 @@ func TestClientIdleTimeout(t *testing.T) {
 			}
 			time.Sleep(timeout / 3)
 		}
+		r.served(t, tp)
 	})
 }
 
 // TestIdleTransactionTimeout: a client idle inside a transaction for idle_transaction_timeout gets
 // FATAL 25P03 and is closed; its transaction is rolled back (the row it inserted is not there) and the
 // server is not left 'idle in transaction' but returned to the pool. A client idle outside a
-// transaction is not affected.
-func TestIdleTransactionTimeout(t *testing.T) {
+// transaction is not affected. On both relays (eachRelay).
+func TestIdleTransactionTimeout(t *testing.T) { eachRelay(t, idleTransactionTimeout) }
+
+func idleTransactionTimeout(t *testing.T, r relay) {
 	const timeout = 300 * time.Millisecond
 	db := isolatedDB(t, timeoutsDB)
 	tp := startPooler(t, func(c *config.Config) {
 		c.Pooler.PoolMode = config.PoolModeTransaction
 		c.Pooler.IdleTransactionTimeout = config.Duration(timeout)
+		r.edit(c)
 	})
 	super := superConn(t, pg)
 	ctx := context.Background()
@@ -732,6 +741,7 @@ func TestIdleTransactionTimeout(t *testing.T) {
 	if _, err := conn.Exec(ctx, "INSERT INTO idle_tx_t VALUES (1)"); err != nil {
 		t.Fatal(err)
 	}
+	r.served(t, tp)
 	er, elapsed := awaitFatalClose(t, conn, time.Now(), timeout+tmoSlack+time.Second)
 	if er.Severity != "FATAL" || er.Code != "25P03" || !strings.Contains(er.Message, "idle_transaction_timeout") {
 		t.Fatalf("client idle in transaction got %s %s %q, want FATAL 25P03 naming idle_transaction_timeout", er.Severity, er.Code, er.Message)
@@ -756,13 +766,17 @@ func TestIdleTransactionTimeout(t *testing.T) {
 
 // TestQueryTimeout: SELECT pg_sleep(5) with query_timeout 300ms fails with 57014 naming query_timeout
 // after about 300ms, the client is closed, and the backend stops running the query (the pooler cancels
-// it). Queries shorter than the timeout, even many of them in a row, are not affected.
-func TestQueryTimeout(t *testing.T) {
+// it). Queries shorter than the timeout, even many of them in a row, are not affected. On both relays
+// (eachRelay).
+func TestQueryTimeout(t *testing.T) { eachRelay(t, queryTimeout) }
+
+func queryTimeout(t *testing.T, r relay) {
 	const timeout = 300 * time.Millisecond
 	db := isolatedDB(t, timeoutsDB)
 	tp := startPooler(t, func(c *config.Config) {
 		c.Pooler.PoolMode = config.PoolModeTransaction
 		c.Pooler.QueryTimeout = config.Duration(timeout)
+		r.edit(c)
 	})
 	super := superConn(t, pg)
 	ctx := context.Background()
@@ -772,6 +786,7 @@ func TestQueryTimeout(t *testing.T) {
 			t.Fatalf("query shorter than query_timeout: %v", err)
 		}
 	}
+	r.served(t, tp)
 	start := time.Now()
 	_, err := conn.Exec(ctx, "SELECT pg_sleep(5)")
 	wantPgError(t, err, "SELECT pg_sleep(5)", "57014", "query_timeout")

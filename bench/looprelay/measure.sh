@@ -50,25 +50,7 @@ INI
 	fi
 	loops=false; [ "$m" != off ] && loops=true
 	bin="$WORK/pgpooler"; [ "$m" = base-on ] && bin="$WORK/pgpooler-base"
-	cat >"$WORK/$m.toml" <<TOML
-[pooler]
-listen_addr = "127.0.0.1"
-listen_port = ${PORT[$m]}
-unix_socket_dir = ""
-auth_type = "trust"
-pool_mode = "transaction"
-default_pool_size = 20
-max_client_conn = 1000
-max_prepared_statements = 0
-server_tls_sslmode = "disable"
-log_connections = false
-log_disconnections = false
-event_loops = $loops
-[databases.postgres]
-host = "127.0.0.1"
-port = $PGPORT
-user = "postgres"
-TOML
+	pgpooler_toml "${PORT[$m]}" "$loops" >"$WORK/$m.toml"
 	"$bin" -config "$WORK/$m.toml" >"$WORK/$m.log" 2>&1 &
 	PID[$m]=$!; pids+=("$!")
 done

@@ -81,13 +81,16 @@ func (s *suite) start(ctx context.Context) error {
 		s.poolers[targetPgBouncer] = p
 		logf("%s on %s, pid %d", p.version, p.addr(), p.pid())
 	}
-	if s.needs(targetPgpooler) {
-		p, err := startPgpooler(s.cfg.pgpooler, s.dir, s.db)
+	for _, t := range pgpoolerTargets {
+		if !s.needs(t) {
+			continue
+		}
+		p, err := startPgpooler(s.cfg.pgpooler, s.dir, t, s.db)
 		if err != nil {
 			return err
 		}
-		s.poolers[targetPgpooler] = p
-		logf("%s on %s, pid %d", p.version, p.addr(), p.pid())
+		s.poolers[t] = p
+		logf("%s: %s on %s, pid %d", t, p.version, p.addr(), p.pid())
 	}
 	return nil
 }
@@ -130,7 +133,16 @@ func (s *suite) runScenarios(ctx context.Context) error {
 			logf("warm-up through %s: %d transactions, error %v", t, r.txns, err)
 		}
 	}
-	total := s.cfg.rounds * len(s.cfg.scenarios) * len(s.cfg.targets)
+	total := 0
+	for _, sc := range s.cfg.scenarios {
+		for _, t := range s.cfg.targets {
+			if why := skipReason(t, sc); why != "" {
+				logf("not running %s through %s: %s", sc.name, t, why)
+			} else {
+				total += s.cfg.rounds
+			}
+		}
+	}
 	n := 0
 	for round := range s.cfg.rounds {
 		for _, sc := range s.cfg.scenarios {
@@ -138,6 +150,9 @@ func (s *suite) runScenarios(ctx context.Context) error {
 				t := s.cfg.targets[(i+round)%len(s.cfg.targets)]
 				if err := ctx.Err(); err != nil {
 					return err
+				}
+				if skipReason(t, sc) != "" {
+					continue
 				}
 				n++
 				e, pid := s.endpointOf(t)
@@ -151,7 +166,7 @@ func (s *suite) runScenarios(ctx context.Context) error {
 					}
 				}
 				s.record(sc.name, t, r)
-				logf("[%d/%d] round %d %-8s %-9s tps %9.1f  lat %7.3f ms  p99 %7.3f ms  failed %d  cpu %s µs/txn  conn %s ms%s",
+				logf("[%d/%d] round %d %-8s %-14s tps %9.1f  lat %7.3f ms  p99 %7.3f ms  failed %d  cpu %s µs/txn  conn %s ms%s",
 					n, total, round+1, sc.name, t, r.tps, r.latAvgMs, r.latP99Ms, r.failed, fmtFloat(r.cpuPerTxUs, 1), fmtFloat(r.connMs, 0), abortedNote(r))
 			}
 		}
@@ -182,7 +197,7 @@ func (s *suite) runLogins(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		p := s.poolers[t]
 		if p == nil {
 			continue
@@ -193,7 +208,7 @@ func (s *suite) runLogins(ctx context.Context) error {
 				return fmt.Errorf("idle clients into %s: %w", t, err)
 			}
 			s.idle[t] = r
-			logf("idle %-9s %d clients in %.1f s (%d failed): RSS %.1f -> %.1f MiB, %.0f bytes per client",
+			logf("idle %-14s %d clients in %.1f s (%d failed): RSS %.1f -> %.1f MiB, %.0f bytes per client",
 				t, r.loggedIn, r.loginTime.Seconds(), r.failures, mib(r.rssBefore), mib(r.rssAfter), r.bytesPerClient)
 		}
 		if s.cfg.storm {
@@ -202,7 +217,7 @@ func (s *suite) runLogins(ctx context.Context) error {
 				return fmt.Errorf("storm into %s: %w", t, err)
 			}
 			s.storm[t] = r
-			logf("storm %-9s %d clients: all in after %.2f s, %d failed, login p50 %v p99 %v %s",
+			logf("storm %-14s %d clients: all in after %.2f s, %d failed, login p50 %v p99 %v %s",
 				t, r.clients, r.allIn.Seconds(), r.failures, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.firstErr)
 		}
 		if err := p.alive(); err != nil {

@@ -18,13 +18,32 @@ var targetStyle = map[string]struct {
 	shape draw.GlyphDrawer
 	label string
 }{
-	targetDirect:    {color.RGBA{R: 110, G: 110, B: 110, A: 255}, draw.CircleGlyph{}, "direct"},
-	targetPgBouncer: {color.RGBA{R: 31, G: 119, B: 180, A: 255}, draw.BoxGlyph{}, "PgBouncer"},
-	targetPgpooler:  {color.RGBA{R: 214, G: 39, B: 40, A: 255}, draw.PyramidGlyph{}, "pgpooler"},
+	targetDirect:        {color.RGBA{R: 110, G: 110, B: 110, A: 255}, draw.CircleGlyph{}, "direct"},
+	targetPgBouncer:     {color.RGBA{R: 31, G: 119, B: 180, A: 255}, draw.BoxGlyph{}, "PgBouncer"},
+	targetPgpooler:      {color.RGBA{R: 214, G: 39, B: 40, A: 255}, draw.PyramidGlyph{}, "pgpooler"},
+	targetPgpoolerLoops: {color.RGBA{R: 44, G: 160, B: 44, A: 255}, diamondGlyph{}, "pgpooler-loops"},
+}
+
+// targetLabel is target's name in the tables' headers and the plot's legend.
+func targetLabel(target string) string { return targetStyle[target].label }
+
+// diamondGlyph draws a filled square standing on one corner (gonum's draw has none).
+type diamondGlyph struct{}
+
+// DrawGlyph implements draw.GlyphDrawer.
+func (diamondGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	r := sty.Radius * 1.2
+	var p vg.Path
+	p.Move(vg.Point{X: pt.X, Y: pt.Y + r})
+	p.Line(vg.Point{X: pt.X + r, Y: pt.Y})
+	p.Line(vg.Point{X: pt.X, Y: pt.Y - r})
+	p.Line(vg.Point{X: pt.X - r, Y: pt.Y})
+	p.Close()
+	c.Fill(p)
 }
 
 // plot draws two panels, one above the other, with the scenarios along x: TPS of every target, and
-// the CPU µs per transaction of the two poolers. Both y axes are logarithmic, since the scenarios'
+// the CPU µs per transaction of the pooler targets. Both y axes are logarithmic, since the scenarios'
 // values span two orders of magnitude (TPC-B and -C against -S).
 func (s *suite) plot(path string) error {
 	var labels []string
@@ -34,7 +53,7 @@ func (s *suite) plot(path string) error {
 	tps := s.panel("Transactions per second (median)", "TPS", labels, targetNames,
 		func(m summary) float64 { return m.tps })
 	cpu := s.panel("Pooler CPU per transaction (median)", "µs per transaction", labels,
-		[]string{targetPgBouncer, targetPgpooler}, func(m summary) float64 { return m.cpuPerTxUs })
+		poolerTargets, func(m summary) float64 { return m.cpuPerTxUs })
 	const width, height = 22 * vg.Centimeter, 24 * vg.Centimeter
 	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))
 	dc := draw.New(img)

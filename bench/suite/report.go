@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -105,9 +106,9 @@ func (s *suite) writeMachine(b *strings.Builder) {
 	fmt.Fprintf(b, "## Machine and versions\n\n")
 	fmt.Fprintf(b, "- %d CPUs (`nproc`): %s; %s; memory %s\n", m.cpus, m.cpuModel, m.kernel, m.memory)
 	fmt.Fprintf(b, "- PostgreSQL: %s; %s\n", s.db.version, s.pgbench)
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		if p := s.poolers[t]; p != nil {
-			fmt.Fprintf(b, "- %s: %s\n", t, p.version)
+			fmt.Fprintf(b, "- %s: %s%s\n", t, p.version, extraNote(t))
 		}
 	}
 	fmt.Fprintf(b, "- pgpooler commit: `%s`, built with %s\n", m.commit, m.goVer)
@@ -122,6 +123,11 @@ func (s *suite) writeMethod(b *strings.Builder) {
 		"auth_type scram-sha-256 with an auth_file holding the role's SCRAM secret copied from pg_authid, no TLS, "+
 		"listen backlog %d, connections logged; their configuration files are at the end.\n\n",
 		pgbenchScale, appUser, appDB, poolSize, maxClientConn, listenBacklog)
+	if s.poolers[targetPgpoolerLoops] != nil {
+		fmt.Fprintf(b, "pgpooler-loops is the same pgpooler binary in a process of its own, with %s added to "+
+			"pgpooler's settings: event_loops (experimental) serves the logged-in plain-TCP clients on event loops, "+
+			"and the rest is what the loops need to cover the suite's clients.\n\n", settingsText(loopsSettings))
+	}
 	fmt.Fprintf(b, "Each scenario ran through every target in each of %d round%s of %s, interleaved (round 1 of every "+
 		"scenario, then round 2, ...), the targets' order rotated each round; the tables show medians. "+
 		"CPU per transaction is the pooler process's utime+stime (/proc/PID/stat, CLK_TCK %d) over the run "+
@@ -138,43 +144,117 @@ func (s *suite) writeMethod(b *strings.Builder) {
 	fmt.Fprintf(b, "```\n\n")
 }
 
+// cellOf is one scenario through one target in the tables: its summary, whether it ran, and why not
+// when it was skipped on purpose (skipReason).
+type cellOf struct {
+	sm   summary
+	ok   bool
+	skip string
+}
+
+func (s *suite) cellsOf(sc scenario) map[string]cellOf {
+	cells := map[string]cellOf{}
+	for _, t := range targetNames {
+		sm, ok := s.summaryOf(sc.name, t)
+		c := cellOf{sm: sm, ok: ok}
+		if contains(s.cfg.targets, t) { // a target not selected is only "–"
+			c.skip = skipReason(t, sc)
+		}
+		cells[t] = c
+	}
+	return cells
+}
+
+// skipMark is the cell of a scenario skipped on purpose through a target (see skipNotes).
+const skipMark = "n/a‡"
+
 func (s *suite) writeThroughput(b *strings.Builder) {
 	fmt.Fprintf(b, "## Throughput and CPU per transaction (medians of %d round%s)\n\n", s.cfg.rounds, plural(s.cfg.rounds))
-	fmt.Fprintf(b, "| pgbench | direct TPS | PgBouncer TPS | pgpooler TPS | TPS pgpooler/PgBouncer | TPS pgpooler/direct "+
-		"| PgBouncer CPU µs/txn | pgpooler CPU µs/txn | CPU pgpooler/PgBouncer |\n")
-	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	head := []string{"pgbench"}
+	for _, t := range targetNames {
+		head = append(head, targetLabel(t)+" TPS")
+	}
+	for _, t := range pgpoolerTargets {
+		head = append(head, "TPS "+targetLabel(t)+"/PgBouncer", "TPS "+targetLabel(t)+"/direct")
+	}
+	for _, t := range poolerTargets {
+		head = append(head, targetLabel(t)+" CPU µs/txn")
+	}
+	for _, t := range pgpoolerTargets {
+		head = append(head, "CPU "+targetLabel(t)+"/PgBouncer")
+	}
+	writeHead(b, head)
 	for _, sc := range s.cfg.scenarios {
-		d, okD := s.summaryOf(sc.name, targetDirect)
-		pb, okB := s.summaryOf(sc.name, targetPgBouncer)
-		pp, okP := s.summaryOf(sc.name, targetPgpooler)
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sc.label,
-			tpsCell(d, okD), tpsCell(pb, okB), tpsCell(pp, okP),
-			ratio(pp.tps, pb.tps, okP && okB), ratio(pp.tps, d.tps, okP && okD),
-			cpuCell(pb, okB), cpuCell(pp, okP), ratio(pp.cpuPerTxUs, pb.cpuPerTxUs, okP && okB))
+		c := s.cellsOf(sc)
+		row := []string{sc.label}
+		for _, t := range targetNames {
+			row = append(row, c[t].tps())
+		}
+		d, pb := c[targetDirect], c[targetPgBouncer]
+		for _, t := range pgpoolerTargets {
+			pp := c[t]
+			row = append(row, ratio(pp.sm.tps, pb.sm.tps, pp.ok && pb.ok), ratio(pp.sm.tps, d.sm.tps, pp.ok && d.ok))
+		}
+		for _, t := range poolerTargets {
+			row = append(row, c[t].cpu())
+		}
+		for _, t := range pgpoolerTargets {
+			pp := c[t]
+			row = append(row, ratio(pp.sm.cpuPerTxUs, pb.sm.cpuPerTxUs, pp.ok && pb.ok))
+		}
+		writeRow(b, row)
 	}
 	fmt.Fprintf(b, "\nA `*` marks a median over rounds in which pgbench aborted clients (see the failures below); "+
 		"a `†` one with rounds that completed no transaction at all (pgbench was still connecting its "+
-		"clients when -T ran out), which the median leaves out.\n\n")
+		"clients when -T ran out), which the median leaves out.%s\n\n", s.skipNotes())
+}
+
+// skipNotes explains the skipMark cells of the tables, "" when there are none.
+func (s *suite) skipNotes() string {
+	var notes []string
+	for _, sc := range s.cfg.scenarios {
+		for _, t := range s.cfg.targets {
+			if why := skipReason(t, sc); why != "" {
+				notes = append(notes, fmt.Sprintf("%s through %s did not run: %s.", sc.label, t, why))
+			}
+		}
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return " `" + skipMark + "` marks a scenario not run through a target on purpose: " + strings.Join(notes, " ")
 }
 
 func (s *suite) writeLatency(b *strings.Builder) {
 	fmt.Fprintf(b, "## Latency and failures (medians; failures summed over the rounds)\n\n")
-	fmt.Fprintf(b, "| pgbench | avg ms: direct | PgBouncer | pgpooler | p99 ms: direct | PgBouncer | pgpooler "+
-		"| failed: direct | PgBouncer | pgpooler |\n")
-	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	head := []string{"pgbench"}
+	for _, what := range []string{"avg ms: ", "p99 ms: ", "failed: "} {
+		for i, t := range targetNames {
+			if i == 0 {
+				head = append(head, what+targetLabel(t))
+			} else {
+				head = append(head, targetLabel(t))
+			}
+		}
+	}
+	writeHead(b, head)
 	for _, sc := range s.cfg.scenarios {
+		c := s.cellsOf(sc)
 		var avg, p99, failed []string
 		for _, t := range targetNames {
-			sm, ok := s.summaryOf(sc.name, t)
-			if !ok {
+			ct := c[t]
+			switch {
+			case ct.skip != "" && !ct.ok:
+				avg, p99, failed = append(avg, skipMark), append(p99, skipMark), append(failed, skipMark)
+			case !ct.ok:
 				avg, p99, failed = append(avg, "–"), append(p99, "–"), append(failed, "–")
-				continue
+			default:
+				avg = append(avg, fmtFloat(ct.sm.latAvgMs, 3))
+				p99 = append(p99, fmtFloat(ct.sm.latP99Ms, 3))
+				failed = append(failed, fmt.Sprintf("%d", ct.sm.failed))
 			}
-			avg = append(avg, fmtFloat(sm.latAvgMs, 3))
-			p99 = append(p99, fmtFloat(sm.latP99Ms, 3))
-			failed = append(failed, fmt.Sprintf("%d", sm.failed))
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", sc.label, strings.Join(avg, " | "), strings.Join(p99, " | "), strings.Join(failed, " | "))
+		writeRow(b, append(append(append([]string{sc.label}, avg...), p99...), failed...))
 	}
 	var notes []string
 	for _, sc := range s.cfg.scenarios {
@@ -192,6 +272,16 @@ func (s *suite) writeLatency(b *strings.Builder) {
 	fmt.Fprintf(b, "\n")
 }
 
+// writeHead writes a table's header row and its alignment row: the first column left, the rest right.
+func writeHead(b *strings.Builder, head []string) {
+	writeRow(b, head)
+	b.WriteString("|---|" + strings.Repeat("--:|", len(head)-1) + "\n")
+}
+
+func writeRow(b *strings.Builder, cells []string) {
+	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
 func (s *suite) writeIdle(b *strings.Builder) {
 	if len(s.idle) == 0 {
 		return
@@ -202,7 +292,7 @@ func (s *suite) writeIdle(b *strings.Builder) {
 		"(each reading once it changes by less than 0.5%% in 500 ms).\n\n", idleLoginConcurrency)
 	fmt.Fprintf(b, "| pooler | idle clients | failed logins | time to log them in | RSS before | RSS with them | RSS per client |\n")
 	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|\n")
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		r, ok := s.idle[t]
 		if !ok {
 			continue
@@ -210,7 +300,7 @@ func (s *suite) writeIdle(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %d | %d | %.1f s | %.1f MiB | %.1f MiB | %.2f KiB |\n", t, r.loggedIn, r.failures,
 			r.loginTime.Seconds(), mib(r.rssBefore), mib(r.rssAfter), r.bytesPerClient/1024)
 	}
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		if r, ok := s.idle[t]; ok && r.firstErr != "" {
 			fmt.Fprintf(b, "\n%s, first failed login: `%s`\n", t, r.firstErr)
 		}
@@ -227,7 +317,7 @@ func (s *suite) writeStorm(b *strings.Builder) {
 		"\"all in\" is the time from that moment until the last login ended.\n\n")
 	fmt.Fprintf(b, "| pooler | clients at once | all in after | failed | login p50 | login p99 |\n")
 	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|\n")
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		r, ok := s.storm[t]
 		if !ok {
 			continue
@@ -235,7 +325,7 @@ func (s *suite) writeStorm(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %d | %.2f s | %d | %d ms | %d ms |\n", t, r.clients, r.allIn.Seconds(), r.failures,
 			r.p50.Milliseconds(), r.p99.Milliseconds())
 	}
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		if r, ok := s.storm[t]; ok && r.firstErr != "" {
 			fmt.Fprintf(b, "\n%s, first failed login: `%s`\n", t, r.firstErr)
 		}
@@ -264,15 +354,46 @@ func (s *suite) writeEveryRun(b *strings.Builder) {
 }
 
 func (s *suite) writeConfigs(b *strings.Builder) {
-	for _, t := range []string{targetPgBouncer, targetPgpooler} {
+	for _, t := range poolerTargets {
 		if p := s.poolers[t]; p != nil {
 			lang := "ini"
-			if t == targetPgpooler {
+			if slices.Contains(pgpoolerTargets, t) {
 				lang = "toml"
 			}
 			fmt.Fprintf(b, "<details><summary>%s's configuration</summary>\n\n```%s\n%s```\n\n</details>\n\n", t, lang, p.config)
 		}
 	}
+}
+
+func (c cellOf) tps() string {
+	if c.skip != "" && !c.ok {
+		return skipMark
+	}
+	return tpsCell(c.sm, c.ok)
+}
+
+func (c cellOf) cpu() string {
+	if c.skip != "" && !c.ok {
+		return skipMark
+	}
+	return cpuCell(c.sm, c.ok)
+}
+
+// extraNote is what the report adds to target's version: the settings it adds to the shared ones.
+func extraNote(target string) string {
+	if !slices.Contains(pgpoolerTargets, target) || len(pgpoolerExtra(target)) == 0 {
+		return ""
+	}
+	return ", with " + settingsText(pgpoolerExtra(target))
+}
+
+// settingsText is settings as the report shows them: `key = value`, comma-separated.
+func settingsText(settings []setting) string {
+	var parts []string
+	for _, st := range settings {
+		parts = append(parts, "`"+st.key+" = "+st.value+"`")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func tpsCell(s summary, ok bool) string {

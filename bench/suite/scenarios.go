@@ -82,6 +82,12 @@ func knownScenarios() string {
 	return strings.Join(append(names, scenarioIdle, scenarioStorm), ",")
 }
 
+// prepared reports whether sc runs pgbench with -M prepared.
+func (sc scenario) prepared() bool {
+	i := slices.Index(sc.args, "-M")
+	return i >= 0 && i+1 < len(sc.args) && sc.args[i+1] == "prepared"
+}
+
 // threads is pgbench -j: 2, or 1 for a single client.
 func (sc scenario) threads() int { return min(2, sc.clients) }
 

@@ -24,12 +24,21 @@ type settings struct {
 }
 
 // targetNames are the paths to the database, in the order of the tables.
-var targetNames = []string{targetDirect, targetPgBouncer, targetPgpooler}
+var targetNames = []string{targetDirect, targetPgBouncer, targetPgpooler, targetPgpoolerLoops}
+
+// poolerTargets are the targets that are a pooler process of their own, in the order of the tables.
+var poolerTargets = []string{targetPgBouncer, targetPgpooler, targetPgpoolerLoops}
+
+// pgpoolerTargets are the targets that run the pgpooler binary, each its own process with its own
+// config.toml (pgpoolerExtra).
+var pgpoolerTargets = []string{targetPgpooler, targetPgpoolerLoops}
 
 const (
 	targetDirect    = "direct"
 	targetPgBouncer = "pgbouncer"
 	targetPgpooler  = "pgpooler"
+	// targetPgpoolerLoops is pgpooler with event_loops = true (loopsSettings).
+	targetPgpoolerLoops = "pgpooler-loops"
 )
 
 func loadSettings() (*settings, error) {

@@ -403,16 +403,24 @@ type Pooler struct {
 	// other clients get next. Default false. pgpooler's own key.
 	RejectSessionFeatures bool `toml:"reject_session_features"`
 
-	// EventLoops serves logged-in clients on event loops (pooler/loop, one per
-	// core) instead of a goroutine each: experimental, a first cut. It covers
+	// EventLoops serves logged-in clients on event loops (pooler/loop,
+	// event_loop_count of them) instead of a goroutine each: experimental, a first cut. It covers
 	// plain-TCP clients in session mode, and in transaction mode (with
 	// max_prepared_statements > 0 the loops track prepared statements too),
 	// when server_tls_sslmode is disable and
-	// query_timeout, client_idle_timeout, idle_transaction_timeout and
-	// reject_session_features are off; every other client keeps the goroutine
+	// reject_session_features is off; every other client keeps the goroutine
 	// relay. Fixed until restart, as listen_addr. Default false. pgpooler's own
 	// key.
 	EventLoops bool `toml:"event_loops"`
+
+	// EventLoopCount is the number of event loops event_loops runs, each a
+	// goroutine that blocks in epoll_wait. 0 (the default) means half of
+	// GOMAXPROCS (the CPUs Go may use), at least 1: a loop blocked in
+	// epoll_wait holds its P, and when no P is idle the Go runtime takes it
+	// away (sysmon's retake) and hands it back at a cost of a context switch or
+	// more per wake-up (docs/architecture.md). Fixed until restart. pgpooler's
+	// own key.
+	EventLoopCount int `toml:"event_loop_count"`
 
 	// AdminUsers is a comma-separated list of users allowed into the admin
 	// console (the virtual database "pgbouncer", alias "pgpooler") with

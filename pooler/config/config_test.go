@@ -75,6 +75,7 @@ var pgbouncerDefaults = map[string]any{
 	"debug_pprof":               false, // pgpooler's own key (off)
 	"reject_session_features":   false, // pgpooler's own key
 	"event_loops":               false, // pgpooler's own key (experimental)
+	"event_loop_count":          0,     // pgpooler's own key: half of GOMAXPROCS
 }
 
 func TestDefaultMatchesPgBouncer(t *testing.T) {

@@ -10,9 +10,9 @@ import (
 )
 
 // FixedKeys are the [pooler] keys that only a restart changes: the listening sockets, what the metrics
-// endpoint serves (cmd/pgpooler starts it once) and event_loops. A reload or SET keeps their running values
+// endpoint serves (cmd/pgpooler starts it once), event_loops and event_loop_count. A reload or SET keeps their running values
 // (PgBouncer doc/usage.md, RELOAD; its SHOW CONFIG "changeable" column).
-var FixedKeys = map[string]bool{"listen_addr": true, "listen_port": true, "unix_socket_dir": true, "metrics_addr": true, "debug_pprof": true, "event_loops": true}
+var FixedKeys = map[string]bool{"listen_addr": true, "listen_port": true, "unix_socket_dir": true, "metrics_addr": true, "debug_pprof": true, "event_loops": true, "event_loop_count": true}
 
 // ErrNotChangeable is returned, wrapped, by [Config.With] for a key in FixedKeys.
 var ErrNotChangeable = errors.New("cannot be changed while running")

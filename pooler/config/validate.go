@@ -39,6 +39,10 @@ func (c *Config) check() []error {
 	return p.errs
 }
 
+// maxEventLoops bounds event_loop_count: each loop is an epoll instance, a goroutine and a wake socket
+// pair.
+const maxEventLoops = 1024
+
 // checkPooler checks the [pooler] table.
 func (c *Config) checkPooler(p *problems) {
 	pl := &c.Pooler
@@ -51,6 +55,10 @@ func (c *Config) checkPooler(p *problems) {
 	checkPort(p, key("listen_port"), pl.ListenPort, false)
 	if pl.EventLoops && runtime.GOOS == "windows" {
 		p.add(key("event_loops"), "needs epoll or kqueue (Linux, macOS, BSD); not available on Windows")
+	}
+	atLeast(p, key("event_loop_count"), pl.EventLoopCount, 0)
+	if pl.EventLoopCount > maxEventLoops {
+		p.add(key("event_loop_count"), "%d is more than %d", pl.EventLoopCount, maxEventLoops)
 	}
 	checkPoolMode(p, key("pool_mode"), pl.PoolMode, false)
 	atLeast(p, key("default_pool_size"), pl.DefaultPoolSize, 1)

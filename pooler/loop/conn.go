@@ -24,6 +24,7 @@ type Conn struct {
 	pending    []byte // what Write got before the registration; written by register
 
 	paused    bool // Pause: the socket is not read
+	resuming  bool // in the loop's soon list (Resume)
 	reading   bool // inside readAll
 	wantDrain bool // outbound went over the limit: OnDrained is owed
 	drainRun  bool // a drain check is queued
@@ -103,8 +104,8 @@ func (c *Conn) drained() {
 func (c *Conn) Pause() { c.paused = true }
 
 // Resume undoes Pause: unconsumed bytes are offered to OnData again and reading
-// goes on. The work is queued on the loop, so Resume may be called from any of the
-// loop's callbacks.
+// goes on, once the callback that called Resume has returned (Loop.runSoon), so
+// Resume may be called from any of the loop's callbacks.
 func (c *Conn) Resume() {
 	if !c.paused {
 		return
@@ -113,15 +114,22 @@ func (c *Conn) Resume() {
 	if c.reading {
 		return // readAll, further up the stack, goes on
 	}
-	_ = c.l.Run(func() {
-		if c.paused || c.closed {
-			return
-		}
-		if len(c.in) > 0 {
-			c.deliver(nil)
-		}
-		c.readable()
-	})
+	if !c.resuming {
+		c.resuming = true
+		c.l.soon = append(c.l.soon, c)
+	}
+}
+
+// resumed offers a resumed conn's unconsumed bytes to OnData again and reads on (Loop.runSoon).
+func (c *Conn) resumed() {
+	c.resuming = false
+	if c.paused || c.closed {
+		return
+	}
+	if len(c.in) > 0 {
+		c.deliver(nil)
+	}
+	c.readable()
 }
 
 // Paused reports whether the conn is paused.

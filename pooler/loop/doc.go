@@ -1,5 +1,5 @@
 // Package loop serves established TCP connections on a fixed set of event loops,
-// one goroutine each (one per core), instead of a goroutine per connection.
+// one goroutine each (pgpooler runs event_loop_count of them), instead of a goroutine per connection.
 //
 // It is built on github.com/lesismal/nbio (docs/architecture.md has the
 // measurements and the reasons): each Loop is one nbio engine with one poller,

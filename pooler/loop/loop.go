@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
@@ -27,11 +28,14 @@ type Loop struct {
 	queue   []func()
 	spare   []func() // the last run queue, emptied, for reuse
 	closing bool
-	wakeFD  int        // write end of the wake socket pair
-	wake    *nbio.Conn // read end, enrolled on eng
+	wakeFD  int          // write end of the wake socket pair
+	wakes   atomic.Int64 // writes to wakeFD (tests)
+	wake    *nbio.Conn   // read end, enrolled on eng
 
 	// Owned by the loop goroutine.
-	conns map[*Conn]struct{}
+	conns     map[*Conn]struct{}
+	soon      []*Conn   // resumed during the callback running now (runSoon)
+	lastYield time.Time // when the loop goroutine last yielded (yieldSometimes)
 }
 
 // wakeMark is the session of a loop's wake conn.
@@ -101,6 +105,7 @@ func (l *Loop) Run(f func()) error {
 	first := len(l.queue) == 1
 	l.mu.Unlock()
 	if first {
+		l.wakes.Add(1)
 		// EAGAIN: the socket already holds wake bytes the loop has not read.
 		_, _ = syscall.Write(l.wakeFD, []byte{1})
 	}
@@ -141,12 +146,27 @@ func (l *Loop) safeRun(f func()) {
 }
 
 func (l *Loop) onRead(nc *nbio.Conn) {
+	l.yieldSometimes()
 	switch s := nc.Session().(type) {
 	case *Conn:
 		s.readable()
 	case wakeMark:
 		l.runQueue(nc)
 	}
+	l.runSoon()
+}
+
+// runSoon goes on with the conns resumed during the callback that just returned (Conn.Resume), and with
+// those they resume in turn. Every callback of the loop's conns, queued function and timer runs within
+// onRead (nbio's read event of a conn or of the wake socket), so nothing waits here for a wake-up: in
+// place of a Loop.Run per Resume, which cost a closure, a write to the wake socket and its read.
+func (l *Loop) runSoon() {
+	for i := 0; i < len(l.soon); i++ {
+		c := l.soon[i]
+		l.soon[i] = nil
+		c.resumed()
+	}
+	l.soon = l.soon[:0]
 }
 
 func (l *Loop) onWritten(nc *nbio.Conn, _ []byte, n int) {
