@@ -58,6 +58,15 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 				lp.discard = 1 + n
 				continue
 			}
+			if c.prep && !lp.waiting { // a Parse or Sync answered without a server (loopprepare.go)
+				m, wait := lp.answerLocally(typ, n, data[off:])
+				if wait {
+					break
+				}
+				if off += m; m > 0 {
+					continue
+				}
+			}
 			if !lp.waiting {
 				lp.lend() // links at once when the loop has an idle server of the pool
 			}
@@ -67,6 +76,17 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 				}
 				break // the message stays unconsumed until the client is linked
 			}
+		}
+		if c.prep { // through the statement tracker, gathered for one write (loopprepare.go)
+			m, ok := lp.sendTracked(typ, n, data[off:])
+			if !ok {
+				return len(data)
+			}
+			if m == 0 {
+				break
+			}
+			off += m
+			continue
 		}
 		scan := c.mode != modeSession && (typ == 'Q' || typ == 'P') && n <= session.MaxScannedQuery
 		if scan && off+1+n > len(data) {
@@ -84,6 +104,7 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 		}
 		off += m
 	}
+	lp.flushGathered()
 	return off
 }
 
@@ -230,7 +251,7 @@ func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 		c.mu.Unlock()
 		sc := ln.sc
 		switch cfg := &c.s.config().Pooler; {
-		case busy || lp.rem > 0 || ln.rem > 0 || ln.rs.conn.Outbound() > 0:
+		case busy || lp.rem > 0 || ln.rem > 0 || ln.drop > 0 || ln.rs.conn.Outbound() > 0:
 			c.s.abortServer(sc, "client disconnected while the server was busy")
 		case sc.txStatus == 'I' && (cfg.ServerResetQuery == "" || (c.mode != modeSession && !cfg.ServerResetQueryAlways)):
 			c.s.releaseOn(sc, lp.l) // returnAfterClient would only release it

@@ -16,6 +16,7 @@ type loopLink struct {
 	sc         *serverConn
 	rs         *residentServer
 	rem        int  // bytes of the server's current message still to forward to the client
+	drop       int  // bytes of the server's current message still to drop (loopprepare.go trackAnswer)
 	fullClient bool // the server is paused: the client's outbound is over the limit
 }
 
@@ -89,7 +90,7 @@ func (lp *loopClient) vetResident(sc *serverConn) (ready, closed bool) {
 	sql, _ := c.clientSyncSQLLocked(sc)
 	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()
-	if sql != "" || carry || checkDue(sc, cfg) {
+	if sql != "" || carry || checkDue(sc, cfg) || c.evictDue(sc) {
 		if err := rs.detachHere(); err != nil {
 			s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
 			return false, true
@@ -159,7 +160,7 @@ func (lp *loopClient) needsSync(sc *serverConn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	sql, _ := c.clientSyncSQLLocked(sc)
-	return sql != "" || (c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0))
+	return sql != "" || (c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)) || c.evictDue(sc)
 }
 
 // lent takes the server acquire got (or its error), on the loop, and links it; a server that is not
@@ -220,6 +221,7 @@ func (lp *loopClient) attach(sc *serverConn) {
 	rs.ln, lp.ln = ln, ln
 	c.mu.Lock()
 	c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false
+	c.prepared.ResetAnswers() // a link that ended abnormally may have left entries: they were for the old server
 	c.mu.Unlock()
 	lp.flushLater() // ParameterStatus of tentative start-up parameters (learnTentative)
 	rs.conn.Resume()
@@ -260,6 +262,13 @@ func (ln *loopLink) fromServer(data []byte) int {
 		return ok
 	}
 	for off < len(data) && lp.ln == ln && !ln.rs.conn.Paused() {
+		if ln.drop > 0 { // from == off: flushed when the drop began
+			n := min(ln.drop, len(data)-off)
+			ln.drop -= n
+			off += n
+			from = off
+			continue
+		}
 		if ln.rem > 0 {
 			n := min(ln.rem, len(data)-off)
 			ln.rem -= n
@@ -291,6 +300,9 @@ func (ln *loopLink) fromServer(data []byte) int {
 				}
 				return off
 			}
+			if c.prep {
+				ln.trackReady()
+			}
 			off += pgwire.HeaderSize + 1
 			out := data[from:off]
 			from = off
@@ -315,6 +327,27 @@ func (ln *loopLink) fromServer(data []byte) int {
 			c.mu.Lock()
 			c.copyIn = true
 			c.mu.Unlock()
+		case '1', '3', 'E':
+			if !c.prep {
+				break
+			}
+			out, drop, wait := ln.trackAnswer(typ, n, data[off:]) // loopprepare.go
+			if wait {
+				if !flush() {
+					return len(data)
+				}
+				return off // bounded by pgwire.BufferSize
+			}
+			if drop {
+				if !flush() || (out != nil && !ln.toClient(out)) {
+					return len(data)
+				}
+				m := min(1+n, len(data)-off)
+				ln.drop = 1 + n - m
+				off += m
+				from = off
+				continue
+			}
 		}
 		stats.sent.Add(int64(n) + 1)
 		m := min(1+n, len(data)-off)

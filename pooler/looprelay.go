@@ -49,14 +49,14 @@ func (lr *loopRelay) stop() {
 }
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
-// c is a plain-TCP client (no TLS, not the Unix socket) in session mode, or in transaction mode without
-// prepared-statement tracking (max_prepared_statements = 0), server_tls_sslmode is disable,
-// reject_session_features is not set (the loops have no statement rewriting yet), and nothing past the
-// login has been read ahead.
+// c is a plain-TCP client (no TLS, not the Unix socket) in session or transaction mode (with
+// max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
+// loopprepare.go), server_tls_sslmode is disable, reject_session_features is not set (the loops have
+// no reject_session_features sentinels yet), and nothing past the login has been read ahead.
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
-	case c.s.loops == nil, c.tls != nil, c.prep, c.isUnix():
+	case c.s.loops == nil, c.tls != nil, c.isUnix():
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
@@ -135,6 +135,7 @@ type loopClient struct {
 	tmo        *loopTimeouts              // its timers (looptimeout.go); nil until a timeout that is set is used
 	rem        int                        // bytes of the client's current message still to forward
 	discard    int                        // bytes of the client's current message still to drop
+	pend       *[]byte                    // client messages gathered for one write to the server within OnData (loopprepare.go)
 	done       bool                       // closed and finished
 	err        error                      // why the pooler closed the client
 }

@@ -93,15 +93,13 @@ func baseConfig(backend *pgtest.Server) *config.Config {
 }
 
 // eventLoopsFromEnv turns event_loops on when PGPOOLER_EVENT_LOOPS is set, to run tests on the event
-// loops: "1" sets event_loops and server_tls_sslmode = disable (what the loops cover), "all" also
-// max_prepared_statements = 0 so that transaction-mode clients are covered; PGPOOLER_EVENT_LOOP_COUNT sets
-// event_loop_count (e.g. 2, for a server handed between loops). A test's own edit comes after.
+// loops: "1" or "all" sets event_loops and server_tls_sslmode = disable (what the loops cover; "all" no
+// longer sets max_prepared_statements = 0, since the loops track prepared statements);
+// PGPOOLER_EVENT_LOOP_COUNT sets event_loop_count (e.g. 2, for a server handed between loops). A test's
+// own edit comes after.
 func eventLoopsFromEnv(cfg *config.Config) {
 	switch os.Getenv("PGPOOLER_EVENT_LOOPS") {
-	case "all":
-		cfg.Pooler.MaxPreparedStatements = 0
-		fallthrough
-	case "1":
+	case "1", "all":
 		cfg.Pooler.EventLoops = true
 		cfg.Pooler.ServerTLSSSLMode = "disable"
 	}
