@@ -12,9 +12,9 @@
 //   - pgpooler-loops: the same binary in another process of its own (its own CPU accounting), with
 //     pgpooler's settings plus loopsSettings (pgpooler.go): event_loops = true (pgpooler's own key,
 //     experimental: logged-in plain-TCP clients are served on event loops instead of a goroutine each)
-//     and what the loops need to cover the suite's clients, today max_prepared_statements = 0. Without
-//     prepared-statement tracking pgbench -M prepared fails in transaction mode, so S50prep does not
-//     run through it while that setting is in the list; its cells read n/a‡ (skipReason).
+//     and whatever else the loops need to cover the suite's clients (nothing today). Were
+//     max_prepared_statements = 0 in that list, S50prep would not run through it (pgbench -M prepared
+//     fails in transaction mode without statement tracking) and its cells would read n/a‡ (skipReason).
 //
 // The poolers get equal settings: pool_mode transaction, default_pool_size 20, max_client_conn 12000,
 // auth_type scram-sha-256 with an auth_file holding app's SCRAM secret copied out of pg_authid (SCRAM

@@ -16,13 +16,11 @@ type setting struct{ key, value string }
 
 // loopsSettings are what target pgpooler-loops adds to the settings both pgpooler targets share:
 // event_loops (pgpooler's own key, experimental: logged-in plain-TCP clients served on event loops),
-// and whatever the loops need to cover the suite's clients (pooler/looprelay.go, loopCovered). Today
-// that is max_prepared_statements = 0, as the loops have no prepared-statement tracking yet; while it
-// is here, pgbench -M prepared (S50prep) does not run through this target (skipReason). Drop it from
-// the list once the loops track prepared statements.
+// and whatever else the loops need to cover the suite's clients (pooler/looprelay.go, loopCovered):
+// nothing today (server_tls_sslmode is already disable for both). A max_prepared_statements = 0 here
+// would keep pgbench -M prepared (S50prep) off this target (skipReason).
 var loopsSettings = []setting{
 	{"event_loops", "true"},
-	{"max_prepared_statements", "0"},
 }
 
 // pgpoolerExtra returns the settings target (one of pgpoolerTargets) adds to the shared ones.

@@ -55,7 +55,7 @@ func TestPgpoolerLoopsConfig(t *testing.T) {
 			plain.Pooler.EventLoops, plain.Pooler.MaxPreparedStatements)
 	}
 	p := &loops.Pooler
-	if !p.EventLoops || p.PoolMode != "transaction" || p.MaxPreparedStatements != 0 ||
+	if !p.EventLoops || p.PoolMode != "transaction" ||
 		p.ServerTLSSSLMode != "disable" || p.RejectSessionFeatures {
 		t.Errorf("pgpooler-loops: event_loops %v, pool_mode %q, max_prepared_statements %d, server_tls_sslmode %q, "+
 			"reject_session_features %v; the loops do not cover its clients", p.EventLoops, p.PoolMode,
@@ -79,7 +79,16 @@ func scenarioNamed(t *testing.T, name string) scenario {
 	return scenario{}
 }
 
+// withoutTracking puts max_prepared_statements = 0 into loopsSettings for the test: what skipReason
+// and the n/a‡ cells are for.
+func withoutTracking(t *testing.T) {
+	saved := loopsSettings
+	t.Cleanup(func() { loopsSettings = saved })
+	loopsSettings = []setting{{"event_loops", "true"}, {"max_prepared_statements", "0"}}
+}
+
 func TestSkipReason(t *testing.T) {
+	withoutTracking(t)
 	prep := scenarioNamed(t, "S50prep")
 	for _, target := range targetNames {
 		got := skipReason(target, prep) != ""
@@ -94,8 +103,6 @@ func TestSkipReason(t *testing.T) {
 	}
 	// Once the loops track prepared statements, max_prepared_statements = 0 leaves the list and
 	// S50prep runs through pgpooler-loops.
-	saved := loopsSettings
-	defer func() { loopsSettings = saved }()
 	loopsSettings = []setting{{"event_loops", "true"}}
 	if why := skipReason(targetPgpoolerLoops, prep); why != "" {
 		t.Errorf("S50prep skipped without max_prepared_statements = 0: %s", why)
@@ -152,6 +159,7 @@ func tableRow(t *testing.T, md, first string) []string {
 }
 
 func TestThroughputTableHasLoops(t *testing.T) {
+	withoutTracking(t)
 	s := fakeSuite(t)
 	var b strings.Builder
 	s.writeThroughput(&b)
@@ -188,6 +196,7 @@ func TestThroughputTableHasLoops(t *testing.T) {
 }
 
 func TestLatencyTableHasLoops(t *testing.T) {
+	withoutTracking(t)
 	s := fakeSuite(t)
 	var b strings.Builder
 	s.writeLatency(&b)
