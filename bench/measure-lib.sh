@@ -1,7 +1,7 @@
 # bench/measure-lib.sh: what bench/barerelay/measure.sh and bench/looprelay/measure.sh share, sourced by both.
 # measure_setup NAME: a work directory (WORK, removed at exit with every pid in pids and the PostgreSQL in it),
 # a throwaway PostgreSQL 15+ on a free port (PGPORT; trust, pgbench scale 10), run as the postgres user.
-# measure_rounds LABEL TARGET...: ROUNDS interleaved rounds of pgbench -S for SECS seconds at each of CLIENTS
+# measure_rounds LABEL TARGET...: ROUNDS interleaved rounds of pgbench -S (plus PGBENCH_ARGS, e.g. "-M extended") for SECS seconds at each of CLIENTS
 # through each target (PORT[t], PID[t]), one TSV line per run in $WORK/results.tsv: the target's CPU time
 # (utime+stime from /proc/PID/stat) per transaction, in microseconds. measure_medians prints the medians, with
 # the CPU ratio to the target "pgbouncer" when it ran.
@@ -64,7 +64,7 @@ measure_rounds() {
 			j=$((c < 2 ? 1 : 2))
 			for t in "$@"; do
 				before=$(cpu "${PID[$t]}")
-				out=$("$PGBIN/pgbench" -n -S -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
+				out=$("$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
 				after=$(cpu "${PID[$t]}")
 				txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
 				tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)

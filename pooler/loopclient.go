@@ -15,7 +15,8 @@ import (
 
 // OnData frames the client's messages (PostgreSQL protocol docs, "Message Formats": a type byte and a
 // length word, checked against pgwire.FrontendLimit and max_packet_size from the header alone) and
-// forwards them raw to the linked server, streaming large ones; the first message that needs a server
+// forwards them raw to the linked server, streaming large ones, in one write per read where they are
+// small (sendRaw, flushGathered); the first message that needs a server
 // lends one (lend), the client being paused until it is linked. It accounts for each message as link()
 // does: Query, Sync and FunctionCall owe a ReadyForQuery, other extended-protocol messages open a batch.
 func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
@@ -33,7 +34,7 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 		if lp.rem > 0 {
 			n := min(lp.rem, len(data)-off)
 			lp.rem -= n
-			if !lp.toServer(data[off : off+n]) {
+			if !lp.sendRaw(data[off : off+n]) {
 				return len(data)
 			}
 			off += n
@@ -99,7 +100,7 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 		}
 		m := min(1+n, len(data)-off)
 		lp.rem = 1 + n - m
-		if !lp.toServer(data[off : off+m]) {
+		if !lp.sendRaw(data[off : off+m]) { // gathered: one write per read, not one per message
 			return len(data)
 		}
 		off += m

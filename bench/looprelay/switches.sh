@@ -4,6 +4,7 @@
 # and system calls per transaction (perf stat), over pgbench -S runs in transaction mode, pool 20, trust. Each VARIANT is a pgpooler started with
 # that environment (e.g. "GOMAXPROCS=3"; "-" for none; "BIN=path" runs that pgpooler binary instead of the
 # checkout's, e.g. one built at another revision) and extra config lines from EXTRA_<n> (n counts from 1).
+# PGBENCH_ARGS adds pgbench options (e.g. "-M extended").
 # Usage: [VARIANTS="- GOMAXPROCS=3"] [PGBOUNCER=path] bench/looprelay/switches.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-1}
@@ -47,7 +48,7 @@ for r in $(seq "$ROUNDS"); do
 			read -r u0 s0 < <(awk '{print $14, $15}' "/proc/${PID[$t]}/stat")
 			perf stat -e context-switches,raw_syscalls:sys_enter -p "${PID[$t]}" -o "$WORK/perf.out" -- sleep "$SECS" >/dev/null 2>&1 &
 			ps=$!
-			out=$("$PGBIN/pgbench" -n -S -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
+			out=$("$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
 			wait "$ps" || true
 			read -r u1 s1 < <(awk '{print $14, $15}' "/proc/${PID[$t]}/stat")
 			n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
