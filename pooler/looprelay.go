@@ -49,14 +49,14 @@ func (lr *loopRelay) stop() {
 }
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
-// c is a plain-TCP client (no TLS, not the Unix socket) in session or transaction mode (with
+// c is a plain TCP or Unix-socket client (no TLS) in session or transaction mode (with
 // max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
 // loopprepare.go), server_tls_sslmode is disable, reject_session_features is not set (the loops have
 // no reject_session_features sentinels yet), and nothing past the login has been read ahead.
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
-	case c.s.loops == nil, c.tls != nil, c.isUnix():
+	case c.s.loops == nil, c.tls != nil:
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
@@ -65,10 +65,11 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	case c.s.tls.Load().servers != nil:
 		return false
 	}
-	if _, ok := c.conn.(*net.TCPConn); !ok {
-		return false
+	switch c.conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return c.rd.Buffered() == 0
 	}
-	return c.rd.Buffered() == 0
+	return false
 }
 
 // serveOnLoop hands the logged-in client to an event loop; serve's goroutine then ends. The loop

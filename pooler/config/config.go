@@ -405,7 +405,7 @@ type Pooler struct {
 
 	// EventLoops serves logged-in clients on event loops (pooler/loop,
 	// event_loop_count of them) instead of a goroutine each: experimental, a first cut. It covers
-	// plain-TCP clients in session mode, and in transaction mode (with
+	// clients without TLS (TCP and Unix socket) in session mode, and in transaction mode (with
 	// max_prepared_statements > 0 the loops track prepared statements too),
 	// when server_tls_sslmode is disable and
 	// reject_session_features is off; every other client keeps the goroutine
