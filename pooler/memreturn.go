@@ -30,9 +30,13 @@ import (
 // connections triggers at most one return per memReturnMinConns of them.
 //
 // Measured (bench/suite, SCENARIOS=idle, 10,000 idle SCRAM clients, event_loops on, transaction mode;
-// docs/architecture.md): RSS per idle client 3,397 to 3,500 bytes before; with FreeOSMemory alone 2,157
-// to 2,347, with the lower GC percentage during the burst too 1,914 and 1,983 (GOGC 50: 2,141). One
-// return after 10,000 logins is one garbage collection of a 20 MB heap, about 20 ms of CPU.
+// docs/architecture.md), RSS per idle client, with the rest of that work: 3,397 to 3,601 bytes without
+// memReturn; with FreeOSMemory alone 2,157 to 2,347; with GC percentage 25 during the burst too 1,982 to
+// 2,066 (nine runs, median 2,023); with 10, 1,925 to 2,014, but the logins' CPU grew by about a third
+// (total CPU of the run: 169 to 177 ticks before, 177 and 247 with 25, 217 and 267 with 10, on a shared
+// machine). One return after 10,000 logins is one garbage collection of a 20 MB heap. CPU per
+// transaction (bench/looprelay/measure.sh 3 5 "10 50", event_loops on): 24.7 and 24.2 µs at 10 and 50
+// clients, 26.4 and 25.4 before: unchanged within the noise.
 type memReturn struct {
 	lastConns  uint64    // connections accepted (nextClientID) at the last return
 	tickConns  uint64    // connections accepted at the last tick
