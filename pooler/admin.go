@@ -82,7 +82,7 @@ func (c *clientConn) runAdmin(st *pgwire.Startup) error {
 		}
 		c.s.logger.Info("admin console connected", "client", c.id, "addr", c.remote, "user", c.user, "as", role)
 	}
-	if err := a.write(admin.Welcome(st, c.cancelPID, c.cancelKey)); err != nil {
+	if err := a.write(admin.Welcome(st, c.cancelPID, c.cancelKey[:])); err != nil {
 		return errQuiet
 	}
 	return a.run()

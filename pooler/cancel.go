@@ -37,7 +37,7 @@ func (r *cancelRegistry) register(c *clientConn) {
 			continue
 		}
 		c.cancelPID = pid
-		c.cancelKey = append([]byte(nil), b[4:]...)
+		c.cancelKey = [4]byte(b[4:])
 		r.clients[pid] = c
 		return
 	}
@@ -56,7 +56,7 @@ func (r *cancelRegistry) lookup(pid uint32, key []byte) *clientConn {
 	r.mu.Lock()
 	c := r.clients[pid]
 	r.mu.Unlock()
-	if c == nil || subtle.ConstantTimeCompare(c.cancelKey, key) != 1 {
+	if c == nil || subtle.ConstantTimeCompare(c.cancelKey[:], key) != 1 {
 		return nil
 	}
 	return c

@@ -42,8 +42,7 @@ type clientConn struct {
 	identity Identity             // who the client proved to be
 	ls       *loginState          // what only the login needs; nil after it
 
-	ctx    context.Context         // ends when the client is gone or killed (cause errQuiet), or at Shutdown
-	cancel context.CancelCauseFunc // ends ctx, and tells the event loop of a client served there (ctxCancelled)
+	life atomic.Pointer[clientCtx] // its context (context, cancel; clientctx.go), nil until first used
 
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
@@ -53,7 +52,7 @@ type clientConn struct {
 	mode           string
 	loggedIn       bool
 	cancelPID      uint32
-	cancelKey      []byte
+	cancelKey      [4]byte // BackendKeyData's secret key (cancel.go)
 
 	mu           sync.Mutex        // guards the fields below and params
 	params       map[string]string // session parameters this client expects, lower-case names; shared until ownParams (clientparams.go)
@@ -66,14 +65,14 @@ type clientConn struct {
 	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
 	ownParams    bool              // params is this client's own, not shared with others (clientparams.go)
 	ownBase      bool              // baseParams is this client's own (packed here: no padding of their own)
-	relayDone    chan struct{}     // closed when relayServer for the current link returns
 	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
+	relayDone    chan struct{}     // closed when relayServer for the current link returns
 	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
 	queryStart   time.Time         // when the query now running began (zero: none), for query_time
 	xactStart    time.Time         // when the transaction now open began (zero: none), for xact_time
 	waitSince    time.Time         // when the client began waiting for a server (zero: not waiting)
 
-	connectTime time.Time // when the connection was accepted
+	connectTime int64 // when the connection was accepted, Unix nanoseconds (a time.Time is 24 bytes)
 
 	// Session state carried between servers in transaction and statement mode (guarded by mu):
 	baseParams map[string]string // params right after login: what RESET restores; shared until ownBase
@@ -91,11 +90,8 @@ type clientConn struct {
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
 	c := &clientConn{ // rd comes with the stream (login's setStream)
 		s: s, id: s.nextClientID.Add(1), conn: conn, stream: conn, wr: pgwire.NewWriter(conn),
-		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now(),
+		remote: conn.RemoteAddr().String(), txStatus: 'I', connectTime: time.Now().UnixNano(),
 	}
-	ctx, cancel := context.WithCancelCause(s.baseCtx)
-	c.ctx = ctx
-	c.cancel = func(cause error) { cancel(cause); c.ctxCancelled() }
 	return c
 }
 
@@ -285,10 +281,10 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	}
 	welcome := p.greeting()
 	if welcome == nil || len(unknown) > 0 {
-		// c.ctx: a client killed (KILL_CLIENT, KILL) while its login waits for a server stops waiting.
-		sc, err := c.s.tryAcquire(c.ctx, p)
+		// c.context(): a client killed (KILL_CLIENT, KILL) while its login waits for a server stops waiting.
+		sc, err := c.s.tryAcquire(c.context(), p)
 		if err == nil && sc == nil && welcome == nil {
-			sc, err = c.s.acquire(c.ctx, p)
+			sc, err = c.s.acquire(c.context(), p)
 		}
 		if err != nil {
 			return nil, err
@@ -365,7 +361,7 @@ func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]strin
 		buf, _ = (&pgproto3.ParameterStatus{Name: welcome[k][0], Value: v}).Encode(buf)
 	}
 	c.mu.Unlock()
-	buf, _ = (&pgproto3.BackendKeyData{ProcessID: c.cancelPID, SecretKey: c.cancelKey}).Encode(buf)
+	buf, _ = (&pgproto3.BackendKeyData{ProcessID: c.cancelPID, SecretKey: c.cancelKey[:]}).Encode(buf)
 	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
 	_, err := c.stream.Write(buf)
 	return err
@@ -568,7 +564,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 		c.mu.Lock()
 		c.waitSince = start
 		c.mu.Unlock()
-		sc, err := c.s.acquireWatched(c.ctx, c.pool, c)
+		sc, err := c.s.acquireWatched(c.context(), c.pool, c)
 		c.mu.Lock()
 		c.waitSince = time.Time{}
 		c.mu.Unlock()

@@ -17,7 +17,9 @@ func (s *Server) runJanitor() {
 		case <-s.done:
 			return
 		case <-t.C:
-			s.maintain(time.Now())
+			now := time.Now()
+			s.maintain(now)
+			s.memReturn.tick(now, s.nextClientID.Load()) // memreturn.go
 		}
 	}
 }

@@ -2,7 +2,6 @@ package pooler
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -196,10 +195,10 @@ func (lp *loopClient) flushLater() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.wr.Flush()
-	if lp.later.Len() > 0 && lp.lc != nil {
-		_ = lp.lc.Write(lp.later.Bytes())
+	if len(lp.later) > 0 && lp.lc != nil {
+		_ = lp.lc.Write(lp.later)
 	}
-	lp.later.Reset()
+	lp.later = nil
 }
 
 // fail sends e to the client and closes it.
@@ -290,7 +289,7 @@ func (lp *loopClient) finish(err error) {
 // ctxEnded runs when the client's context ends: KILL_CLIENT or KILL (cause errQuiet) closes it after
 // the goodbye kill wrote; the end of Shutdown's base context is shutdown's business.
 func (lp *loopClient) ctxEnded() {
-	if lp.done || context.Cause(lp.c.ctx) != errQuiet {
+	if lp.done || lp.c.ctxCause() != errQuiet {
 		return
 	}
 	lp.flushLater()

@@ -116,7 +116,7 @@ func (lp *loopClient) acquire(taken *serverConn, observed bool) {
 		c.mu.Lock()
 		c.waitSince = start
 		c.mu.Unlock()
-		sc, err = c.s.acquireOn(c.ctx, c.pool, nil, lp.l) // the loop sees the client leave: its close ends c.ctx
+		sc, err = c.s.acquireOn(c.context(), c.pool, nil, lp.l) // the loop sees the client leave: its close ends c.context()
 		c.mu.Lock()
 		c.waitSince = time.Time{}
 		c.mu.Unlock()

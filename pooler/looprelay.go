@@ -1,7 +1,6 @@
 package pooler
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"runtime"
@@ -79,7 +78,8 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	// What other goroutines write to the client from now on (kill's goodbye, learnTentative's
 	// ParameterStatus, finish's error) is kept and written on the loop (flushLater).
 	c.wmu.Lock()
-	c.wr = pgwire.NewWriter(&lp.later)
+	lp.wr = *pgwire.NewWriter(&lp.later)
+	c.wr = &lp.wr
 	c.wmu.Unlock()
 	c.rd = nil // the loop frames the client's messages itself (OnData): an idle client holds no Reader
 	// The loop works on a duplicate of the socket and closes this one: c keeps only its addresses. Under
@@ -101,16 +101,16 @@ func (c *clientConn) serveOnLoop(counted bool) {
 		if lp.done {
 			return
 		}
-		// KILL_CLIENT and KILL end c.ctx with errQuiet (c.cancel then calls ctxCancelled); one that came
+		// KILL_CLIENT and KILL end c.context() with errQuiet (c.cancel then calls ctxCancelled); one that came
 		// before c.lp was set is seen here. Shutdown's end of baseCtx is handled by shutdown.
-		if c.ctx.Err() != nil {
+		if c.ctxErr() != nil {
 			lp.ctxEnded()
 		}
 		lp.touchIdle() // idle since its login: client_idle_timeout (looptimeout.go)
 	})
 }
 
-// ctxCancelled queues the end of c.ctx to the loop of a client served there (loopClient.ctxEnded): in
+// ctxCancelled queues the end of c.context() to the loop of a client served there (loopClient.ctxEnded): in
 // place of a context.AfterFunc, which would cost every idle client an entry among its context's
 // children, the AfterFunc's own context and a Done channel.
 func (c *clientConn) ctxCancelled() {
@@ -119,13 +119,14 @@ func (c *clientConn) ctxCancelled() {
 	}
 }
 
-// loopClient is a client served on a loop. Its fields are the loop's alone, except later (under c.wmu).
+// loopClient is a client served on a loop. Its fields are the loop's alone, except later and wr (under c.wmu).
 type loopClient struct {
 	c       *clientConn
 	l       *loop.Loop
 	lc      *loop.Conn
-	counted bool // counted in clientCount
-	later   bytes.Buffer
+	counted bool          // counted in clientCount
+	later   laterBuf      // what other goroutines wrote for the client, through wr (looplater.go)
+	wr      pgwire.Writer // c.wr while the client is on the loop: kept here, not allocated apart
 
 	ln         *loopLink                  // the lending now, nil between
 	waiting    bool                       // a goroutine gets, or settles, a server for the client, or it waits in line: its next link waits

@@ -163,9 +163,10 @@ func (lp *loopClient) use(g pools.Grant[*serverConn], waited time.Duration) {
 // to the loop (prepared).
 func (lp *loopClient) connect() {
 	c := lp.c
-	sc, err := c.s.openServer(c.ctx, c.pool)
-	if err != nil && c.ctx.Err() != nil {
-		err = ctxEnded(c.ctx, err)
+	ctx := c.context()
+	sc, err := c.s.openServer(ctx, c.pool)
+	if err != nil && ctx.Err() != nil {
+		err = ctxEnded(ctx, err)
 	}
 	lp.prepared(sc, err)
 }

@@ -1,7 +1,6 @@
 package pooler
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -85,7 +84,6 @@ func relayBench(b *testing.B, src io.Reader) (*clientConn, *serverConn) {
 		s: srv, id: 1, conn: cconn, stream: cconn, wr: pgwire.NewWriter(io.Discard), pool: p,
 		mode: modeSession, params: map[string]string{}, txStatus: 'I', sc: sc,
 	}
-	c.ctx, c.cancel = context.WithCancelCause(srv.baseCtx)
 	return c, sc
 }
 

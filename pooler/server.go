@@ -55,6 +55,7 @@ type Server struct {
 	stopping     atomic.Bool  // set by Shutdown: no client starts a new transaction
 	clientCount  atomic.Int64 // against max_client_conn
 	nextClientID atomic.Uint64
+	memReturn    memReturn // the janitor's alone (memreturn.go)
 	cancelKeys   cancelRegistry
 	accepts      acceptStats // failed accepts (Serve)
 	cancelStats  cancelCounters

@@ -104,7 +104,7 @@ type clientInfo struct {
 // info describes the client. The fields login sets are read only once c.loggedIn, which login sets
 // under c.mu after them, says they are written.
 func (c *clientConn) info(now time.Time) clientInfo {
-	ci := clientInfo{ClientInfo: ClientInfo{ID: c.id, ConnectTime: c.connectTime, TLS: tlsLabel(c.tls), State: "login"}}
+	ci := clientInfo{ClientInfo: ClientInfo{ID: c.id, ConnectTime: time.Unix(0, c.connectTime), TLS: tlsLabel(c.tls), State: "login"}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ci.Addr, ci.Port = splitAddr(c.conn.RemoteAddr()) // under c.mu: serveOnLoop replaces c.conn

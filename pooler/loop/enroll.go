@@ -22,7 +22,7 @@ func (l *Loop) Enroll(c net.Conn, h Handler) (*Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	cc := &Conn{l: l, nc: nc, h: h, remote: nc.RemoteAddr()}
+	cc := &Conn{l: l, nc: nc, h: h}
 	nc.SetSession(cc)
 	l.nconns.Add(1)
 	// Registered on the loop, so that l.conns is the loop's alone, and so that

@@ -11,7 +11,7 @@ func (c *Conn) call(f func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.l.g.cfg.Logger.Error("loop: panic in a connection handler; closing the connection",
-				"loop", c.l.idx, "remote", fmt.Sprint(c.remote), "panic", fmt.Sprint(r), "stack", stack())
+				"loop", c.l.idx, "remote", fmt.Sprint(c.RemoteAddr()), "panic", fmt.Sprint(r), "stack", stack())
 			if !c.finished {
 				c.closeWith(errPanic)
 			}
