@@ -52,6 +52,10 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 			lp.close(errQuiet)
 			return len(data)
 		}
+		if lp.ln != nil && c.mode == modeStatement && lp.statementWaits(typ) { // loopstatement.go
+			lc.Pause()
+			break // the message stays unconsumed until the statement's link has ended
+		}
 		if lp.ln == nil {
 			if typ == 'H' || typ == 'd' || typ == 'c' || typ == 'f' { // nothing to link for (link())
 				c.pool.stats.countClientMessage(typ, n)
@@ -95,6 +99,13 @@ func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 		c.pool.stats.countClientMessage(typ, n)
 		lp.account(typ)
 		if scan {
+			if refused, ok := lp.sendIfRefused(data[off : off+1+n]); refused { // loopreject.go
+				if !ok {
+					return len(data)
+				}
+				off += 1 + n
+				continue
+			}
 			lp.scanSets(data[off : off+1+n])
 		}
 		m := min(1+n, len(data)-off)

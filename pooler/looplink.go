@@ -327,11 +327,14 @@ func (ln *loopLink) fromServer(data []byte) int {
 			c.mu.Lock()
 			c.copyIn = true
 			c.mu.Unlock()
+			if c.mode == modeStatement {
+				lp.maybeResume() // a statement waiting behind this one goes on (loopstatement.go)
+			}
 		case '1', '3', 'E':
-			if !c.prep {
+			if !c.prep && (typ != 'E' || !c.rejectingErrors()) {
 				break
 			}
-			out, drop, wait := ln.trackAnswer(typ, n, data[off:]) // loopprepare.go
+			out, drop, wait := ln.serverAnswer(typ, n, data[off:]) // loopreject.go, loopprepare.go
 			if wait {
 				if !flush() {
 					return len(data)
@@ -392,7 +395,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	sc.txStatus = status
 	c.mu.Lock()
 	c.noteReadyLocked(status)
-	unlink := c.pending == 0 && !c.openBatch && c.mode != modeSession && status == 'I'
+	unlink := c.pending == 0 && !c.openBatch && c.mode != modeSession && (status == 'I' || c.mode == modeStatement)
 	var sets session.Sets
 	if unlink {
 		c.txStatus = 'I'
@@ -406,6 +409,10 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 		return ln.toClient(out)
 	}
 	ln.detach()
+	if status != 'I' { // statement mode: a transaction block was opened (loopstatement.go)
+		ln.refuseTransactionBlock(out, more, sets)
+		return true
+	}
 	ln.toClient(out) // a client gone by now is closed; its idle server still goes back
 	switch {
 	case more:
@@ -414,6 +421,9 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 		c.s.releaseOn(sc, lp.l)
 	default:
 		ln.syncSessionThenRelease(sets)
+	}
+	if c.mode == modeStatement {
+		lp.maybeResume() // the next statement, waiting in the client's inbound, gets a link of its own
 	}
 	return true
 }

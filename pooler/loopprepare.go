@@ -126,6 +126,9 @@ func (lp *loopClient) answerLocally(typ byte, n int, data []byte) (consumed int,
 		if !ok || len(name) == 0 {
 			break
 		}
+		if lp.refusesParse(rest) { // refused by the server's answer to the sentinel, in order (loopreject.go)
+			break
+		}
 		st := c.s.stmts.Get(rest)
 		if !st.Valid() {
 			break
@@ -219,6 +222,9 @@ func (lp *loopClient) sendTracked(typ byte, n int, data []byte) (consumed int, o
 	c.pool.stats.countClientMessage(typ, n)
 	lp.account(typ)
 	if typ == 'Q' || typ == 'P' {
+		if refused, ok := lp.sendTrackedIfRefused(msg); refused { // loopreject.go
+			return 1 + n, ok
+		}
 		lp.scanSets(msg)
 	}
 	c.mu.Lock()

@@ -48,18 +48,15 @@ func (lr *loopRelay) stop() {
 }
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
-// c is a plain TCP or Unix-socket client (no TLS) in session or transaction mode (with
-// max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
-// loopprepare.go), server_tls_sslmode is disable, reject_session_features is not set (the loops have
-// no reject_session_features sentinels yet), and nothing past the login has been read ahead.
+// c is a plain TCP or Unix-socket client (no TLS) in any pool mode (statement mode: loopstatement.go;
+// with max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
+// loopprepare.go; reject_session_features: loopreject.go), server_tls_sslmode is disable, and nothing
+// past the login has been read ahead.
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
-	p := &cfg.Pooler
 	switch {
 	case c.s.loops == nil, c.tls != nil:
 		return false
-	case c.mode != modeSession && c.mode != modeTransaction:
-		return false
-	case p.RejectSessionFeatures:
+	case c.mode != modeSession && c.mode != modeTransaction && c.mode != modeStatement:
 		return false
 	case c.s.tls.Load().servers != nil:
 		return false
