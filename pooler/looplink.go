@@ -385,10 +385,11 @@ func (ln *loopLink) toClient(b []byte) bool {
 
 // readyForQuery settles a ReadyForQuery as relay.go's does (out: the bytes to write to the client, ending
 // with it; false when the client is gone while the link goes on): one fewer owed, statistics; when nothing is
-// owed and no batch is open in transaction mode with status 'I', the link ends: the ReadyForQuery is
-// written to the client, then the server goes back to its pool (after the parameter sync of the SETs
-// the transaction sent, in a goroutine while the client's next link waits). more tells that the server
-// sent bytes after it, which a server between transactions must not: it is closed then.
+// owed and no batch is open in transaction mode with status 'I' (in statement mode with any status:
+// refuseTransactionBlock, loopstatement.go), the link ends: the ReadyForQuery is written to the client,
+// then the server goes back to its pool (after the parameter sync of the SETs the transaction sent, in
+// a goroutine while the client's next link waits). more tells that the server sent bytes after it,
+// which a server between transactions must not: it is closed then.
 func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	lp, c, sc := ln.lp, ln.lp.c, ln.sc
 	status := out[len(out)-1]

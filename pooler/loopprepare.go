@@ -12,7 +12,7 @@ import (
 )
 
 // Protocol-level prepared statements (PgBouncer doc/config.md, max_prepared_statements) on the event-loop
-// relay, in transaction mode: the same rewriting and answer queue as the goroutine relay's (prepared.go,
+// relay, in transaction and statement mode: the same rewriting and answer queue as the goroutine relay's (prepared.go,
 // package prepare's Tracker), done on the loop in OnData (client messages) and fromServer (the server's
 // answers). The Tracker is still guarded by c.mu (SHOW CLIENTS reads it); sc.stmts belongs to the link.
 //
