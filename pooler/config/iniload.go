@@ -224,6 +224,8 @@ func (l *iniLoader) locate(file string, err error) error {
 	where := file
 	if best != "" {
 		where = l.where[best].String()
+	} else if strings.HasPrefix(msg, "pooler.") {
+		msg += " (the key is not in the file: this is PgBouncer's default)"
 	}
 	msg = strings.ReplaceAll(msg, "pooler.", "") // [pgbouncer] keys have no prefix in the ini
 	return fmt.Errorf("%s: %s", where, msg)
