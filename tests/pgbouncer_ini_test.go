@@ -77,9 +77,10 @@ func stopBinary(t *testing.T, cmd *exec.Cmd, exited chan error) {
 }
 
 // TestPgbouncerINI starts the binary on a pgbouncer.ini with an auth_file, runs pgbench -S through it
-// over TCP and a query over its Unix socket, re-reads the file on SIGHUP and on the console's RELOAD, and
-// checks that `pgpooler convert` prints a config.toml that loads into the same configuration and that
-// pgbench works through the binary started on that.
+// over TCP and a query over its Unix socket, re-reads the file on SIGHUP and on the console's RELOAD, runs
+// the same pgbench through PgBouncer on the same file (when it is installed), and checks that `pgpooler
+// convert` prints a config.toml that loads into the same configuration and that pgbench works through
+// the binary started on that.
 func TestPgbouncerINI(t *testing.T) {
 	bin := buildBinary(t)
 	pgbenchInit(t)
@@ -87,7 +88,8 @@ func TestPgbouncerINI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	owner := pgbouncerCredential(t)
+	dir, chownAll := sharedDir(t, owner) // PgBouncer reads the same files
 	ini := filepath.Join(dir, "pgbouncer.ini")
 	write := func(app string) {
 		text := fmt.Sprintf(pgbouncerINI, appDB, pg.Host, pg.Port, app, dir, port, appUser)
@@ -100,6 +102,7 @@ func TestPgbouncerINI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(userlist), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	chownAll()
 
 	cmd, logs, exited := startBinary(t, bin, "-config", ini)
 	url := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable&default_query_exec_mode=exec", appUser, appPassword, port, appDB)
@@ -152,6 +155,19 @@ func TestPgbouncerINI(t *testing.T) {
 	}()
 	eventually(t, 10*time.Second, "RELOAD re-read the ini", func() bool { return appName(url) == "after-console-reload" })
 	stopBinary(t, cmd, exited)
+
+	// PgBouncer itself on the same file, when it is installed: pgbench works through it just the same.
+	if bouncer := pgbouncerBinary(); bouncer == "" {
+		t.Log("PgBouncer is not installed ($PGBOUNCER, /usr/sbin/pgbouncer): not compared with it")
+	} else {
+		chownAll()
+		stop, _ := runPgBouncer(t, bouncer, ini, owner)
+		eventually(t, 10*time.Second, "PgBouncer serving on the same ini", func() bool { return appName(url) == "after-console-reload" })
+		if processed, failed := runPgbench(t, tp, "-S", "-c", "4", "-j", "2", "-t", "200"); processed != 800 || failed != 0 {
+			t.Errorf("pgbench -S through PgBouncer: %d processed, %d failed; want 800, 0", processed, failed)
+		}
+		stop()
+	}
 
 	out, err := exec.Command(bin, "convert", ini).Output()
 	if err != nil {
