@@ -70,28 +70,12 @@ type iniReader struct {
 	entries []iniEntry
 	section string
 	stack   []string // absolute paths of the files being read, outermost first
-	// readFile reads a file; os.ReadFile bounded by maxINIFileSize unless a
-	// test sets it.
-	readFile func(string) ([]byte, error)
-}
-
-// readINIFile reads the pgbouncer.ini at path with its includes.
-func readINIFile(path string) ([]iniEntry, error) {
-	r := &iniReader{readFile: readBounded}
-	data, err := r.readFile(path)
-	if err != nil {
-		return nil, err // *fs.PathError names the file
-	}
-	if err := r.read(path, data); err != nil {
-		return nil, err
-	}
-	return r.entries, nil
 }
 
 // readINI reads pgbouncer.ini text that came from path ("" for none), with
 // the files it includes.
 func readINI(data []byte, path string) ([]iniEntry, error) {
-	r := &iniReader{readFile: readBounded}
+	r := &iniReader{}
 	if err := r.read(path, data); err != nil {
 		return nil, err
 	}
@@ -194,7 +178,7 @@ func (r *iniReader) include(pos iniPos, from, file string) error {
 	if slices.Contains(r.stack, abs) {
 		return errorAt(pos, "%%include %s: the file includes itself", file)
 	}
-	data, err := r.readFile(file)
+	data, err := readBounded(file)
 	if err != nil {
 		return errorAt(pos, "%%include: %v", err)
 	}
