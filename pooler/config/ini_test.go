@@ -94,7 +94,7 @@ func TestINIErrors(t *testing.T) {
 		{"bad boolean", iniMain + "log_connections = maybe\n", `pgbouncer.ini:3: log_connections: "maybe" is not 0, 1, yes, no, on, off, true or false`},
 		{"a unit on a time", iniMain + "server_lifetime = 1h\n", `pgbouncer.ini:3: server_lifetime: "1h": a time in pgbouncer.ini is a number of seconds without a unit`},
 		{"validation names the line", iniMain + "\npool_mode = sessoin\n", `pgbouncer.ini:4: pool_mode: "sessoin" is not one of session, transaction, statement`},
-		{"validation of a database names its line", iniMain + "[databases]\napp = pool_size=0\n", `pgbouncer.ini:4: databases.app.pool_size: 0 is less than 1`},
+		{"validation of a database names its line", iniMain + "[databases]\napp = pool_size=0\n", `pgbouncer.ini:4: database "app": pool_size: 0 is less than 1`},
 		{"PgBouncer's default md5 needs secrets", "[pgbouncer]\n", `pgbouncer.ini: auth_type: "md5" checks passwords, but there is no auth_file`},
 		{"reserved database name", iniMain + "[databases]\npgbouncer = host=h\n", `pgbouncer.ini:4: database name "pgbouncer" is reserved`},
 		{"peers", iniMain + "[peers]\n1 = host=h\n", "pgbouncer.ini:4: [peers]: peering is not supported"},

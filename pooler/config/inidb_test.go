@@ -107,7 +107,7 @@ func TestINIDatabaseErrors(t *testing.T) {
 		{"[databases]\napp = port=0\n", `pgbouncer.ini:4: database "app": port: "0" is not a port`},
 		{"[databases]\napp = host=a,b\n", `database "app": host: several hosts ("a,b") are not supported yet`},
 		{"[databases]\napp = host='x\n", `pgbouncer.ini:4: database "app": the value of host has no closing quote`},
-		{"[databases]\napp = pool_mode=sessoin\n", `pgbouncer.ini:4: databases.app.pool_mode: "sessoin" is not one of`},
+		{"[databases]\napp = pool_mode=sessoin\n", `pgbouncer.ini:4: database "app": pool_mode: "sessoin" is not one of`},
 		{"[users]\nbob = pool_size=x\n", `pgbouncer.ini:4: user "bob": pool_size: "x" is not an integer`},
 		{"[users]\nbob = pool_mode\n", `pgbouncer.ini:4: user "bob": "pool_mode" has no =value`},
 	} {

@@ -67,6 +67,8 @@ type iniLoader struct {
 	// "pooler.auth_type" or a table such as databases.app) to the line
 	// that set it.
 	where map[string]iniPos
+	// labels names the tables of where in the ini's terms: database "app".
+	labels map[string]string
 }
 
 func (l *iniLoader) errorf(pos iniPos, format string, args ...any) {
@@ -88,6 +90,7 @@ func loadINIEntries(entries []iniEntry, path string) (*Config, error) {
 		c:      iniDefault(),
 		fields: tomlFields(reflect.TypeFor[Pooler]()),
 		where:  map[string]iniPos{},
+		labels: map[string]string{},
 	}
 	name := cmp.Or(path, "pgbouncer.ini")
 	noHost := map[string]iniPos{}
@@ -121,7 +124,8 @@ func loadINIEntries(entries []iniEntry, path string) (*Config, error) {
 				continue
 			}
 			l.c.Databases[e.key] = db
-			l.where[toml.Key{"databases", e.key}.String()] = e.pos
+			k := toml.Key{"databases", e.key}.String()
+			l.where[k], l.labels[k] = e.pos, fmt.Sprintf("database %q", e.key)
 			delete(noHost, e.key)
 			if unset {
 				noHost[e.key] = e.pos
@@ -129,7 +133,8 @@ func loadINIEntries(entries []iniEntry, path string) (*Config, error) {
 		case "users":
 			if u, ok := l.iniUser(e); ok {
 				l.c.Users[e.key] = u
-				l.where[toml.Key{"users", e.key}.String()] = e.pos
+				k := toml.Key{"users", e.key}.String()
+				l.where[k], l.labels[k] = e.pos, fmt.Sprintf("user %q", e.key)
 			}
 		case "peers":
 			l.errorf(e.pos, "[peers]: peering is not supported: cancel requests for other processes would be lost")
@@ -222,9 +227,17 @@ func (l *iniLoader) locate(file string, err error) error {
 		}
 	}
 	where := file
-	if best != "" {
+	switch {
+	case best != "":
 		where = l.where[best].String()
-	} else if strings.HasPrefix(msg, "pooler.") {
+		if label := l.labels[best]; label != "" { // databases.app.pool_size -> database "app": pool_size
+			if rest := msg[len(best):]; strings.HasPrefix(rest, ".") {
+				msg = label + ": " + rest[1:]
+			} else {
+				msg = label + rest
+			}
+		}
+	case strings.HasPrefix(msg, "pooler."):
 		msg += " (the key is not in the file: this is PgBouncer's default)"
 	}
 	msg = strings.ReplaceAll(msg, "pooler.", "") // [pgbouncer] keys have no prefix in the ini
