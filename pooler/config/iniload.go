@@ -177,8 +177,10 @@ func (l *iniLoader) poolerKey(e iniEntry) {
 		known := slices.Collect(maps.Keys(l.fields))
 		known = slices.AppendSeq(known, maps.Keys(iniUnsupported))
 		msg := fmt.Sprintf("unknown key %q in [pgbouncer]", e.key)
-		if s := closest(e.key, known); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		if len(e.key) <= maxSuggestedKey {
+			if s := closest(e.key, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
 		}
 		l.errorf(e.pos, "%s", msg)
 	case isDefaultValue(e.value, u.def):
@@ -188,6 +190,10 @@ func (l *iniLoader) poolerKey(e iniEntry) {
 		l.errorf(e.pos, "%s: %s", e.key, u.why)
 	}
 }
+
+// maxSuggestedKey is the longest unknown key, in bytes, that gets a "did you
+// mean" suggestion: the edit distance costs its length times each known key's.
+const maxSuggestedKey = 64
 
 // isDefaultValue reports whether v is PgBouncer's default def, comparing
 // numbers by value ("0777" and "511" are the same).
