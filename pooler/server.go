@@ -184,6 +184,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // ReloadNotes is Reload, returning what the new configuration changes that cannot apply while running.
 func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
+	for _, w := range cfg.Warnings { // what the file has that pgpooler ignores (a pgbouncer.ini's keys)
+		s.logger.Warn("reload: configuration: " + w)
+	}
 	cfg, notes = keepFixed(s.config(), cfg)
 	for _, n := range notes {
 		s.logger.Warn("reload: " + n)

@@ -34,6 +34,12 @@ type Config struct {
 	// Path is the file the configuration was loaded from, "" when it was
 	// built in code. Error messages start with it.
 	Path string `toml:"-"`
+
+	// Warnings are what loading the file ignored, one message each starting
+	// with file:line: the keys of a pgbouncer.ini that pgpooler lacks and
+	// that are harmless to ignore ([ParseINI]). Whoever loads the file logs
+	// them. Always empty for config.toml.
+	Warnings []string `toml:"-"`
 }
 
 // Pooler is the [pooler] table: the settings PgBouncer keeps in its
