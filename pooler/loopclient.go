@@ -164,7 +164,7 @@ func (lp *loopClient) scanSets(msg []byte) {
 // Over the server's outbound limit the client is paused until OnDrained.
 func (lp *loopClient) toServer(b []byte) bool {
 	rs := lp.ln.rs
-	if err := rs.conn.Write(b); err != nil {
+	if err := rs.write(b); err != nil {
 		return false
 	}
 	if rs.conn.OverLimit() {

@@ -177,11 +177,6 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 		lp.waiting = false
 		lp.failErr(err)
 		return
-	case sc.tls: // server_tls_sslmode changed by a reload: the loops do not speak TLS
-		lp.waiting = false
-		c.s.releaseOn(sc, lp.l)
-		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "event_loops: the server connection uses TLS, which the event loops do not serve; reconnect"))
-		return
 	}
 	if sc.res != nil {
 		lp.waiting = false

@@ -50,8 +50,9 @@ func (lr *loopRelay) stop() {
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
 // c is a plain TCP or Unix-socket client (no TLS) in session or transaction mode (with
 // max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
-// loopprepare.go), server_tls_sslmode is disable, reject_session_features is not set (the loops have
-// no reject_session_features sentinels yet), and nothing past the login has been read ahead.
+// loopprepare.go), reject_session_features is not set (the loops have
+// no reject_session_features sentinels yet), and nothing past the login has been read ahead. Its servers
+// may use TLS (server_tls_sslmode): the loop decrypts them (looptls.go).
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
@@ -60,8 +61,6 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
 	case p.RejectSessionFeatures:
-		return false
-	case c.s.tls.Load().servers != nil:
 		return false
 	}
 	switch c.conn.(type) {

@@ -126,7 +126,8 @@ func (sc *serverConn) startServerTLS(st *tlsState, host string, deadline time.Ti
 	default:
 		return pgwire.ProtocolViolation("server %s answered SSLRequest with %q", sc.addr, b[0])
 	}
-	tc := tls.Client(sc.conn, st.servers(host))
+	tt := newTLSTransport(sc.conn) // switched to the loop's conn while enrolled (looptls.go)
+	tc := tls.Client(tt, st.servers(host))
 	if !deadline.IsZero() {
 		_ = tc.SetDeadline(deadline)
 	}
@@ -139,6 +140,6 @@ func (sc *serverConn) startServerTLS(st *tlsState, host string, deadline time.Ti
 	sc.conn = tc
 	sc.rd = newServerReader(tc)
 	sc.wr = pgwire.NewWriter(tc)
-	sc.tls = true
+	sc.tls, sc.tt = true, tt
 	return nil
 }
