@@ -5,6 +5,9 @@
 # through each target (PORT[t], PID[t]), one TSV line per run in $WORK/results.tsv: the target's CPU time
 # (utime+stime from /proc/PID/stat) per transaction, in microseconds. measure_medians prints the medians, with
 # the CPU ratio to the target "pgbouncer" when it ran.
+# SERVER_TLS=require (or another server_tls_sslmode) turns on ssl in that PostgreSQL (a self-signed certificate
+# made with openssl) and sets the poolers' server_tls_sslmode to it (pgpooler_toml; PgBouncer: pgbouncer_tls);
+# default disable, PostgreSQL without ssl.
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 TCK=$(getconf CLK_TCK)
 pids=()
@@ -24,12 +27,21 @@ measure_setup() {
 	trap measure_cleanup EXIT
 	PGPORT=$(freeport)
 	su postgres -c "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
-	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off' -w start" >/dev/null
+	local ssl=""
+	if [ "${SERVER_TLS:-disable}" != disable ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout "$WORK/data/server.key" \
+			-out "$WORK/data/server.crt" >/dev/null 2>&1
+		chown postgres "$WORK/data/server.key" "$WORK/data/server.crt"
+		chmod 600 "$WORK/data/server.key"
+		ssl="-c ssl=on"
+	fi
+	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off $ssl' -w start" >/dev/null
 	"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 }
 
 # pgpooler_toml PORT EVENT_LOOPS [EXTRA]: the looprelay measurements' pgpooler config (transaction mode, pool 20,
-# trust, no prepared-statement tracking, no server TLS) on stdout, EXTRA lines added to [pooler].
+# trust, no prepared-statement tracking, server_tls_sslmode SERVER_TLS or disable) on stdout, EXTRA lines added
+# to [pooler].
 pgpooler_toml() {
 	cat <<TOML
 [pooler]
@@ -41,7 +53,7 @@ pool_mode = "transaction"
 default_pool_size = 20
 max_client_conn = 1000
 max_prepared_statements = 0
-server_tls_sslmode = "disable"
+server_tls_sslmode = "${SERVER_TLS:-disable}"
 log_connections = false
 log_disconnections = false
 event_loops = $2
@@ -51,6 +63,11 @@ host = "127.0.0.1"
 port = $PGPORT
 user = "postgres"
 TOML
+}
+
+# pgbouncer_tls: PgBouncer's server_tls_sslmode line for SERVER_TLS (none when disable).
+pgbouncer_tls() {
+	[ "${SERVER_TLS:-disable}" = disable ] || echo "server_tls_sslmode = $SERVER_TLS"
 }
 
 cpu() { awk '{print ($14+$15)}' "/proc/$1/stat"; }
