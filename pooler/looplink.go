@@ -365,7 +365,7 @@ const holdWhole = 8 << 10
 // client's outbound limit the server is paused until the client's OnDrained.
 func (ln *loopLink) toClient(b []byte) bool {
 	lc := ln.lp.lc
-	if err := lc.Write(b); err != nil {
+	if err := ln.lp.write(b); err != nil {
 		return false
 	}
 	if lc.OverLimit() && !ln.fullClient {

@@ -22,8 +22,8 @@ type residentServer struct {
 	l    *loop.Loop
 	sc   *serverConn
 	conn *loop.Conn
-	ln   *loopLink    // the lending it serves now; nil while idle or owned by a goroutine
-	tl   *residentTLS // its TLS layer when the server uses TLS (looptls.go), else nil
+	ln   *loopLink // the lending it serves now; nil while idle or owned by a goroutine
+	tl   *loopTLS  // its TLS layer when the server uses TLS (looptls.go), else nil
 }
 
 // enrollServer makes sc resident on l; on l, by sc's owner. Its conn is registered by a function
@@ -40,7 +40,7 @@ func enrollServer(l *loop.Loop, sc *serverConn) (*residentServer, error) {
 	rs.conn = conn
 	if sc.tt != nil { // on l: no callback of conn runs before this one returns
 		sc.tt.enrolled(conn)
-		rs.tl = &residentTLS{tc: sc.conn.(*tls.Conn), tr: sc.tt}
+		rs.tl = &loopTLS{tc: sc.conn.(*tls.Conn), tr: sc.tt}
 	}
 	sc.res = rs
 	return rs, nil

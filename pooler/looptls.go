@@ -15,7 +15,7 @@ import (
 // and while the server is detached for blocking work it is the socket itself; while the server is
 // enrolled on a loop, Read serves the ciphertext the loop read (residentServer.OnData), whole records
 // only, and Write hands ciphertext to loop.Conn.Write. The loop decrypts into a bounded plaintext
-// buffer (residentTLS) and runs the same framing (loopLink.fromServer) on plaintext.
+// buffer (loopTLS) and runs the same framing (loopLink.fromServer) on plaintext.
 //
 // This relies on crypto/tls not recording a temporary error as the connection's own: in
 // crypto/tls/conn.go (Go 1.26) readRecordOrCCS calls c.in.setErrorLocked only when the transport's
@@ -33,7 +33,7 @@ const (
 	tlsMaxPlaintext  = 16384
 )
 
-// tlsPlainLimit is the most decrypted bytes a TLS server on a loop keeps unconsumed (residentTLS.pin),
+// tlsPlainLimit is the most decrypted bytes a TLS server on a loop keeps unconsumed (loopTLS.pin),
 // in bytes: what loop.Config.InboundLimit is for a plain one (its default). fromServer waits for no
 // more than pgwire.BufferSize of a message, so a server over it is out of step and is closed.
 const tlsPlainLimit = 1 << 20
@@ -54,9 +54,10 @@ func (noRecordError) Temporary() bool { return true }
 // other goroutines (a client's kill or finish wakes a relay that way), so the socket they act on is
 // read under mu.
 type tlsTransport struct {
-	mu   sync.Mutex
-	sock net.Conn   // the blocking socket; once enrolled, the closed one (its addresses stay)
-	lc   *loop.Conn // the loop's conn while enrolled, nil otherwise
+	mu     sync.Mutex
+	sock   net.Conn   // the blocking socket; once enrolled, the closed one (its addresses stay)
+	onLoop bool       // enrolled (or being enrolled): reads and writes go through the loop
+	lc     *loop.Conn // the loop's conn while enrolled; nil otherwise, and until known (enrolling)
 
 	in      []byte // while enrolled, within residentServer.OnData: the ciphertext the loop read
 	taken   int    // bytes of in given to crypto/tls
@@ -67,8 +68,16 @@ func newTLSTransport(sock net.Conn) *tlsTransport { return &tlsTransport{sock: s
 
 // enrolled switches to lc, the loop's conn of the socket (loop.Enroll closed sock); on the loop.
 func (t *tlsTransport) enrolled(lc *loop.Conn) {
-	t.mu.Lock()
+	t.enrolling()
 	t.lc = lc
+}
+
+// enrolling switches to the loop before the socket's loop.Conn is known (loop.Enroll from a goroutine
+// other than the loop's, whose registration may read before Enroll returns): reads serve OnData's
+// bytes, and the first OnData names the conn (loopTLS.onData).
+func (t *tlsTransport) enrolling() {
+	t.mu.Lock()
+	t.onLoop = true
 	t.mu.Unlock()
 	t.in, t.taken, t.recLeft = nil, 0, 0
 }
@@ -76,7 +85,7 @@ func (t *tlsTransport) enrolled(lc *loop.Conn) {
 // detached switches back to a blocking socket (loop.Conn.Detach's); on the loop.
 func (t *tlsTransport) detached(sock net.Conn) {
 	t.mu.Lock()
-	t.sock, t.lc = sock, nil
+	t.sock, t.onLoop, t.lc = sock, false, nil
 	t.mu.Unlock()
 	t.in, t.taken, t.recLeft = nil, 0, 0
 }
@@ -84,7 +93,7 @@ func (t *tlsTransport) detached(sock net.Conn) {
 // Read reads the socket when blocking; enrolled, it gives the next bytes of the whole records in in,
 // and errNoRecord when no whole record is left.
 func (t *tlsTransport) Read(p []byte) (int, error) {
-	if t.lc == nil {
+	if !t.onLoop {
 		return t.sock.Read(p)
 	}
 	if len(p) == 0 {
@@ -112,8 +121,11 @@ func (t *tlsTransport) Read(p []byte) (int, error) {
 
 // Write writes the socket when blocking; enrolled, it queues p on the loop's conn (it does not block).
 func (t *tlsTransport) Write(p []byte) (int, error) {
-	if t.lc == nil {
+	if !t.onLoop {
 		return t.sock.Write(p)
+	}
+	if t.lc == nil {
+		return 0, loop.ErrClosed // enrolling, and no callback has named the conn yet
 	}
 	if err := t.lc.Write(p); err != nil {
 		return 0, err
@@ -123,7 +135,7 @@ func (t *tlsTransport) Write(p []byte) (int, error) {
 
 // Close closes the blocking socket; enrolled, the loop closes its conn itself (residentServer.close).
 func (t *tlsTransport) Close() error {
-	if t.lc == nil {
+	if !t.onLoop {
 		return t.sock.Close()
 	}
 	return nil
@@ -149,14 +161,15 @@ func (t *tlsTransport) SetWriteDeadline(d time.Time) error {
 func (t *tlsTransport) deadline(set func(net.Conn) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.lc != nil {
+	if t.onLoop {
 		return nil
 	}
 	return set(t.sock)
 }
 
-// residentTLS is the TLS layer of a server resident on a loop: its fields are the loop's.
-type residentTLS struct {
+// loopTLS is the TLS layer of a connection on a loop (a resident server, or a client served there):
+// its fields are the loop's.
+type loopTLS struct {
 	tc  *tls.Conn
 	tr  *tlsTransport
 	pin []byte // decrypted bytes the framing has not consumed; nil or empty when none
@@ -177,8 +190,9 @@ type plainHandler interface {
 // decrypted bytes only) and offers the plaintext to h as loop.Conn offers bytes to its handler: what h
 // leaves is offered again, with more, up to tlsPlainLimit. It stops while c is paused or closed, and
 // returns the ciphertext consumed: a partial record stays in the loop's buffer.
-func (rt *residentTLS) onData(c *loop.Conn, data []byte, h plainHandler) int {
+func (rt *loopTLS) onData(c *loop.Conn, data []byte, h plainHandler) int {
 	tr := rt.tr
+	tr.lc = c // enrolling: the conn is known from its first callback on
 	tr.in, tr.taken, tr.recLeft = data, 0, 0
 	if len(rt.pin) > 0 {
 		rt.deliver(c, nil, h)
@@ -208,7 +222,7 @@ func (rt *residentTLS) onData(c *loop.Conn, data []byte, h plainHandler) int {
 }
 
 // deliver offers the kept plaintext followed by plain to h and keeps what h leaves.
-func (rt *residentTLS) deliver(c *loop.Conn, plain []byte, h plainHandler) {
+func (rt *loopTLS) deliver(c *loop.Conn, plain []byte, h plainHandler) {
 	data, pinned := plain, len(rt.pin) > 0
 	if pinned {
 		rt.pin = append(rt.pin, plain...)
@@ -236,7 +250,7 @@ func (rt *residentTLS) deliver(c *loop.Conn, plain []byte, h plainHandler) {
 }
 
 // dropPin empties pin, keeping its array while it is no bigger than two records.
-func (rt *residentTLS) dropPin() {
+func (rt *loopTLS) dropPin() {
 	if cap(rt.pin) > 2*tlsMaxPlaintext {
 		rt.pin = nil
 		return
@@ -245,14 +259,24 @@ func (rt *residentTLS) dropPin() {
 }
 
 // fail closes c for err (OnClose reports it).
-func (rt *residentTLS) fail(c *loop.Conn, err error) {
+func (rt *loopTLS) fail(c *loop.Conn, err error) {
 	rt.err = err
 	rt.pin = nil
 	_ = c.Close()
 }
 
 // write encrypts p for the server and queues it on the loop.
-func (rt *residentTLS) write(p []byte) error {
+func (rt *loopTLS) write(p []byte) error {
 	_, err := rt.tc.Write(p)
 	return err
+}
+
+// clientTLSTransport returns the transport under a TLS client's stream (startTLS), nil for a client
+// without TLS.
+func clientTLSTransport(c *clientConn) *tlsTransport {
+	if tc, ok := c.stream.(*tls.Conn); ok {
+		tt, _ := tc.NetConn().(*tlsTransport)
+		return tt
+	}
+	return nil
 }

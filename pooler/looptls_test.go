@@ -81,7 +81,7 @@ func testCert(t *testing.T) tls.Certificate {
 // chunk bytes only, and pauses its conn each time pauseEvery more bytes have been consumed, for the
 // test to resume it.
 type chunkedTLS struct {
-	rt         *residentTLS
+	rt         *loopTLS
 	chunk      int
 	pauseEvery int
 	got        []byte
@@ -190,7 +190,7 @@ func TestResidentTLS(t *testing.T) {
 	}
 	defer g.Stop()
 	l := g.Loop(0)
-	h := &chunkedTLS{rt: &residentTLS{tc: tc, tr: tt}, chunk: chunk, pauseEvery: pauseEvery,
+	h := &chunkedTLS{rt: &loopTLS{tc: tc, tr: tt}, chunk: chunk, pauseEvery: pauseEvery,
 		paused: make(chan *loop.Conn, 64), closed: make(chan error, 1)}
 	run := func(f func()) {
 		done := make(chan struct{})

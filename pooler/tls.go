@@ -70,7 +70,7 @@ func (st *tlsState) clientTLSRequired() bool {
 // answered 'S' or on a direct TLS connection (direct: the client opened with a ClientHello, and must
 // negotiate ALPN "postgresql", as PostgreSQL 17 requires). On success c.stream, c.rd and c.wr use TLS.
 func (c *clientConn) startTLS(cfg *tls.Config, stream net.Conn, direct bool) error {
-	tc := tls.Server(stream, cfg)
+	tc := tls.Server(newTLSTransport(stream), cfg) // switched to the loop's conn there (looptls.go)
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("TLS handshake failed: %w", err)
 	}

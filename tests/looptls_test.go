@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"os/exec"
@@ -203,4 +204,75 @@ func TestEventLoopsTLSServer(t *testing.T) {
 		}
 		onLoops(t, tp)
 	})
+}
+
+// TestEventLoopsTLSClient: with event_loops on and client_tls_sslmode require, TLS clients are served
+// on the loops (LoopConns), decrypted there: pgbench -S over TLS, a pgx conn's queries, a query of 3 MB
+// sent through the pooler's TLS, a result of several MB read back through it, and a SET that the next
+// transaction's parameter sync carries; the client sees TLS throughout.
+func TestEventLoopsTLSClient(t *testing.T) {
+	pgbenchInit(t)
+	certs := newTLSCerts(t)
+	tp := startPooler(t, func(c *config.Config) {
+		clientTLS(c, certs, config.SSLModeRequire)
+		c.Pooler.PoolMode = "transaction"
+		c.Pooler.DefaultPoolSize = 2
+		c.Pooler.EventLoops = true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-h", "127.0.0.1", "-p", strconv.Itoa(tp.port), "-U", appUser,
+		"-S", "-c", "6", "-j", "2", "-t", "150", appDB)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+appPassword, "PGSSLMODE=require")
+	out, err := cmd.CombinedOutput()
+	if m := processedRe.FindSubmatch(out); err != nil || m == nil || string(m[1]) != "900" {
+		t.Fatalf("pgbench -S -c 6 -t 150 over TLS: %v\n%s", err, out)
+	}
+
+	conn, err := tryConnect(poolerURLAt(tp, "127.0.0.1", appUser, appPassword, appDB, "sslmode", "require", "default_query_exec_mode", "exec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, ok := conn.PgConn().Conn().(*tls.Conn); !ok {
+		t.Fatalf("the client's connection is %T, not TLS", conn.PgConn().Conn())
+	}
+	if n := tp.srv.LoopConns(); n < 1 {
+		t.Fatalf("LoopConns = %d with a logged-in TLS client; want it on the loops", n)
+	}
+	long := strings.Repeat("abcdefghij", 300000)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT length('"+long+"')").Scan(&n); err != nil || n != len(long) {
+		t.Fatalf("a 3 MB query over TLS: length %d, %v; want %d", n, err, len(long))
+	}
+	var big string
+	if err := conn.QueryRow(ctx, "SELECT repeat('0123456789', 500000)").Scan(&big); err != nil || big != strings.Repeat("0123456789", 500000) {
+		t.Fatalf("a 5 MB value over TLS: %d bytes, %v", len(big), err)
+	}
+	rows, err := conn.Query(ctx, "SELECT i, repeat('x', 2000) FROM generate_series(1, 3000) i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for rows.Next() {
+		var i int
+		var s string
+		if err := rows.Scan(&i, &s); err != nil || i != count+1 || len(s) != 2000 {
+			t.Fatalf("row %d: %d, %d bytes, %v", count+1, i, len(s), err)
+		}
+		count++
+	}
+	if rows.Err() != nil || count != 3000 {
+		t.Fatalf("%d rows, %v", count, rows.Err())
+	}
+	if _, err := conn.Exec(ctx, "SET application_name = 'tlsloop'"); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := conn.QueryRow(ctx, "SHOW application_name").Scan(&name); err != nil || name != "tlsloop" {
+		t.Fatalf("application_name after SET: %q, %v", name, err)
+	}
+	if n := tp.srv.LoopConns(); n < 2 {
+		t.Fatalf("LoopConns = %d after queries: want the TLS client and its server on the loops", n)
+	}
 }
