@@ -401,15 +401,26 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 		return ln.toClient(out)
 	}
 	ln.detach()
-	ln.toClient(out) // a client gone by now is closed; its idle server still goes back
 	switch {
 	case more:
 		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a transaction")
 	case sets.Empty():
+		// The server goes back before the ReadyForQuery is queued to the client, in the same callback, so
+		// that a client that has read it finds the server in its pool (a login right after a transaction
+		// tries its start-up parameters there, establishParams), as PgBouncer's one thread does. Replies
+		// still cannot overtake each other (design.md): nothing else of this client or of this server runs
+		// on the loop before the callback returns, and a waiter handed the server (pools.Receiver.Take)
+		// only sends to it.
 		c.s.releaseOn(sc, lp.l)
-	default:
-		ln.syncSessionThenRelease(sets)
 	}
+	// Written to the client's socket, not through toClient: the link has ended, and a client over its
+	// outbound limit must not pause the server it no longer holds. A client gone by now is closed; its idle
+	// server still goes back.
+	_ = lp.lc.Write(out)
+	if more || sets.Empty() {
+		return true
+	}
+	ln.syncSessionThenRelease(sets)
 	return true
 }
 
