@@ -416,7 +416,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	// Written to the client's socket, not through toClient: the link has ended, and a client over its
 	// outbound limit must not pause the server it no longer holds. A client gone by now is closed; its idle
 	// server still goes back.
-	_ = lp.lc.Write(out)
+	_ = lp.write(out) // through its TLS layer when it has one
 	if more || sets.Empty() {
 		return true
 	}
