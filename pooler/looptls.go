@@ -15,7 +15,9 @@ import (
 // and while the server is detached for blocking work it is the socket itself; while the server is
 // enrolled on a loop, Read serves the ciphertext the loop read (residentServer.OnData), whole records
 // only, and Write hands ciphertext to loop.Conn.Write. The loop decrypts into a bounded plaintext
-// buffer (loopTLS) and runs the same framing (loopLink.fromServer) on plaintext.
+// buffer (loopTLS) and runs the same framing (loopLink.fromServer) on plaintext. A client that uses TLS
+// (client_tls_sslmode) goes the same way (startTLS, serveOnLoop, loopClient.OnData and write); it is
+// never detached.
 //
 // This relies on crypto/tls not recording a temporary error as the connection's own: in
 // crypto/tls/conn.go (Go 1.26) readRecordOrCCS calls c.in.setErrorLocked only when the transport's
@@ -33,9 +35,10 @@ const (
 	tlsMaxPlaintext  = 16384
 )
 
-// tlsPlainLimit is the most decrypted bytes a TLS server on a loop keeps unconsumed (loopTLS.pin),
-// in bytes: what loop.Config.InboundLimit is for a plain one (its default). fromServer waits for no
-// more than pgwire.BufferSize of a message, so a server over it is out of step and is closed.
+// tlsPlainLimit is the most decrypted bytes a TLS connection on a loop keeps unconsumed (loopTLS.pin),
+// in bytes: what loop.Config.InboundLimit is for a plain one (its default). The framing waits for no
+// more than pgwire.BufferSize of a server's message (and the loop client's for 896 KiB at most), so a
+// peer over it is out of step and is closed.
 const tlsPlainLimit = 1 << 20
 
 // errNoRecord is what tlsTransport.Read returns on a loop when no whole TLS record is left of what the
@@ -49,8 +52,8 @@ func (noRecordError) Error() string   { return "pgpooler: no whole TLS record re
 func (noRecordError) Timeout() bool   { return false }
 func (noRecordError) Temporary() bool { return true }
 
-// tlsTransport is the net.Conn under a server's tls.Conn (startServerTLS). Read and Write are its
-// owner's (the goroutine that owns the server, or its loop while enrolled); the deadlines may be set by
+// tlsTransport is the net.Conn under a server's tls.Conn (startServerTLS) or a client's (startTLS).
+// Read and Write are its owner's (the goroutine that owns the connection, or its loop while enrolled); the deadlines may be set by
 // other goroutines (a client's kill or finish wakes a relay that way), so the socket they act on is
 // read under mu.
 type tlsTransport struct {
@@ -180,7 +183,7 @@ type loopTLS struct {
 // OnData.
 var plainBufs = sync.Pool{New: func() any { b := make([]byte, tlsMaxPlaintext); return &b }}
 
-// plainHandler takes a TLS server's decrypted bytes on its loop, as loop.Handler's OnData takes a
+// plainHandler takes a TLS connection's decrypted bytes on its loop, as loop.Handler's OnData takes a
 // plain one's: it returns how many it consumed.
 type plainHandler interface {
 	onPlain(c *loop.Conn, data []byte) int
