@@ -4,7 +4,8 @@
 # server_tls_sslmode disable, trust), interleaved rounds, medians. PgBouncer (PGBOUNCER, default
 # /usr/sbin/pgbouncer; transaction mode, pool 20, trust) runs in the same rounds when installed; with
 # BASE=<git rev>, pgpooler built at that revision runs too, event_loops on ("base-on"), for a before/after.
-# SERVER_TLS=require: PostgreSQL with ssl on, both poolers' server_tls_sslmode require (bench/measure-lib.sh).
+# SERVER_TLS=require: PostgreSQL with ssl on, both poolers' server_tls_sslmode require; CLIENT_TLS=require: pgbench
+# over TLS to both poolers (bench/measure-lib.sh).
 # Usage: [BASE=rev] [PGBOUNCER=path] [SERVER_TLS=mode] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-3}
