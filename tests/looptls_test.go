@@ -21,7 +21,9 @@ import (
 // resident there (LoopConns counts both), and pg_stat_ssl shows every server connection encrypted:
 // pgbench -S and pgx in transaction mode; SETs that make one server go from client to client through a
 // parameter sync (detached for it, enrolled again); results of several MB, in many rows and in one
-// value; and a server terminated mid-transaction ends its client with an error, never a hang.
+// value; and a server terminated mid-transaction, idle or running a query, ends its client with an error
+// (the server's own FATAL 57P01, which it sends before it closes, or 08006) and a closed connection, never
+// a hang.
 func TestEventLoopsTLSServer(t *testing.T) {
 	pgCerts, err := pgtest.NewCerts(t.TempDir(), "127.0.0.1")
 	if err != nil {
@@ -188,7 +190,36 @@ func TestEventLoopsTLSServer(t *testing.T) {
 			t.Fatalf("SQLSTATE %s (%s), want 08006 (or the server's own 57P01)", pe.Code, pe.Message)
 		}
 		t.Logf("the client got: %v", err)
+		if _, err := app.Exec(qctx, "SELECT 1"); err == nil || qctx.Err() != nil {
+			t.Fatalf("the client's connection after its server was terminated: %v; want it closed, at once", err)
+		}
 		queryWorks(t, tp.pgxURL(appDB)) // the next client gets another server
+
+		// Terminated while it runs a query: the error comes at once, not after the query's time.
+		busy := tp.connect(t)
+		var busyPID int
+		if err := busy.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&busyPID); err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := busy.Exec(ctx, "SELECT pg_sleep(60)"); errc <- err }()
+		eventually(t, 10*time.Second, "pg_sleep running", func() bool {
+			var n int
+			_ = super.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", busyPID).Scan(&n)
+			return n == 1
+		})
+		if _, err := super.Exec(ctx, "SELECT pg_terminate_backend($1)", busyPID); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Fatal("pg_sleep on a terminated server succeeded")
+			}
+			t.Logf("the busy client got: %v", err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("no answer within 15 s after the busy server was terminated (a hang)")
+		}
 	})
 
 	t.Run("prefer against plain PostgreSQL stays plain", func(t *testing.T) {
