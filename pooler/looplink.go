@@ -177,11 +177,6 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 		lp.waiting = false
 		lp.failErr(err)
 		return
-	case sc.tls: // server_tls_sslmode changed by a reload: the loops do not speak TLS
-		lp.waiting = false
-		c.s.releaseOn(sc, lp.l)
-		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "event_loops: the server connection uses TLS, which the event loops do not serve; reconnect"))
-		return
 	}
 	if sc.res != nil {
 		lp.waiting = false
@@ -370,7 +365,7 @@ const holdWhole = 8 << 10
 // client's outbound limit the server is paused until the client's OnDrained.
 func (ln *loopLink) toClient(b []byte) bool {
 	lc := ln.lp.lc
-	if err := lc.Write(b); err != nil {
+	if err := ln.lp.write(b); err != nil {
 		return false
 	}
 	if lc.OverLimit() && !ln.fullClient {
@@ -421,7 +416,7 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	// Written to the client's socket, not through toClient: the link has ended, and a client over its
 	// outbound limit must not pause the server it no longer holds. A client gone by now is closed; its idle
 	// server still goes back.
-	_ = lp.lc.Write(out)
+	_ = lp.write(out) // through its TLS layer when it has one
 	if more || sets.Empty() {
 		return true
 	}

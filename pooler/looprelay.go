@@ -1,6 +1,7 @@
 package pooler
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"runtime"
@@ -48,20 +49,21 @@ func (lr *loopRelay) stop() {
 }
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
-// c is a plain TCP or Unix-socket client (no TLS) in session or transaction mode (with
+// c is a TCP or Unix-socket client in session or transaction mode (with
 // max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
-// loopprepare.go), server_tls_sslmode is disable, reject_session_features is not set (the loops have
-// no reject_session_features sentinels yet), and nothing past the login has been read ahead.
+// loopprepare.go), reject_session_features is not set (the loops have
+// no reject_session_features sentinels yet), and nothing past the login has been read ahead. Its servers
+// may use TLS (server_tls_sslmode), and c too (client_tls_sslmode): the loop decrypts both (looptls.go).
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	p := &cfg.Pooler
 	switch {
-	case c.s.loops == nil, c.tls != nil:
+	case c.s.loops == nil:
+		return false
+	case c.tls != nil && clientTLSTransport(c) == nil:
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction:
 		return false
 	case p.RejectSessionFeatures:
-		return false
-	case c.s.tls.Load().servers != nil:
 		return false
 	}
 	switch c.conn.(type) {
@@ -85,6 +87,10 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	// The loop works on a duplicate of the socket and closes this one: c keeps only its addresses. Under
 	// c.mu, as SHOW CLIENTS and kill read c.conn from other goroutines.
 	raw := c.conn
+	if tt := clientTLSTransport(c); tt != nil { // a TLS client: decrypted on the loop (looptls.go)
+		lp.tl = &loopTLS{tc: c.stream.(*tls.Conn), tr: tt}
+		tt.enrolling()
+	}
 	c.mu.Lock()
 	c.conn = newEnrolledSocket(raw)
 	c.stream = c.conn
@@ -98,6 +104,9 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	c.lp.Store(lp)
 	_ = lp.l.Run(func() {
 		lp.lc = lc
+		if lp.tl != nil {
+			lp.tl.tr.lc = lc // its writes go to the loop from now on (OnData may have named it already)
+		}
 		if lp.done {
 			return
 		}
@@ -125,6 +134,7 @@ type loopClient struct {
 	l       *loop.Loop
 	lc      *loop.Conn
 	counted bool          // counted in clientCount
+	tl      *loopTLS      // its TLS layer when the client uses TLS (looptls.go), else nil
 	later   laterBuf      // what other goroutines wrote for the client, through wr (looplater.go)
 	wr      pgwire.Writer // c.wr while the client is on the loop: kept here, not allocated apart
 

@@ -35,6 +35,7 @@ func TestPanicEndsOneConnection(t *testing.T) {
 	cfg.Pooler.DefaultPoolSize = 1
 	cfg.Pooler.MaxClientConn = 2
 	cfg.Pooler.MaxPreparedStatements = 0 // Query texts go through forwardScanned
+	cfg.Pooler.EventLoops = false        // the goroutine relay's panic points (a loop handler's panic: pooler/loop's tests)
 	cfg.Databases = map[string]config.Database{"*": {Host: backend.Host, Port: backend.Port, Password: backend.Password}}
 	srv, ln, logs := serveForTest(t, cfg)
 
