@@ -10,7 +10,7 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
 	@echo "make fuzz   - only the fuzz runs (FUZZTIME=5s each by default)"
-	@echo "make bench  - pgbench side by side: direct PostgreSQL, PgBouncer, pgpooler, pgpooler-loops (event_loops = true);"
+	@echo "make bench  - pgbench side by side: direct PostgreSQL, PgBouncer, pgpooler, pgpooler-goroutines (event_loops = false);"
 	@echo "              writes docs/benchmarks.md and .png (DURATION=s ROUNDS=n SCENARIOS=S1,S50,... TARGETS=... PGBOUNCER=path;"
 	@echo "              see bench/suite/doc.go)"
 	@echo "make bench-go - the Go benchmarks in bench/ (go test -bench)"

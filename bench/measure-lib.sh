@@ -5,6 +5,10 @@
 # through each target (PORT[t], PID[t]), one TSV line per run in $WORK/results.tsv: the target's CPU time
 # (utime+stime from /proc/PID/stat) per transaction, in microseconds. measure_medians prints the medians, with
 # the CPU ratio to the target "pgbouncer" when it ran.
+# SERVER_TLS=require (or another server_tls_sslmode) turns on ssl in that PostgreSQL (a self-signed certificate
+# made with openssl) and sets the poolers' server_tls_sslmode to it (pgpooler_toml; PgBouncer: pgbouncer_tls);
+# default disable, PostgreSQL without ssl. CLIENT_TLS=require makes pgbench use TLS (PGSSLMODE) and both poolers
+# accept it (client_tls_sslmode, with that certificate).
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 TCK=$(getconf CLK_TCK)
 pids=()
@@ -24,12 +28,23 @@ measure_setup() {
 	trap measure_cleanup EXIT
 	PGPORT=$(freeport)
 	su postgres -c "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
-	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off' -w start" >/dev/null
+	local ssl=""
+	if [ "${SERVER_TLS:-disable}" != disable ] || [ "${CLIENT_TLS:-disable}" != disable ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout "$WORK/data/server.key" \
+			-out "$WORK/data/server.crt" >/dev/null 2>&1
+		chown postgres "$WORK/data/server.key" "$WORK/data/server.crt"
+		chmod 600 "$WORK/data/server.key"
+		cp "$WORK/data/server.key" "$WORK/data/server.crt" "$WORK/"
+		chown postgres "$WORK/server.key" "$WORK/server.crt"
+	fi
+	if [ "${SERVER_TLS:-disable}" != disable ]; then ssl="-c ssl=on"; fi
+	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off $ssl' -w start" >/dev/null
 	"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 }
 
 # pgpooler_toml PORT EVENT_LOOPS [EXTRA]: the looprelay measurements' pgpooler config (transaction mode, pool 20,
-# trust, no prepared-statement tracking, no server TLS) on stdout, EXTRA lines added to [pooler].
+# trust, no prepared-statement tracking, server_tls_sslmode SERVER_TLS or disable) on stdout, EXTRA lines added
+# to [pooler].
 pgpooler_toml() {
 	cat <<TOML
 [pooler]
@@ -41,7 +56,9 @@ pool_mode = "transaction"
 default_pool_size = 20
 max_client_conn = 1000
 max_prepared_statements = 0
-server_tls_sslmode = "disable"
+server_tls_sslmode = "${SERVER_TLS:-disable}"
+client_tls_sslmode = "${CLIENT_TLS:-disable}"
+$([ "${CLIENT_TLS:-disable}" = disable ] || printf 'client_tls_key_file = "%s"\nclient_tls_cert_file = "%s"' "$WORK/server.key" "$WORK/server.crt")
 log_connections = false
 log_disconnections = false
 event_loops = $2
@@ -51,6 +68,14 @@ host = "127.0.0.1"
 port = $PGPORT
 user = "postgres"
 TOML
+}
+
+# pgbouncer_tls: PgBouncer's server_tls_sslmode line for SERVER_TLS and client_tls_* lines for CLIENT_TLS (none
+# when disable).
+pgbouncer_tls() {
+	[ "${SERVER_TLS:-disable}" = disable ] || echo "server_tls_sslmode = $SERVER_TLS"
+	[ "${CLIENT_TLS:-disable}" = disable ] || printf 'client_tls_sslmode = %s\nclient_tls_key_file = %s\nclient_tls_cert_file = %s\n' \
+		"$CLIENT_TLS" "$WORK/server.key" "$WORK/server.crt"
 }
 
 cpu() { awk '{print ($14+$15)}' "/proc/$1/stat"; }
@@ -64,7 +89,7 @@ measure_rounds() {
 			j=$((c < 2 ? 1 : 2))
 			for t in "$@"; do
 				before=$(cpu "${PID[$t]}")
-				out=$("$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
+				out=$(PGSSLMODE=${CLIENT_TLS:-prefer} "$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
 				after=$(cpu "${PID[$t]}")
 				txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
 				tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)

@@ -20,7 +20,9 @@ type cancelRegistry struct {
 
 func (r *cancelRegistry) init() { r.clients = map[uint32]*clientConn{} }
 
-// register gives c a fresh random process ID and 4-byte secret key from crypto/rand.
+// register gives c a fresh random process ID, within 1..2^31-1 as PostgreSQL's process IDs are (clients
+// pass it where SQL wants an int4, such as pg_terminate_backend, or keep it in a signed 32-bit integer),
+// and a 4-byte secret key, both from crypto/rand.
 func (r *cancelRegistry) register(c *clientConn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -29,7 +31,7 @@ func (r *cancelRegistry) register(c *clientConn) {
 		if _, err := rand.Read(b[:]); err != nil {
 			panic("crypto/rand failed: " + err.Error()) // documented never to fail on Linux
 		}
-		pid := binary.BigEndian.Uint32(b[:4])
+		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
 		if pid == 0 {
 			continue
 		}

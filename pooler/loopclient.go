@@ -20,6 +20,14 @@ import (
 // does: Query, Sync and FunctionCall owe a ReadyForQuery, other extended-protocol messages open a batch.
 func (lp *loopClient) OnData(lc *loop.Conn, data []byte) int {
 	lp.lc = lc
+	if lp.tl != nil {
+		return lp.tl.onData(lc, data, lp) // decrypted, to onPlain
+	}
+	return lp.onPlain(lc, data)
+}
+
+// onPlain is OnData on the client's plaintext.
+func (lp *loopClient) onPlain(lc *loop.Conn, data []byte) int {
 	c := lp.c
 	defer lp.touchIdle() // client_idle_timeout, idle_transaction_timeout (looptimeout.go)
 	off := 0
@@ -175,7 +183,7 @@ func (lp *loopClient) scanSets(msg []byte) {
 // Over the server's outbound limit the client is paused until OnDrained.
 func (lp *loopClient) toServer(b []byte) bool {
 	rs := lp.ln.rs
-	if err := rs.conn.Write(b); err != nil {
+	if err := rs.write(b); err != nil {
 		return false
 	}
 	if rs.conn.OverLimit() {
@@ -183,6 +191,14 @@ func (lp *loopClient) toServer(b []byte) bool {
 		lp.lc.Pause()
 	}
 	return true
+}
+
+// write writes b to the client, on its loop: through its TLS layer when it has one.
+func (lp *loopClient) write(b []byte) error {
+	if lp.tl != nil {
+		return lp.tl.write(b)
+	}
+	return lp.lc.Write(b)
 }
 
 // maybeResume resumes the client when nothing holds it: no server being got, no full server.
@@ -207,7 +223,7 @@ func (lp *loopClient) flushLater() {
 	defer c.wmu.Unlock()
 	_ = c.wr.Flush()
 	if len(lp.later) > 0 && lp.lc != nil {
-		_ = lp.lc.Write(lp.later)
+		_ = lp.write(lp.later)
 	}
 	lp.later = nil
 }
@@ -215,7 +231,7 @@ func (lp *loopClient) flushLater() {
 // fail sends e to the client and closes it.
 func (lp *loopClient) fail(e *pgwire.Error) {
 	if lp.lc != nil && !lp.done {
-		_ = lp.lc.Write(e.AppendTo(nil))
+		_ = lp.write(e.AppendTo(nil))
 	}
 	lp.close(e)
 }
@@ -249,6 +265,9 @@ func (lp *loopClient) close(err error) {
 func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 	if lp.done {
 		return
+	}
+	if err == nil && lp.tl != nil {
+		err = lp.tl.err // closed by its TLS layer
 	}
 	if lp.err == nil {
 		lp.err = err

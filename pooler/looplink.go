@@ -177,11 +177,6 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 		lp.waiting = false
 		lp.failErr(err)
 		return
-	case sc.tls: // server_tls_sslmode changed by a reload: the loops do not speak TLS
-		lp.waiting = false
-		c.s.releaseOn(sc, lp.l)
-		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "event_loops: the server connection uses TLS, which the event loops do not serve; reconnect"))
-		return
 	}
 	if sc.res != nil {
 		lp.waiting = false
@@ -373,7 +368,7 @@ const holdWhole = 8 << 10
 // client's outbound limit the server is paused until the client's OnDrained.
 func (ln *loopLink) toClient(b []byte) bool {
 	lc := ln.lp.lc
-	if err := lc.Write(b); err != nil {
+	if err := ln.lp.write(b); err != nil {
 		return false
 	}
 	if lc.OverLimit() && !ln.fullClient {
@@ -414,13 +409,23 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 		ln.refuseTransactionBlock(out, more, sets)
 		return true
 	}
-	ln.toClient(out) // a client gone by now is closed; its idle server still goes back
 	switch {
 	case more:
 		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a transaction")
 	case sets.Empty():
+		// The server goes back before the ReadyForQuery is queued to the client, in the same callback, so
+		// that a client that has read it finds the server in its pool (a login right after a transaction
+		// tries its start-up parameters there, establishParams), as PgBouncer's one thread does. Replies
+		// still cannot overtake each other (design.md): nothing else of this client or of this server runs
+		// on the loop before the callback returns, and a waiter handed the server (pools.Receiver.Take)
+		// only sends to it.
 		c.s.releaseOn(sc, lp.l)
-	default:
+	}
+	// Written to the client's socket, not through toClient: the link has ended, and a client over its
+	// outbound limit must not pause the server it no longer holds. A client gone by now is closed; its idle
+	// server still goes back.
+	_ = lp.write(out) // through its TLS layer when it has one
+	if !more && !sets.Empty() {
 		ln.syncSessionThenRelease(sets)
 	}
 	if c.mode == modeStatement {

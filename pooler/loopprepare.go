@@ -140,7 +140,7 @@ func (lp *loopClient) answerLocally(typ byte, n int, data []byte) (consumed int,
 			break
 		}
 		c.pool.stats.countClientMessage(typ, n)
-		_ = lp.lc.Write(loopParseComplete)
+		_ = lp.write(loopParseComplete)
 		return 1 + n, false
 	case 'S':
 		if len(data) < 1+n {
@@ -153,7 +153,7 @@ func (lp *loopClient) answerLocally(typ byte, n int, data []byte) (consumed int,
 			return 0, false
 		}
 		c.pool.stats.countClientMessage(typ, n)
-		_ = lp.lc.Write(loopReadyIdle)
+		_ = lp.write(loopReadyIdle)
 		return 1 + n, false
 	case 'H':
 		return 0, false

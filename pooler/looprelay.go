@@ -1,6 +1,7 @@
 package pooler
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"runtime"
@@ -48,17 +49,18 @@ func (lr *loopRelay) stop() {
 }
 
 // loopCovered reports whether the logged-in client c is served on the event loops: event_loops is on,
-// c is a plain TCP or Unix-socket client (no TLS) in any pool mode (statement mode: loopstatement.go;
-// with max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
-// loopprepare.go; reject_session_features: loopreject.go), server_tls_sslmode is disable, and nothing
-// past the login has been read ahead.
+// c is a TCP or Unix-socket client in any pool mode (statement mode: loopstatement.go; with
+// max_prepared_statements > 0 its protocol-level prepared statements are tracked on the loop,
+// loopprepare.go; reject_session_features: loopreject.go), and nothing past the login has been read
+// ahead. Its servers may use TLS (server_tls_sslmode), and c too (client_tls_sslmode): the loop decrypts
+// both (looptls.go).
 func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	switch {
-	case c.s.loops == nil, c.tls != nil:
+	case c.s.loops == nil:
+		return false
+	case c.tls != nil && clientTLSTransport(c) == nil:
 		return false
 	case c.mode != modeSession && c.mode != modeTransaction && c.mode != modeStatement:
-		return false
-	case c.s.tls.Load().servers != nil:
 		return false
 	}
 	switch c.conn.(type) {
@@ -82,6 +84,10 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	// The loop works on a duplicate of the socket and closes this one: c keeps only its addresses. Under
 	// c.mu, as SHOW CLIENTS and kill read c.conn from other goroutines.
 	raw := c.conn
+	if tt := clientTLSTransport(c); tt != nil { // a TLS client: decrypted on the loop (looptls.go)
+		lp.tl = &loopTLS{tc: c.stream.(*tls.Conn), tr: tt}
+		tt.enrolling()
+	}
 	c.mu.Lock()
 	c.conn = newEnrolledSocket(raw)
 	c.stream = c.conn
@@ -95,6 +101,9 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	c.lp.Store(lp)
 	_ = lp.l.Run(func() {
 		lp.lc = lc
+		if lp.tl != nil {
+			lp.tl.tr.lc = lc // its writes go to the loop from now on (OnData may have named it already)
+		}
 		if lp.done {
 			return
 		}
@@ -122,6 +131,7 @@ type loopClient struct {
 	l       *loop.Loop
 	lc      *loop.Conn
 	counted bool          // counted in clientCount
+	tl      *loopTLS      // its TLS layer when the client uses TLS (looptls.go), else nil
 	later   laterBuf      // what other goroutines wrote for the client, through wr (looplater.go)
 	wr      pgwire.Writer // c.wr while the client is on the loop: kept here, not allocated apart
 

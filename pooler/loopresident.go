@@ -1,6 +1,7 @@
 package pooler
 
 import (
+	"crypto/tls"
 	"errors"
 
 	"github.com/pgpooler/pgpooler/pgwire"
@@ -22,6 +23,7 @@ type residentServer struct {
 	sc   *serverConn
 	conn *loop.Conn
 	ln   *loopLink // the lending it serves now; nil while idle or owned by a goroutine
+	tl   *loopTLS  // its TLS layer when the server uses TLS (looptls.go), else nil
 }
 
 // enrollServer makes sc resident on l; on l, by sc's owner. Its conn is registered by a function
@@ -36,12 +38,19 @@ func enrollServer(l *loop.Loop, sc *serverConn) (*residentServer, error) {
 		return nil, err
 	}
 	rs.conn = conn
+	if sc.tt != nil { // on l: no callback of conn runs before this one returns
+		sc.tt.enrolled(conn)
+		rs.tl = &loopTLS{tc: sc.conn.(*tls.Conn), tr: sc.tt}
+	}
 	sc.res = rs
 	return rs, nil
 }
 
 // detachHere gives sc back to goroutine code (a Go net.Conn again); on its loop, by its owner.
 func (rs *residentServer) detachHere() error {
+	if rs.tl != nil && len(rs.tl.pin) > 0 {
+		return errors.New("loop: detach with decrypted bytes pending")
+	}
 	nc, err := rs.conn.Detach()
 	if err != nil {
 		return err
@@ -49,11 +58,24 @@ func (rs *residentServer) detachHere() error {
 	sc := rs.sc
 	sc.res = nil
 	sc.rd.Release()
-	sc.raw, sc.conn = nc, nc
+	sc.raw = nc
+	if sc.tt != nil {
+		sc.tt.detached(nc) // sc.conn, its tls.Conn, reads and writes nc again
+	} else {
+		sc.conn = nc
+	}
 	sc.alive = pgwire.NewLiveness(nc)
-	sc.rd = newServerReader(nc)
-	sc.wr = pgwire.NewWriter(nc)
+	sc.rd = newServerReader(sc.conn)
+	sc.wr = pgwire.NewWriter(sc.conn)
 	return nil
+}
+
+// write writes b to the server, on its loop: through its TLS layer when it has one.
+func (rs *residentServer) write(b []byte) error {
+	if rs.tl != nil {
+		return rs.tl.write(b)
+	}
+	return rs.conn.Write(b)
 }
 
 // detachResident is detachHere for sc's owner on any goroutine but the loop's: it waits for the loop.
@@ -74,6 +96,14 @@ func (rs *residentServer) close() {
 // OnData: bytes from the server while it is lent on this loop. Bytes with no lending mean a server out
 // of step (or an idle one's goodbye before it hangs up): it is closed.
 func (rs *residentServer) OnData(c *loop.Conn, data []byte) int {
+	if rs.tl != nil {
+		return rs.tl.onData(c, data, rs) // decrypted, to onPlain
+	}
+	return rs.onPlain(c, data)
+}
+
+// onPlain is OnData on the server's plaintext.
+func (rs *residentServer) onPlain(c *loop.Conn, data []byte) int {
 	if rs.ln == nil {
 		_ = c.Close()
 		return len(data)
@@ -92,6 +122,9 @@ func (rs *residentServer) OnDrained(*loop.Conn) {
 // OnClose: the socket hung up or failed (or the loops stopped). A lending it served fails; an idle
 // server leaves its pool and is closed (PgBouncer closes a server that hangs up while idle at once).
 func (rs *residentServer) OnClose(_ *loop.Conn, err error) {
+	if err == nil && rs.tl != nil {
+		err = rs.tl.err // closed by its TLS layer
+	}
 	if ln := rs.ln; ln != nil {
 		ln.serverFailed(err)
 		return

@@ -49,7 +49,7 @@ func (ln *loopLink) refuseTransactionBlock(out []byte, more bool, sets session.S
 	b = append(b, out[:len(out)-(pgwire.HeaderSize+1)]...)
 	b = errTransactionBlock.AppendTo(b)
 	b = append(b, readyIdle[:]...)
-	ln.toClient(b) // a client gone by now is closed; its server is still rolled back and goes back
+	_ = lp.write(b) // not toClient (readyForQuery); a client gone by now is closed; its server is still rolled back and goes back
 	if more {
 		c.s.abortServer(sc, "unexpected data after the ReadyForQuery that ended a statement")
 		lp.maybeResume()

@@ -154,6 +154,16 @@ func (s *Server) recoverProbe(p *pool) {
 	}
 }
 
+// recoverJanitor is deferred by each round of the janitor (janitorTick) and by its min_pool_size logins
+// (where names which). After a panic it logs it with its stack; the round, or that login, is given up.
+// A login that panicked may leave its slot counted in its pool (pools.Pool), one server fewer than
+// min_pool_size until a server of the pool closes; the process and every connection go on.
+func (s *Server) recoverJanitor(where string) {
+	if v := recover(); v != nil {
+		s.logPanic(where, v)
+	}
+}
+
 // panicHook, when not nil, is called by panicPoint. Only tests set it (recover_test.go), before the
 // Server serves, to make serving one connection panic on an input they choose; it is nil otherwise.
 var panicHook func(where string, detail []byte)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,32 +35,9 @@ func TestPanicEndsOneConnection(t *testing.T) {
 	cfg.Pooler.DefaultPoolSize = 1
 	cfg.Pooler.MaxClientConn = 2
 	cfg.Pooler.MaxPreparedStatements = 0 // Query texts go through forwardScanned
+	cfg.Pooler.EventLoops = false        // the goroutine relay's panic points (a loop handler's panic: pooler/loop's tests)
 	cfg.Databases = map[string]config.Database{"*": {Host: backend.Host, Port: backend.Port, Password: backend.Password}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
-	srv, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.ServeAll([]net.Listener{ln}) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-served
-		if t.Failed() {
-			t.Logf("pooler log:\n%s", strings.Join(logs.lines(), "\n"))
-		}
-	})
+	srv, ln, logs := serveForTest(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -138,4 +116,68 @@ func TestPanicEndsOneConnection(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
+}
+
+// TestPanicInJanitor: a panic in a round of pool maintenance (the janitor, under the Server's mu) is
+// logged with its stack and ends that round only: the janitor's next rounds run, so s.mu was released,
+// and the process goes on. Before janitorTick recovered, the panic ended the test binary.
+func TestPanicInJanitor(t *testing.T) {
+	var rounds atomic.Int32
+	panicHook = func(where string, _ []byte) {
+		if where == "janitor" && rounds.Add(1) == 1 {
+			panic("test panic in janitor")
+		}
+	}
+	t.Cleanup(func() { panicHook = nil }) // runs last: after the pooler's Shutdown
+
+	cfg := config.Default()
+	cfg.Pooler.ListenAddr = "127.0.0.1"
+	cfg.Databases = map[string]config.Database{"*": {Host: "127.0.0.1", Port: 1}}
+	srv, _, logs := serveForTest(t, cfg)
+	deadline := time.Now().Add(20 * janitorInterval)
+	for rounds.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the janitor ran %d rounds in %v, want 3: it stopped after the panic", rounds.Load(), 20*janitorInterval)
+		}
+		time.Sleep(janitorInterval / 4)
+	}
+	_ = srv.Snapshot() // takes s.mu: the panicking round released it
+	log := strings.Join(logs.lines(), "\n")
+	for _, want := range []string{"level=ERROR msg=\"panic serving a connection", "test panic in janitor", "goroutine=janitor", "maintain"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// serveForTest validates cfg and serves it on a listener of its own on 127.0.0.1 until the test ends
+// (Shutdown then), logging to the returned buffer, which is shown when the test failed.
+func serveForTest(t *testing.T, cfg *config.Config) (*Server, net.Listener, *lockedBuffer) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.ServeAll([]net.Listener{ln}) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-served
+		if t.Failed() {
+			t.Logf("pooler log:\n%s", strings.Join(logs.lines(), "\n"))
+		}
+	})
+	return srv, ln, logs
 }

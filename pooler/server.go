@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,7 +104,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	if err := s.setConfig(cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Pooler.EventLoops {
+	if cfg.Pooler.EventLoops && runtime.GOOS == "windows" {
+		logger.Warn("event_loops is ignored on Windows (no epoll or kqueue): every client has a goroutine of its own")
+	} else if cfg.Pooler.EventLoops {
 		lr, err := startLoopRelay(logger, cfg.Pooler.EventLoopCount)
 		if err != nil {
 			return nil, fmt.Errorf("event_loops: %w", err)
@@ -184,6 +187,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // ReloadNotes is Reload, returning what the new configuration changes that cannot apply while running.
 func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
+	for _, w := range cfg.Warnings { // what the file has that pgpooler ignores (a pgbouncer.ini's keys)
+		s.logger.Warn("reload: configuration: " + w)
+	}
 	cfg, notes = keepFixed(s.config(), cfg)
 	for _, n := range notes {
 		s.logger.Warn("reload: " + n)

@@ -34,6 +34,7 @@ type serverConn struct {
 	raw     net.Conn         // the socket itself: closing it aborts any read or write in progress
 	alive   *pgwire.Liveness // checks raw before each lending (pool.checkIdle)
 	tls     bool             // the connection uses TLS (server_tls_sslmode)
+	tt      *tlsTransport    // under conn's TLS when tls is set: the socket, or its loop (looptls.go)
 	rd      *pgwire.Reader
 	wr      *pgwire.Writer
 	network string // "tcp" or "unix", for cancel connections

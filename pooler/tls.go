@@ -70,7 +70,7 @@ func (st *tlsState) clientTLSRequired() bool {
 // answered 'S' or on a direct TLS connection (direct: the client opened with a ClientHello, and must
 // negotiate ALPN "postgresql", as PostgreSQL 17 requires). On success c.stream, c.rd and c.wr use TLS.
 func (c *clientConn) startTLS(cfg *tls.Config, stream net.Conn, direct bool) error {
-	tc := tls.Server(stream, cfg)
+	tc := tls.Server(newTLSTransport(stream), cfg) // switched to the loop's conn there (looptls.go)
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("TLS handshake failed: %w", err)
 	}
@@ -126,7 +126,8 @@ func (sc *serverConn) startServerTLS(st *tlsState, host string, deadline time.Ti
 	default:
 		return pgwire.ProtocolViolation("server %s answered SSLRequest with %q", sc.addr, b[0])
 	}
-	tc := tls.Client(sc.conn, st.servers(host))
+	tt := newTLSTransport(sc.conn) // switched to the loop's conn while enrolled (looptls.go)
+	tc := tls.Client(tt, st.servers(host))
 	if !deadline.IsZero() {
 		_ = tc.SetDeadline(deadline)
 	}
@@ -139,6 +140,6 @@ func (sc *serverConn) startServerTLS(st *tlsState, host string, deadline time.Ti
 	sc.conn = tc
 	sc.rd = newServerReader(tc)
 	sc.wr = pgwire.NewWriter(tc)
-	sc.tls = true
+	sc.tls, sc.tt = true, tt
 	return nil
 }

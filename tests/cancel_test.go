@@ -3,12 +3,15 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpooler/pgpooler/pooler/config"
 )
 
 // TestCancel: pg_sleep(30) cancelled through the pooler (pgx sends a CancelRequest with the key the
@@ -102,5 +105,37 @@ func sendCancel(t *testing.T, addr string, pid uint32, secret []byte) {
 	var b [1]byte
 	if n, _ := c.Read(b[:]); n != 0 {
 		t.Fatalf("cancel connection answered %d bytes; want none", n)
+	}
+}
+
+// TestBackendKeyDataPID: the process ID of the BackendKeyData pgpooler gives its clients is within
+// 1..2^31-1, as PostgreSQL's are, so that clients may pass it where SQL wants an int4 (pgx's own suite
+// runs SELECT pg_terminate_backend($1) with it) or store it as a signed 32-bit number (issue 12): 48
+// clients of the pooler, each sending its PID back as an int4 parameter, and 16 of the console. Before,
+// the PID was any 32-bit value, above 2^31-1 for half of the clients ("... is greater than maximum value
+// for int4").
+func TestBackendKeyDataPID(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		withConsoleUsers(c)
+		transactionPool(2)(c)
+	})
+	ctx := context.Background()
+	inRange := func(who string, pid uint32) {
+		t.Helper()
+		if pid < 1 || pid > math.MaxInt32 {
+			t.Fatalf("%s: BackendKeyData process ID %d; want 1..%d", who, pid, math.MaxInt32)
+		}
+	}
+	for i := range 48 {
+		c := tp.connect(t)
+		pid := c.PgConn().PID()
+		inRange(fmt.Sprintf("client %d", i), pid)
+		var back int64
+		if err := c.QueryRow(ctx, "SELECT $1::int4", int64(pid)).Scan(&back); err != nil || back != int64(pid) {
+			t.Fatalf("client %d: SELECT $1::int4 with its PID %d: %d, %v", i, pid, back, err)
+		}
+	}
+	for i := range 16 {
+		inRange(fmt.Sprintf("console %d", i), openConsole(t, tp, consoleAdmin).PID())
 	}
 }

@@ -92,16 +92,16 @@ func baseConfig(backend *pgtest.Server) *config.Config {
 	return cfg
 }
 
-// eventLoopsFromEnv turns event_loops on when PGPOOLER_EVENT_LOOPS is set, to run tests on the event
-// loops: "1" or "all" sets event_loops and server_tls_sslmode = disable (what the loops cover; "all" no
-// longer sets max_prepared_statements = 0, since the loops track prepared statements);
-// PGPOOLER_EVENT_LOOP_COUNT sets event_loop_count (e.g. 2, for a server handed between loops). A test's
-// own edit comes after.
+// eventLoopsFromEnv chooses the relay of the tests from the environment: event_loops is on by default;
+// PGPOOLER_EVENT_LOOPS=0 turns it off, to run the tests on the goroutine relay; "1" or "all" keeps it on
+// (server_tls_sslmode is left alone: the loops serve TLS servers); PGPOOLER_EVENT_LOOP_COUNT sets
+// event_loop_count (e.g. 2, for a server handed between loops). A test's own edit comes after.
 func eventLoopsFromEnv(cfg *config.Config) {
 	switch os.Getenv("PGPOOLER_EVENT_LOOPS") {
+	case "0":
+		cfg.Pooler.EventLoops = false
 	case "1", "all":
 		cfg.Pooler.EventLoops = true
-		cfg.Pooler.ServerTLSSSLMode = "disable"
 	}
 	if n, err := strconv.Atoi(os.Getenv("PGPOOLER_EVENT_LOOP_COUNT")); err == nil {
 		cfg.Pooler.EventLoopCount = n

@@ -73,3 +73,33 @@ func TestEventLoopsTransactionMode(t *testing.T) {
 		t.Errorf("SHOW STATS_TOTALS xact_count = %s, want at least %d", stats["xact_count"], 2000+20)
 	}
 }
+
+// TestEventLoopsServerBackBeforeReady: on the loops, a client that has read the ReadyForQuery ending its
+// transaction finds the server back in its pool (SHOW POOLS sv_idle 1 at once, pool_size 1), as with
+// PgBouncer's one thread, so that a login right after it can try its start-up parameters there
+// (TestStartupParameters). Before, the loop released the server after writing the ReadyForQuery, and a
+// client quick enough saw it still active.
+func TestEventLoopsServerBackBeforeReady(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = "transaction"
+		c.Pooler.DefaultPoolSize = 1
+		c.Pooler.MaxPreparedStatements = 0
+		c.Pooler.ServerTLSSSLMode = "disable"
+		c.Pooler.EventLoops = true
+	})
+	ctx := context.Background()
+	app := tp.connect(t)
+	for i := range 300 {
+		if _, err := app.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && tp.srv.LoopConns() < 2 {
+			t.Fatalf("LoopConns = %d after a transaction; want the client and its server on the loops", tp.srv.LoopConns())
+		}
+		for _, p := range tp.srv.Snapshot().Pools {
+			if p.Database == appDB && p.SvIdle != 1 {
+				t.Fatalf("transaction %d: the client has its ReadyForQuery, and the pool has %d idle servers (%d active); want 1", i, p.SvIdle, p.SvActive)
+			}
+		}
+	}
+}

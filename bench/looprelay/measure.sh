@@ -4,7 +4,9 @@
 # server_tls_sslmode disable, trust), interleaved rounds, medians. PgBouncer (PGBOUNCER, default
 # /usr/sbin/pgbouncer; transaction mode, pool 20, trust) runs in the same rounds when installed; with
 # BASE=<git rev>, pgpooler built at that revision runs too, event_loops on ("base-on"), for a before/after.
-# Usage: [BASE=rev] [PGBOUNCER=path] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
+# SERVER_TLS=require: PostgreSQL with ssl on, both poolers' server_tls_sslmode require; CLIENT_TLS=require: pgbench
+# over TLS to both poolers (bench/measure-lib.sh).
+# Usage: [BASE=rev] [PGBOUNCER=path] [SERVER_TLS=mode] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -42,6 +44,7 @@ max_client_conn = 1000
 log_connections = 0
 log_disconnections = 0
 logfile = $WORK/pgbouncer.log
+$(pgbouncer_tls)
 INI
 		chown postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
 		su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &

@@ -32,8 +32,8 @@ done
 if [ -x "$PGBOUNCER" ]; then
 	t=pgbouncer; TARGETS+=("$t"); PORT[$t]=$(freeport)
 	echo '"postgres" ""' >"$WORK/userlist.txt"
-	printf '[databases]\npostgres = host=127.0.0.1 port=%s user=postgres\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\nauth_type = trust\nauth_file = %s\npool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\nlog_connections = 0\nlog_disconnections = 0\nlogfile = %s\n' \
-		"$PGPORT" "${PORT[$t]}" "$WORK/userlist.txt" "$WORK/pgbouncer.log" >"$WORK/pgbouncer.ini"
+	printf '[databases]\npostgres = host=127.0.0.1 port=%s user=postgres\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\nauth_type = trust\nauth_file = %s\npool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\nlog_connections = 0\nlog_disconnections = 0\nlogfile = %s\n%s\n' \
+		"$PGPORT" "${PORT[$t]}" "$WORK/userlist.txt" "$WORK/pgbouncer.log" "$(pgbouncer_tls)" >"$WORK/pgbouncer.ini"
 	chown postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
 	su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
 	sleep 1

@@ -1,5 +1,6 @@
 // Command suite is `make bench`: pgbench through a direct connection to PostgreSQL, through PgBouncer,
-// through pgpooler and through pgpooler on its event loops (pgpooler-loops), side by side in one run
+// through pgpooler (its defaults: event loops) and through pgpooler with a goroutine per client
+// (pgpooler-goroutines), side by side in one run
 // on one machine, and the idle-memory and login-storm measurements of the three poolers. It writes
 // docs/benchmarks.md and docs/benchmarks.png.
 //
@@ -9,10 +10,10 @@
 //     pgbench -i -s 10.
 //   - PgBouncer ($PGBOUNCER, default /usr/sbin/pgbouncer; run as the OS user postgres when we are root).
 //   - pgpooler ($PGPOOLER_BIN, default bin/pgpooler: `make bench` builds it), a separate process.
-//   - pgpooler-loops: the same binary in another process of its own (its own CPU accounting), with
-//     pgpooler's settings plus loopsSettings (pgpooler.go): event_loops = true (pgpooler's own key,
-//     experimental: logged-in plain-TCP clients are served on event loops instead of a goroutine each)
-//     and whatever else the loops need to cover the suite's clients (nothing today). Were
+//   - pgpooler-goroutines: the same binary in another process of its own (its own CPU accounting), with
+//     pgpooler's settings plus goroutineSettings (pgpooler.go): event_loops = false (pgpooler's own key:
+//     every logged-in client served by goroutines of its own instead of the event loops, the relay
+//     pgpooler had before the loops and keeps for the clients the loops do not cover). Were
 //     max_prepared_statements = 0 in that list, S50prep would not run through it (pgbench -M prepared
 //     fails in transaction mode without statement tracking) and its cells would read n/a‡ (skipReason).
 //
@@ -26,7 +27,7 @@
 // C20 (-S -C at 20: a new connection per transaction), and idle and storm (see idle.go). Every
 // pgbench scenario runs once per target per round; rounds are interleaved (round 1 of every scenario,
 // then round 2, ...), the order of the targets rotates each round, and the tables show medians, with
-// the ratios of pgpooler and of pgpooler-loops to PgBouncer and to direct.
+// the ratios of pgpooler and of pgpooler-goroutines to PgBouncer and to direct.
 //
 // Per run it records TPS, average latency (pgbench's summary), p99 latency (from pgbench's
 // per-transaction logs, --log), failed transactions, and the pooler process's CPU time (utime+stime from
@@ -39,7 +40,7 @@
 //	DURATION       seconds per pgbench run (default 10)
 //	ROUNDS         rounds (default 3)
 //	SCENARIOS      comma-separated scenario names (default all)
-//	TARGETS        comma-separated subset of direct,pgbouncer,pgpooler,pgpooler-loops (default all)
+//	TARGETS        comma-separated subset of direct,pgbouncer,pgpooler,pgpooler-goroutines (default all)
 //	IDLE_CLIENTS   idle logged-in clients per pooler (default 10000)
 //	STORM_CLIENTS  clients logging in at once (default 2000)
 //	PGBOUNCER      PgBouncer binary (default /usr/sbin/pgbouncer)

@@ -14,19 +14,19 @@ import (
 // setting is one key of pgpooler's [pooler] section, its value in TOML syntax.
 type setting struct{ key, value string }
 
-// loopsSettings are what target pgpooler-loops adds to the settings both pgpooler targets share:
-// event_loops (pgpooler's own key, experimental: logged-in plain-TCP clients served on event loops),
-// and whatever else the loops need to cover the suite's clients (pooler/looprelay.go, loopCovered):
-// nothing today (server_tls_sslmode is already disable for both). A max_prepared_statements = 0 here
-// would keep pgbench -M prepared (S50prep) off this target (skipReason).
-var loopsSettings = []setting{
-	{"event_loops", "true"},
+// goroutineSettings are what target pgpooler-goroutines adds to the settings both pgpooler targets
+// share: event_loops = false (pgpooler's own key), so that every logged-in client is served by
+// goroutines of its own, for comparison with pgpooler's default relay on the event loops. A
+// max_prepared_statements = 0 here would keep pgbench -M prepared (S50prep) off this target
+// (skipReason).
+var goroutineSettings = []setting{
+	{"event_loops", "false"},
 }
 
 // pgpoolerExtra returns the settings target (one of pgpoolerTargets) adds to the shared ones.
 func pgpoolerExtra(target string) []setting {
-	if target == targetPgpoolerLoops {
-		return loopsSettings
+	if target == targetPgpoolerGoroutines {
+		return goroutineSettings
 	}
 	return nil
 }
@@ -42,7 +42,7 @@ func skipReason(target string, sc scenario) string {
 	for _, st := range pgpoolerExtra(target) {
 		if st.key == "max_prepared_statements" && st.value == "0" {
 			return "pgbench -M prepared fails in transaction mode with max_prepared_statements = 0 " +
-				"(no statement tracking), which this target needs for the event loops to serve its clients"
+				"(no statement tracking), which this target is set to"
 		}
 	}
 	return ""

@@ -18,10 +18,10 @@ var targetStyle = map[string]struct {
 	shape draw.GlyphDrawer
 	label string
 }{
-	targetDirect:        {color.RGBA{R: 110, G: 110, B: 110, A: 255}, draw.CircleGlyph{}, "direct"},
-	targetPgBouncer:     {color.RGBA{R: 31, G: 119, B: 180, A: 255}, draw.BoxGlyph{}, "PgBouncer"},
-	targetPgpooler:      {color.RGBA{R: 214, G: 39, B: 40, A: 255}, draw.PyramidGlyph{}, "pgpooler"},
-	targetPgpoolerLoops: {color.RGBA{R: 44, G: 160, B: 44, A: 255}, diamondGlyph{}, "pgpooler-loops"},
+	targetDirect:             {color.RGBA{R: 110, G: 110, B: 110, A: 255}, draw.CircleGlyph{}, "direct"},
+	targetPgBouncer:          {color.RGBA{R: 31, G: 119, B: 180, A: 255}, draw.BoxGlyph{}, "PgBouncer"},
+	targetPgpooler:           {color.RGBA{R: 214, G: 39, B: 40, A: 255}, draw.PyramidGlyph{}, "pgpooler"},
+	targetPgpoolerGoroutines: {color.RGBA{R: 44, G: 160, B: 44, A: 255}, diamondGlyph{}, "pgpooler-goroutines"},
 }
 
 // targetLabel is target's name in the tables' headers and the plot's legend.

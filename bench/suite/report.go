@@ -123,10 +123,10 @@ func (s *suite) writeMethod(b *strings.Builder) {
 		"auth_type scram-sha-256 with an auth_file holding the role's SCRAM secret copied from pg_authid, no TLS, "+
 		"listen backlog %d, connections logged; their configuration files are at the end.\n\n",
 		pgbenchScale, appUser, appDB, poolSize, maxClientConn, listenBacklog)
-	if s.poolers[targetPgpoolerLoops] != nil {
-		fmt.Fprintf(b, "pgpooler-loops is the same pgpooler binary in a process of its own, with %s added to "+
-			"pgpooler's settings: event_loops (experimental) serves the logged-in plain-TCP clients on event loops, "+
-			"and the rest is what the loops need to cover the suite's clients.\n\n", settingsText(loopsSettings))
+	if s.poolers[targetPgpoolerGoroutines] != nil {
+		fmt.Fprintf(b, "pgpooler-goroutines is the same pgpooler binary in a process of its own, with %s added to "+
+			"pgpooler's settings: every logged-in client is served by goroutines of its own (pgpooler's relay before "+
+			"the event loops, kept for the clients they do not cover), where pgpooler's defaults serve them on event loops.\n\n", settingsText(goroutineSettings))
 	}
 	fmt.Fprintf(b, "Each scenario ran through every target in each of %d round%s of %s, interleaved (round 1 of every "+
 		"scenario, then round 2, ...), the targets' order rotated each round; the tables show medians. "+

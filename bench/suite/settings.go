@@ -24,21 +24,21 @@ type settings struct {
 }
 
 // targetNames are the paths to the database, in the order of the tables.
-var targetNames = []string{targetDirect, targetPgBouncer, targetPgpooler, targetPgpoolerLoops}
+var targetNames = []string{targetDirect, targetPgBouncer, targetPgpooler, targetPgpoolerGoroutines}
 
 // poolerTargets are the targets that are a pooler process of their own, in the order of the tables.
-var poolerTargets = []string{targetPgBouncer, targetPgpooler, targetPgpoolerLoops}
+var poolerTargets = []string{targetPgBouncer, targetPgpooler, targetPgpoolerGoroutines}
 
 // pgpoolerTargets are the targets that run the pgpooler binary, each its own process with its own
 // config.toml (pgpoolerExtra).
-var pgpoolerTargets = []string{targetPgpooler, targetPgpoolerLoops}
+var pgpoolerTargets = []string{targetPgpooler, targetPgpoolerGoroutines}
 
 const (
 	targetDirect    = "direct"
 	targetPgBouncer = "pgbouncer"
 	targetPgpooler  = "pgpooler"
-	// targetPgpoolerLoops is pgpooler with event_loops = true (loopsSettings).
-	targetPgpoolerLoops = "pgpooler-loops"
+	// targetPgpoolerGoroutines is pgpooler with event_loops = false (goroutineSettings).
+	targetPgpoolerGoroutines = "pgpooler-goroutines"
 )
 
 func loadSettings() (*settings, error) {

@@ -19,16 +19,16 @@ func TestSelectTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{targetDirect, targetPgBouncer, targetPgpooler, targetPgpoolerLoops}
+	want := []string{targetDirect, targetPgBouncer, targetPgpooler, targetPgpoolerGoroutines}
 	if !slices.Equal(all, want) {
 		t.Errorf("default targets %v, want %v", all, want)
 	}
-	got, err := selectTargets(" pgpooler-loops,direct")
+	got, err := selectTargets(" pgpooler-goroutines,direct")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []string{targetDirect, targetPgpoolerLoops}) {
-		t.Errorf("targets %v, want direct, pgpooler-loops in table order", got)
+	if !slices.Equal(got, []string{targetDirect, targetPgpoolerGoroutines}) {
+		t.Errorf("targets %v, want direct, pgpooler-goroutines in table order", got)
 	}
 	if _, err := selectTargets("pgpooler-loop"); err == nil {
 		t.Error("no error for an unknown target")
@@ -46,25 +46,22 @@ func parsedConfig(t *testing.T, target string) *config.Config {
 	return c
 }
 
-// TestPgpoolerLoopsConfig: pgpooler-loops gets event_loops and what loopCovered needs of the config
-// (pooler/looprelay.go) for the suite's clients, and otherwise pgpooler's settings.
-func TestPgpoolerLoopsConfig(t *testing.T) {
-	plain, loops := parsedConfig(t, targetPgpooler), parsedConfig(t, targetPgpoolerLoops)
-	if plain.Pooler.EventLoops || plain.Pooler.MaxPreparedStatements != config.Default().Pooler.MaxPreparedStatements {
-		t.Errorf("pgpooler: event_loops %v, max_prepared_statements %d; want the defaults",
+// TestPgpoolerGoroutinesConfig: pgpooler runs with pgpooler's defaults for the relay (event_loops on),
+// pgpooler-goroutines with event_loops = false, and otherwise with pgpooler's settings.
+func TestPgpoolerGoroutinesConfig(t *testing.T) {
+	plain, gor := parsedConfig(t, targetPgpooler), parsedConfig(t, targetPgpoolerGoroutines)
+	def := config.Default().Pooler
+	if plain.Pooler.EventLoops != def.EventLoops || !plain.Pooler.EventLoops || plain.Pooler.MaxPreparedStatements != def.MaxPreparedStatements {
+		t.Errorf("pgpooler: event_loops %v, max_prepared_statements %d; want the defaults (event_loops on)",
 			plain.Pooler.EventLoops, plain.Pooler.MaxPreparedStatements)
 	}
-	p := &loops.Pooler
-	if !p.EventLoops || p.PoolMode != "transaction" ||
-		p.ServerTLSSSLMode != "disable" || p.RejectSessionFeatures {
-		t.Errorf("pgpooler-loops: event_loops %v, pool_mode %q, max_prepared_statements %d, server_tls_sslmode %q, "+
-			"reject_session_features %v; the loops do not cover its clients", p.EventLoops, p.PoolMode,
-			p.MaxPreparedStatements, p.ServerTLSSSLMode, p.RejectSessionFeatures)
+	if gor.Pooler.EventLoops {
+		t.Errorf("pgpooler-goroutines: event_loops on; want off")
 	}
-	// Undo exactly what loopsSettings sets: the rest must be pgpooler's.
-	p.EventLoops, p.MaxPreparedStatements = plain.Pooler.EventLoops, plain.Pooler.MaxPreparedStatements
-	if !reflect.DeepEqual(plain, loops) {
-		t.Errorf("pgpooler-loops' settings differ from pgpooler's beyond loopsSettings:\n%+v\n%+v", plain.Pooler, loops.Pooler)
+	// Undo exactly what goroutineSettings sets: the rest must be pgpooler's.
+	gor.Pooler.EventLoops = plain.Pooler.EventLoops
+	if !reflect.DeepEqual(plain, gor) {
+		t.Errorf("pgpooler-goroutines' settings differ from pgpooler's beyond goroutineSettings:\n%+v\n%+v", plain.Pooler, gor.Pooler)
 	}
 }
 
@@ -79,12 +76,12 @@ func scenarioNamed(t *testing.T, name string) scenario {
 	return scenario{}
 }
 
-// withoutTracking puts max_prepared_statements = 0 into loopsSettings for the test: what skipReason
+// withoutTracking puts max_prepared_statements = 0 into goroutineSettings for the test: what skipReason
 // and the n/a‡ cells are for.
 func withoutTracking(t *testing.T) {
-	saved := loopsSettings
-	t.Cleanup(func() { loopsSettings = saved })
-	loopsSettings = []setting{{"event_loops", "true"}, {"max_prepared_statements", "0"}}
+	saved := goroutineSettings
+	t.Cleanup(func() { goroutineSettings = saved })
+	goroutineSettings = []setting{{"event_loops", "false"}, {"max_prepared_statements", "0"}}
 }
 
 func TestSkipReason(t *testing.T) {
@@ -92,25 +89,24 @@ func TestSkipReason(t *testing.T) {
 	prep := scenarioNamed(t, "S50prep")
 	for _, target := range targetNames {
 		got := skipReason(target, prep) != ""
-		if want := target == targetPgpoolerLoops; got != want {
+		if want := target == targetPgpoolerGoroutines; got != want {
 			t.Errorf("S50prep through %s: skipped %v, want %v", target, got, want)
 		}
 	}
 	for _, sc := range allScenarios {
-		if sc.name != prep.name && skipReason(targetPgpoolerLoops, sc) != "" {
-			t.Errorf("%s through pgpooler-loops skipped: %s", sc.name, skipReason(targetPgpoolerLoops, sc))
+		if sc.name != prep.name && skipReason(targetPgpoolerGoroutines, sc) != "" {
+			t.Errorf("%s through pgpooler-goroutines skipped: %s", sc.name, skipReason(targetPgpoolerGoroutines, sc))
 		}
 	}
-	// Once the loops track prepared statements, max_prepared_statements = 0 leaves the list and
-	// S50prep runs through pgpooler-loops.
-	loopsSettings = []setting{{"event_loops", "true"}}
-	if why := skipReason(targetPgpoolerLoops, prep); why != "" {
+	// Without max_prepared_statements = 0 in the list, S50prep runs through pgpooler-goroutines.
+	goroutineSettings = []setting{{"event_loops", "false"}}
+	if why := skipReason(targetPgpoolerGoroutines, prep); why != "" {
 		t.Errorf("S50prep skipped without max_prepared_statements = 0: %s", why)
 	}
 }
 
 // fakeSuite is a suite that ran S50 and S50prep once through every target (S50prep not through
-// pgpooler-loops, as runScenarios skips it) with made-up numbers, and the idle and storm measurements.
+// pgpooler-goroutines, as runScenarios skips it) with made-up numbers, and the idle and storm measurements.
 func fakeSuite(t *testing.T) *suite {
 	s := &suite{
 		cfg: &settings{rounds: 1, targets: targetNames,
@@ -124,7 +120,7 @@ func fakeSuite(t *testing.T) *suite {
 	s.record("S50", targetDirect, result{tps: 1000, txns: 10000, latAvgMs: 1, latP99Ms: 2, cpuPerTxUs: nan})
 	s.record("S50", targetPgBouncer, result{tps: 800, txns: 8000, latAvgMs: 1.25, latP99Ms: 3, cpuPerTxUs: 10})
 	s.record("S50", targetPgpooler, result{tps: 600, txns: 6000, latAvgMs: 1.6, latP99Ms: 4, cpuPerTxUs: 20})
-	s.record("S50", targetPgpoolerLoops, result{tps: 880, txns: 8800, latAvgMs: 1.1, latP99Ms: 2.5, cpuPerTxUs: 9, failed: 7})
+	s.record("S50", targetPgpoolerGoroutines, result{tps: 880, txns: 8800, latAvgMs: 1.1, latP99Ms: 2.5, cpuPerTxUs: 9, failed: 7})
 	for _, tg := range []string{targetDirect, targetPgBouncer, targetPgpooler} {
 		s.record("S50prep", tg, result{tps: 900, txns: 9000, latAvgMs: 1, latP99Ms: 2, cpuPerTxUs: 11})
 	}
@@ -171,11 +167,11 @@ func TestThroughputTableHasLoops(t *testing.T) {
 		cell[h] = row[i]
 	}
 	for h, want := range map[string]string{
-		"pgpooler TPS": "600", "pgpooler-loops TPS": "880",
+		"pgpooler TPS": "600", "pgpooler-goroutines TPS": "880",
 		"TPS pgpooler/PgBouncer": "0.75", "TPS pgpooler/direct": "0.60",
-		"TPS pgpooler-loops/PgBouncer": "1.10", "TPS pgpooler-loops/direct": "0.88",
-		"pgpooler CPU µs/txn": "20.0", "pgpooler-loops CPU µs/txn": "9.0",
-		"CPU pgpooler/PgBouncer": "2.00", "CPU pgpooler-loops/PgBouncer": "0.90",
+		"TPS pgpooler-goroutines/PgBouncer": "1.10", "TPS pgpooler-goroutines/direct": "0.88",
+		"pgpooler CPU µs/txn": "20.0", "pgpooler-goroutines CPU µs/txn": "9.0",
+		"CPU pgpooler/PgBouncer": "2.00", "CPU pgpooler-goroutines/PgBouncer": "0.90",
 	} {
 		if cell[h] != want {
 			t.Errorf("column %q: %q, want %q (header %v)", h, cell[h], want, head)
@@ -183,14 +179,14 @@ func TestThroughputTableHasLoops(t *testing.T) {
 	}
 	prep := tableRow(t, md, "-S -M prepared, 50")
 	for i, h := range head {
-		loops := strings.Contains(h, "pgpooler-loops")
+		loops := strings.Contains(h, "pgpooler-goroutines")
 		if got := prep[i]; loops && got != skipMark && !strings.Contains(h, "/") {
 			t.Errorf("S50prep, column %q: %q, want %q", h, got, skipMark)
 		} else if !loops && (got == skipMark || got == "–") {
 			t.Errorf("S50prep, column %q: %q, want a number", h, got)
 		}
 	}
-	if !strings.Contains(md, "-S -M prepared, 50 through pgpooler-loops did not run: ") {
+	if !strings.Contains(md, "-S -M prepared, 50 through pgpooler-goroutines did not run: ") {
 		t.Errorf("no note on the skipped S50prep:\n%s", md)
 	}
 }
@@ -202,16 +198,16 @@ func TestLatencyTableHasLoops(t *testing.T) {
 	s.writeLatency(&b)
 	md := b.String()
 	head := tableRow(t, md, "pgbench")
-	wantHead := []string{"pgbench", "avg ms: direct", "PgBouncer", "pgpooler", "pgpooler-loops",
-		"p99 ms: direct", "PgBouncer", "pgpooler", "pgpooler-loops", "failed: direct", "PgBouncer", "pgpooler", "pgpooler-loops"}
+	wantHead := []string{"pgbench", "avg ms: direct", "PgBouncer", "pgpooler", "pgpooler-goroutines",
+		"p99 ms: direct", "PgBouncer", "pgpooler", "pgpooler-goroutines", "failed: direct", "PgBouncer", "pgpooler", "pgpooler-goroutines"}
 	if !slices.Equal(head, wantHead) {
 		t.Errorf("header %v, want %v", head, wantHead)
 	}
 	if row := tableRow(t, md, "-S, 50 clients"); row[4] != "1.100" || row[8] != "2.500" || row[12] != "7" {
-		t.Errorf("pgpooler-loops' avg, p99, failed: %s, %s, %s; want 1.100, 2.500, 7", row[4], row[8], row[12])
+		t.Errorf("pgpooler-goroutines' avg, p99, failed: %s, %s, %s; want 1.100, 2.500, 7", row[4], row[8], row[12])
 	}
 	if row := tableRow(t, md, "-S -M prepared, 50"); row[4] != skipMark || row[3] != "1.000" {
-		t.Errorf("S50prep avg: pgpooler %s, pgpooler-loops %s; want 1.000, %s", row[3], row[4], skipMark)
+		t.Errorf("S50prep avg: pgpooler %s, pgpooler-goroutines %s; want 1.000, %s", row[3], row[4], skipMark)
 	}
 }
 
@@ -223,15 +219,15 @@ func TestIdleAndStormTablesHaveLoops(t *testing.T) {
 	md := b.String()
 	rows := 0
 	for _, l := range strings.Split(md, "\n") {
-		if strings.HasPrefix(l, "| pgpooler-loops |") {
+		if strings.HasPrefix(l, "| pgpooler-goroutines |") {
 			rows++
 		}
 	}
 	if rows != 2 {
-		t.Fatalf("%d pgpooler-loops rows, want one in each table:\n%s", rows, md)
+		t.Fatalf("%d pgpooler-goroutines rows, want one in each table:\n%s", rows, md)
 	}
-	if !strings.Contains(md, "| pgpooler-loops | 500 | 0 | 0.0 s | 10.0 MiB | 11.0 MiB | 3.00 KiB |") {
-		t.Errorf("pgpooler-loops' idle row is not its own:\n%s", md)
+	if !strings.Contains(md, "| pgpooler-goroutines | 500 | 0 | 0.0 s | 10.0 MiB | 11.0 MiB | 3.00 KiB |") {
+		t.Errorf("pgpooler-goroutines' idle row is not its own:\n%s", md)
 	}
 }
 
@@ -273,6 +269,6 @@ func TestSkipMarkOnlyForSelectedTargets(t *testing.T) {
 	var b strings.Builder
 	s.writeThroughput(&b)
 	if md := b.String(); strings.Contains(md, skipMark) {
-		t.Errorf("pgpooler-loops not selected, yet %s in the table:\n%s", skipMark, md)
+		t.Errorf("pgpooler-goroutines not selected, yet %s in the table:\n%s", skipMark, md)
 	}
 }

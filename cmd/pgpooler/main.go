@@ -1,8 +1,10 @@
 // Command pgpooler runs the pgpooler PostgreSQL connection pooler.
 //
 //	pgpooler [-config FILE] [FILE]
+//	pgpooler convert pgbouncer.ini
 //
-// It loads the TOML configuration (default ./config.toml), listens on listen_addr:listen_port and serves
+// It loads the configuration, config.toml (the default, ./config.toml) or PgBouncer's pgbouncer.ini (chosen
+// by the .ini extension or a [pgbouncer] section, config.ParseINI), listens on listen_addr:listen_port and serves
 // until told to stop. Signals, as in PgBouncer 1.23 and later (its doc/usage.md, "Signals"):
 //
 //   - SIGINT: safe shutdown: no new transactions, running ones may finish within shutdown_timeout.
@@ -43,12 +45,15 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "convert" {
+		return convert(args[1:], os.Stdout, os.Stderr)
+	}
 	fs := flag.NewFlagSet("pgpooler", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "path of the TOML configuration file (default ./config.toml)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	verbose := fs.Bool("v", false, "log at debug level (same as verbose = 1)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pgpooler [-config FILE] [FILE]\n\npgpooler is a PostgreSQL connection pooler in the family of PgBouncer.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: pgpooler [-config FILE] [FILE]\n       pgpooler convert pgbouncer.ini\n\npgpooler is a PostgreSQL connection pooler in the family of PgBouncer.\nFILE is a config.toml or a pgbouncer.ini; convert prints a pgbouncer.ini as config.toml.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +90,7 @@ func run(args []string) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
+	logWarnings(cfg, logger)
 
 	raiseFDLimit(cfg, logger)
 	srv, err := pooler.New(cfg, logger)
@@ -187,9 +193,16 @@ func stopMetrics(ms *metrics.Server, logger *slog.Logger) {
 func reload(srv *pooler.Server, path string, logger *slog.Logger) {
 	cfg, err := config.Load(path)
 	if err == nil {
-		err = srv.Reload(cfg)
+		err = srv.Reload(cfg) // logs cfg.Warnings
 	}
 	if err != nil {
 		logger.Error("reload failed; keeping the running configuration", "error", err)
+	}
+}
+
+// logWarnings logs what loading the configuration ignored (keys of a pgbouncer.ini pgpooler lacks).
+func logWarnings(cfg *config.Config, logger *slog.Logger) {
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration: " + w)
 	}
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,7 +158,7 @@ func reloadFile(srv Server) ([]string, error) {
 	if err != nil {
 		return nil, pgwire.NewError(pgerrcode.ConfigFileError, "RELOAD refused, the running configuration stays: %v", err)
 	}
-	return notes, nil
+	return append(slices.Clone(cfg.Warnings), notes...), nil // a pgbouncer.ini's ignored keys first
 }
 
 // waitClosePoll is how often WAIT_CLOSE looks at the servers again.

@@ -34,6 +34,12 @@ type Config struct {
 	// Path is the file the configuration was loaded from, "" when it was
 	// built in code. Error messages start with it.
 	Path string `toml:"-"`
+
+	// Warnings are what loading the file ignored, one message each starting
+	// with file:line: the keys of a pgbouncer.ini that pgpooler lacks and
+	// that are harmless to ignore ([ParseINI]). Whoever loads the file logs
+	// them. Always empty for config.toml.
+	Warnings []string `toml:"-"`
 }
 
 // Pooler is the [pooler] table: the settings PgBouncer keeps in its
@@ -403,14 +409,14 @@ type Pooler struct {
 	// other clients get next. Default false. pgpooler's own key.
 	RejectSessionFeatures bool `toml:"reject_session_features"`
 
-	// EventLoops serves logged-in clients on event loops (pooler/loop,
-	// event_loop_count of them) instead of a goroutine each: experimental, a first cut. It covers
-	// clients without TLS (TCP and Unix socket) in session mode, and in transaction mode (with
-	// max_prepared_statements > 0 the loops track prepared statements too),
-	// when server_tls_sslmode is disable and
-	// reject_session_features is off; every other client keeps the goroutine
-	// relay. Fixed until restart, as listen_addr. Default false. pgpooler's own
-	// key.
+	// EventLoops serves logged-in clients, and the servers lent to them, on
+	// event loops (pooler/loop, event_loop_count of them) instead of a goroutine
+	// each (docs/architecture.md). The clients it covers are listed in
+	// README.md's configuration table (pooler/looprelay.go loopCovered); every
+	// other client keeps the goroutine relay, as all do with false. Where the
+	// loops cannot run (Windows: no epoll or kqueue) it is ignored, with a
+	// warning. Fixed until restart, as listen_addr. Default true. pgpooler's
+	// own key.
 	EventLoops bool `toml:"event_loops"`
 
 	// EventLoopCount is the number of event loops event_loops runs, each a
@@ -552,6 +558,7 @@ func Default() *Config {
 		Users:     map[string]User{},
 		Pooler: Pooler{
 			ListenAddr:             "127.0.0.1",
+			EventLoops:             true,
 			ListenPort:             6432,
 			UnixSocketDir:          "",
 			PoolMode:               PoolModeSession,

@@ -74,7 +74,7 @@ var pgbouncerDefaults = map[string]any{
 	"metrics_addr":              "",    // pgpooler's own key (off)
 	"debug_pprof":               false, // pgpooler's own key (off)
 	"reject_session_features":   false, // pgpooler's own key
-	"event_loops":               false, // pgpooler's own key (experimental)
+	"event_loops":               true,  // pgpooler's own key
 	"event_loop_count":          0,     // pgpooler's own key: half of GOMAXPROCS
 }
 
@@ -182,6 +182,7 @@ stats_period = "15s"
 max_prepared_statements = 50
 metrics_addr = "127.0.0.1:9127"
 debug_pprof = true
+event_loops = false
 
 [databases.app]
 host = "/var/run/postgresql"

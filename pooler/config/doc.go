@@ -31,4 +31,10 @@
 // problem they find at once, each naming the file and the full key, and
 // never return a partly loaded configuration. [Config.PoolConfig] resolves
 // the settings one pool (database, user) runs with.
+//
+// PgBouncer's own pgbouncer.ini is read into the same Config by [ParseINI]
+// ([Load] picks it by the .ini extension or a [pgbouncer] section), with
+// PgBouncer's syntax, meanings and defaults; what it ignores is in
+// [Config.Warnings]. [ToTOML] writes a Config as config.toml (pgpooler
+// convert). docs/pgbouncer-ini.md is the table of every key.
 package config

@@ -15,11 +15,15 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Load reads the configuration file at path and parses it with [Parse].
+// Load reads the configuration file at path: a pgbouncer.ini ([IsINI]) with
+// [ParseINI], else config.toml with [Parse].
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err // *fs.PathError names the file
+	}
+	if IsINI(path, data) {
+		return ParseINI(data, path)
 	}
 	return Parse(data, path)
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"reflect"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,9 +52,6 @@ func (c *Config) checkPooler(p *problems) {
 		p.add(key("listen_addr"), "is empty and so is pooler.unix_socket_dir: nothing to listen on")
 	}
 	checkPort(p, key("listen_port"), pl.ListenPort, false)
-	if pl.EventLoops && runtime.GOOS == "windows" {
-		p.add(key("event_loops"), "needs epoll or kqueue (Linux, macOS, BSD); not available on Windows")
-	}
 	atLeast(p, key("event_loop_count"), pl.EventLoopCount, 0)
 	if pl.EventLoopCount > maxEventLoops {
 		p.add(key("event_loop_count"), "%d is more than %d", pl.EventLoopCount, maxEventLoops)

@@ -23,6 +23,7 @@ type Conn struct {
 	pending    []byte // what Write got before the registration; written by register
 
 	paused    bool // Pause: the socket is not read
+	held      bool // Hold: the handler keeps inbound bytes of its own, offered again on Resume
 	resuming  bool // in the loop's soon list (Resume)
 	reading   bool // inside readAll
 	wantDrain bool // outbound went over the limit: OnDrained is owed
@@ -125,11 +126,16 @@ func (c *Conn) resumed() {
 	if c.paused || c.closed {
 		return
 	}
-	if len(c.in) > 0 {
+	if len(c.in) > 0 || c.held {
 		c.deliver(nil)
 	}
 	c.readable()
 }
+
+// Hold tells the conn whether its handler keeps inbound bytes of its own that it has not consumed yet
+// (plaintext a TLS layer decrypted, say): while held, Resume calls OnData again, with no new bytes if
+// the conn itself keeps none, so that a handler paused with such bytes goes on once resumed.
+func (c *Conn) Hold(held bool) { c.held = held }
 
 // Paused reports whether the conn is paused.
 func (c *Conn) Paused() bool { return c.paused }
