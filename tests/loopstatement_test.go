@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -104,5 +105,43 @@ func TestEventLoopsStatementMode(t *testing.T) {
 				"RowDescription(2)", "DataRow(1,2)", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
 			orderExpect(t, fe, "after", "SELECT count(*), 0 FROM "+table, "RowDescription(2)", "DataRow(3,0)", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
 		})
+	}
+}
+
+// TestEventLoopsStatementModeTLS: a TLS client (client_tls_sslmode = require) in statement mode with
+// reject_session_features on the event loops (looptls.go decrypts it there): a BEGIN gets 0A000 and its
+// server is rolled back and lent again (pool of 1: the same backend, outside a transaction), a LISTEN
+// gets 0A000, and a query after them is answered.
+func TestEventLoopsStatementModeTLS(t *testing.T) {
+	certs := newTLSCerts(t)
+	tp := startPooler(t, func(c *config.Config) {
+		clientTLS(c, certs, config.SSLModeRequire)
+		c.Pooler.PoolMode = config.PoolModeStatement
+		c.Pooler.DefaultPoolSize = 1
+		c.Pooler.RejectSessionFeatures = true
+		c.Pooler.EventLoops = true
+	})
+	ctx := context.Background()
+	base := tp.srv.LoopConns()
+	conn, err := tryConnect(poolerURLAt(tp, "127.0.0.1", appUser, appPassword, appDB, "sslmode", "require"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, ok := conn.PgConn().Conn().(*tls.Conn); !ok {
+		t.Fatalf("the client's connection is %T, not TLS", conn.PgConn().Conn())
+	}
+	eventually(t, 5*time.Second, "the TLS statement-mode client enrolled on the loops", func() bool { return tp.srv.LoopConns() > base })
+	pid := serverPID(t, conn)
+	_, err = conn.Exec(ctx, "BEGIN", pgx.QueryExecModeSimpleProtocol)
+	wantPgError(t, err, "BEGIN over TLS", pgerrcode.FeatureNotSupported, "transaction blocks are not allowed in statement pooling mode")
+	_, err = conn.Exec(ctx, "LISTEN loop_tls_jobs", pgx.QueryExecModeExec)
+	wantPgError(t, err, "LISTEN over TLS", pgerrcode.FeatureNotSupported, "statement pooling mode")
+	var one int // on a server still in the transaction block this would get 0A000 too
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("a query after the refused BEGIN: %d, %v; want 1", one, err)
+	}
+	if got := serverPID(t, conn); got != pid {
+		t.Fatalf("backend %d after the rolled-back BEGIN, want %d (the same server, back in its pool)", got, pid)
 	}
 }
