@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -144,4 +146,39 @@ func TestEventLoopsStatementModeTLS(t *testing.T) {
 	if got := serverPID(t, conn); got != pid {
 		t.Fatalf("backend %d after the rolled-back BEGIN, want %d (the same server, back in its pool)", got, pid)
 	}
+
+	// Statements written in one go over TLS: the second waits for the first's link to end.
+	base = tp.srv.LoopConns()
+	fe := rawTLSLogin(t, tp.addr())
+	eventually(t, 5*time.Second, "the raw TLS statement-mode client enrolled on the loops", func() bool { return tp.srv.LoopConns() > base })
+	fe.Send(&pgproto3.Query{String: "BEGIN"})
+	orderExpect(t, fe, "pipelined statements over TLS", "SELECT 5, 6",
+		"CommandComplete(BEGIN)", "ErrorResponse(0A000)", "ReadyForQuery(I)", "RowDescription(2)", "DataRow(5,6)", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
+}
+
+// rawTLSLogin logs in to the pooler at addr over TLS (SSLRequest, then a handshake that does not check
+// the test certificate) as rawLogin does in plain TCP, and returns the frontend on the TLS connection.
+func rawTLSLogin(t *testing.T, addr string) *pgproto3.Frontend {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write([]byte{0, 0, 0, 8, 4, 210, 22, 47}); err != nil { // SSLRequest
+		t.Fatal(err)
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil || answer[0] != 'S' {
+		t.Fatalf("SSLRequest answered %q, %v; want S", answer[0], err)
+	}
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+	fe := pgproto3.NewFrontend(tc, tc)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": appUser, "database": appDB}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	readUntilReady(t, fe)
+	return fe
 }
