@@ -8,7 +8,8 @@ all: build
 
 help:
 	@echo "make build  - build $(BIN)"
-	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package"
+	@echo "make test   - go vet, a short fuzz run of each fuzz target, then go test -race on every package,"
+	@echo "              then tests/ again with event_loops = false (PGPOOLER_EVENT_LOOPS=0)"
 	@echo "make fuzz   - only the fuzz runs (FUZZTIME=5s each by default)"
 	@echo "make bench  - pgbench side by side: direct PostgreSQL, PgBouncer, pgpooler, pgpooler-goroutines (event_loops = false);"
 	@echo "              writes docs/benchmarks.md and .png (DURATION=s ROUNDS=n SCENARIOS=S1,S50,... TARGETS=... PGBOUNCER=path;"
@@ -26,8 +27,11 @@ test: vet fuzz race
 vet:
 	$(GO) vet ./...
 
+# Every package with the defaults (event_loops on), then tests/ again on the goroutine relay
+# (event_loops = false), which serves the clients the loops do not cover.
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	PGPOOLER_EVENT_LOOPS=0 $(GO) test -race -count=1 -timeout 20m -skip TestEventLoops ./tests/
 
 fuzz:
 	scripts/fuzz.sh
