@@ -67,8 +67,9 @@ func (c *clientConn) consoleOwnUID(cfg *config.Config) bool {
 
 // authPeer is the hba method peer (PostgreSQL "Peer Authentication"; PgBouncer src/client.c
 // login_as_unix_peer): the client must be on the Unix socket, and the name of its OS user (its uid
-// looked up with os/user) must be the user name it logs in as. Anything else is FATAL 28000 "Peer
-// authentication failed", as PostgreSQL answers; the log says why.
+// looked up with os/user) must be the user name it logs in as, and with auth_file set the user must be
+// in it. Anything else is FATAL 28000 ("Peer authentication failed", as PostgreSQL answers, or "not in
+// auth_file", as for trust); the log says why. The map= option (auth_ident_file) is not supported.
 func (c *clientConn) authPeer() error {
 	uid, err := peerUID(c.conn)
 	if err != nil {
@@ -83,6 +84,14 @@ func (c *clientConn) authPeer() error {
 	if u.Username != c.user {
 		c.logRefused("peer: the OS user is " + strconv.Quote(u.Username))
 		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "Peer authentication failed for user %q", c.user)
+	}
+	// As for trust (and PgBouncer's peer, which refuses a user it does not know): with auth_file set, the
+	// user must be listed in it.
+	if ul := c.s.users.Load(); ul != nil {
+		if _, ok := ul.Lookup(c.user); !ok {
+			c.logRefused("user not in auth_file")
+			return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "user %q is not allowed to connect (not in auth_file)", c.user)
+		}
 	}
 	return nil
 }
