@@ -83,6 +83,9 @@ func (c *clientConn) runAdmin(st *pgwire.Startup) error {
 		if a.sess.Admin {
 			role = "admin_users"
 		}
+		if ownUID {
+			role = "admin, over the Unix socket from pgpooler's own uid without a password"
+		}
 		c.s.logger.Info("admin console connected", "client", c.id, "addr", c.remote, "user", c.user, "as", role)
 	}
 	if err := a.write(admin.Welcome(st, c.cancelPID, c.cancelKey[:])); err != nil {

@@ -49,7 +49,7 @@ func peerUID(conn net.Conn) (uint32, error) {
 // console": "the user name pgbouncer is allowed to log in without password, if the login comes via the
 // Unix socket and the client has same Unix user UID as the running process" (src/admin.c
 // admin_pre_login, which runs before auth_type and the hba file are looked at); admin_users names too is
-// pgpooler's own (issue 12). On success c.identity is set (Method "peer") and the login is logged.
+// pgpooler's own (issue 12). On success c.identity is set (Method "peer"); runAdmin logs the login.
 func (c *clientConn) consoleOwnUID(cfg *config.Config) bool {
 	if !c.isUnix() || (c.user != "pgbouncer" && !config.InList(cfg.Pooler.AdminUsers, c.user)) {
 		return false
@@ -59,9 +59,6 @@ func (c *clientConn) consoleOwnUID(cfg *config.Config) bool {
 		return false
 	}
 	c.identity = Identity{User: c.user, Database: c.database, Method: "peer"}
-	if cfg.Pooler.LogConnections {
-		c.s.logger.Info("console login over the Unix socket from the pooler's own uid, no password", "client", c.id, "user", c.user, "uid", uid)
-	}
 	return true
 }
 

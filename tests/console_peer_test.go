@@ -125,7 +125,7 @@ func TestConsoleSameUIDWithoutPassword(t *testing.T) {
 			t.Fatalf("%s over the Unix socket from the pooler's uid, no password: want SHOW POOLS, PAUSE, RESUME, got:\n%s", u, out)
 		}
 	}
-	if !strings.Contains(tp.logs.String(), "console login over the Unix socket from the pooler's own uid") {
+	if !strings.Contains(tp.logs.String(), "over the Unix socket from pgpooler's own uid without a password") {
 		t.Errorf("no log line for the password-less console login:\n%s", tp.logs.String())
 	}
 
