@@ -72,7 +72,9 @@ type HBARule struct {
 	AllAddrs bool
 
 	// Method is how a matching client authenticates: "trust", "reject",
-	// "md5", "scram-sha-256", "cert" (hostssl rules only) or "password".
+	// "md5", "scram-sha-256", "cert" (hostssl rules only), "password" or
+	// "peer" (local rules only: the client's OS user name, from the Unix
+	// socket's peer credentials, must be its user name).
 	Method string
 }
 

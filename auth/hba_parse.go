@@ -57,14 +57,16 @@ const (
 //     (10.0.0.0/8, ::1/128), or an address followed by a netmask column
 //     (10.0.0.0 255.0.0.0). Bits set beyond the mask are ignored, as in
 //     PostgreSQL.
-//   - Methods: trust, reject, md5, scram-sha-256, password, and cert on
-//     hostssl lines.
+//   - Methods: trust, reject, md5, scram-sha-256, password, cert on
+//     hostssl lines, and peer on local lines (PgBouncer doc/config.md "HBA
+//     file format": its auth_type methods "plus peer and reject").
 //
 // Refused with an error, because pgpooler cannot honour them: samehost,
 // samenet and host names as addresses; non-contiguous netmasks and zoned
 // addresses; regular expressions (a database or user name starting with
-// "/", PostgreSQL 16); the methods ident, peer, gss, sspi, ldap, radius,
-// pam, bsd and oauth; any option after the method (clientcert=..., map=...);
+// "/", PostgreSQL 16); the methods ident, gss, sspi, ldap, radius, pam,
+// bsd and oauth, and peer on host* lines; any option after the method
+// (clientcert=..., map=...);
 // include, include_if_exists and include_dir records (in the hba file or an
 // @file). Also refused, though
 // PostgreSQL would take them: unterminated quotes, empty names, empty list
@@ -242,11 +244,15 @@ func (p *hbaParser) rule(file string, line int, fields [][]hbaToken) (HBARule, s
 		if rule.Type != "hostssl" {
 			return HBARule{}, "cert authentication is only supported on hostssl lines"
 		}
-	case "ident", "peer", "gss", "sspi", "ldap", "radius", "pam", "bsd", "oauth":
+	case "peer":
+		if rule.Type != "local" {
+			return HBARule{}, "peer authentication is only supported on local lines"
+		}
+	case "ident", "gss", "sspi", "ldap", "radius", "pam", "bsd", "oauth":
 		return HBARule{}, "method " + rule.Method + " is not supported"
 	default:
 		return HBARule{}, "invalid authentication method " + hbaShow(rule.Method) +
-			" (expected trust, reject, md5, scram-sha-256, password or cert)"
+			" (expected trust, reject, md5, scram-sha-256, password, cert or peer)"
 	}
 	if len(rest) > 1 {
 		t := rest[1][0]

@@ -54,6 +54,7 @@ func TestParseHBA(t *testing.T) {
 		"host all all 0.0.0.0/0 trust\r",
 		"host all all 10.0.0.0/8 trust#comment",
 		"host all all fe80::/10 trust",
+		"local pgbouncer pgbouncer peer", // CloudNativePG's pooler hba starts so
 	}, "\n")
 	h := parseHBA(t, text, nil)
 	want := []HBARule{
@@ -85,6 +86,7 @@ func TestParseHBA(t *testing.T) {
 			Prefix: netip.MustParsePrefix("10.0.0.0/8"), Method: "trust"},
 		{Line: 18, Type: "host", Databases: []string{"all"}, Users: []string{"all"},
 			Prefix: netip.MustParsePrefix("fe80::/10"), Method: "trust"},
+		{Line: 19, Type: "local", Databases: []string{"pgbouncer"}, Users: []string{"pgbouncer"}, Method: "peer"},
 	}
 	for i := range want {
 		want[i].File = "pg_hba.conf"
@@ -97,7 +99,7 @@ func TestParseHBA(t *testing.T) {
 			t.Errorf("rule %d:\n got %#v\nwant %#v", i, h.Rules[i], want[i])
 		}
 	}
-	if got, want := h.String(), "hba file pg_hba.conf: 14 rules"; got != want {
+	if got, want := h.String(), "hba file pg_hba.conf: 15 rules"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
@@ -150,7 +152,7 @@ func TestParseHBAErrors(t *testing.T) {
 		{"hosts all all all md5", `invalid connection type "hosts"`},
 		{"hostgssenc all all all md5", "connection type hostgssenc is not supported"},
 		{"hostnogssenc all all all md5", "connection type hostnogssenc is not supported"},
-		{"host all all all peer", "method peer is not supported"},
+		{"host all all all peer", "peer authentication is only supported on local lines"},
 		{"local all all ident", "method ident is not supported"},
 		{"host all all all ldap ldapserver=x", "method ldap is not supported"},
 		{"host all all all gss", "method gss is not supported"},
@@ -163,6 +165,8 @@ func TestParseHBAErrors(t *testing.T) {
 		{"host all all all cert", "cert authentication is only supported on hostssl lines"},
 		{"hostssl all all all md5 clientcert=verify-full", `authentication option "clientcert" is not supported`},
 		{"hostssl all all all cert map=x", `authentication option "map" is not supported`},
+		{"local all all peer map=x", `authentication option "map" is not supported`},
+		{"hostssl all all all peer", "peer authentication is only supported on local lines"},
 		{"host all all all md5 extra", `"extra" after the authentication method is not an option of the form name=value`},
 		{"include other.conf", "include records are not supported"},
 		{"include_if_exists other.conf", "include_if_exists records are not supported"},
@@ -244,7 +248,7 @@ func TestParseHBAAllErrorsReported(t *testing.T) {
 	_, err := ParseHBA(strings.NewReader(text), "h.conf", nil)
 	want := strings.Join([]string{
 		`h.conf:2: invalid connection type "bogus" (expected local, host, hostssl or hostnossl)`,
-		"h.conf:4: method peer is not supported",
+		"h.conf:4: peer authentication is only supported on local lines",
 		`h.conf:5: authentication option "x" is not supported`,
 	}, "\n")
 	if err == nil || err.Error() != want {
@@ -512,7 +516,7 @@ func TestLoadHBA(t *testing.T) {
 	}
 	_, err = LoadHBA(filepath.Join("testdata", "hba", "bad.conf"))
 	want := strings.Join([]string{
-		filepath.Join("testdata", "hba", "bad.conf") + ":3: method peer is not supported",
+		filepath.Join("testdata", "hba", "bad.conf") + ":3: peer authentication is only supported on local lines",
 		filepath.Join("testdata", "hba", "bad.conf") + `:4: cannot read @file "` +
 			filepath.Join("testdata", "hba", "nonexistent") + `": open ` + filepath.Join("testdata", "hba", "nonexistent") + ": no such file or directory",
 	}, "\n")

@@ -61,10 +61,13 @@ func (c *clientConn) runAdmin(st *pgwire.Startup) error {
 	c.s.clients[c] = struct{}{}
 	c.s.mu.Unlock()
 
-	if err := c.authenticate(cfg); err != nil {
-		return err
+	ownUID := c.consoleOwnUID(cfg) // pgbouncer or an admin over the Unix socket from our uid (peercred.go)
+	if !ownUID {
+		if err := c.authenticate(cfg); err != nil {
+			return err
+		}
 	}
-	a := &adminSession{c: c, sess: c.s.consoleSession(c, config.InList(cfg.Pooler.AdminUsers, c.identity.User))}
+	a := &adminSession{c: c, sess: c.s.consoleSession(c, ownUID || config.InList(cfg.Pooler.AdminUsers, c.identity.User))}
 	if !a.sess.Admin && !config.InList(cfg.Pooler.StatsUsers, c.identity.User) {
 		c.logRefused("not in admin_users or stats_users")
 		return pgwire.NewFatal(pgerrcode.InsufficientPrivilege, "user %q is not allowed to use the admin console (not in admin_users or stats_users)", c.user)
@@ -79,6 +82,9 @@ func (c *clientConn) runAdmin(st *pgwire.Startup) error {
 		role := "stats_users"
 		if a.sess.Admin {
 			role = "admin_users"
+		}
+		if ownUID {
+			role = "admin, over the Unix socket from pgpooler's own uid without a password"
 		}
 		c.s.logger.Info("admin console connected", "client", c.id, "addr", c.remote, "user", c.user, "as", role)
 	}

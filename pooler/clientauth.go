@@ -55,6 +55,8 @@ func (c *clientConn) authenticate(cfg *config.Config) error {
 		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "pg_hba.conf rejects connection for host %q, user %q, database %q, %s", c.hostLabel(), c.user, c.database, c.tlsLabel())
 	case "cert":
 		err = c.authCert()
+	case "peer": // hba rules only (peercred.go)
+		err = c.authPeer()
 	case "md5", "scram-sha-256":
 		err = c.authPassword(cfg, method)
 	case "plain", "password":

@@ -11,10 +11,11 @@
 #   PGPOOLER_BACKEND_HOST  PostgreSQL host to check/start (default 127.0.0.1)
 #   PGPOOLER_BACKEND_PORT  PostgreSQL port to check/start (default 5432)
 #   PGPOOLER_PORT          the pooler's listen_port, for the printed URL (default 6432)
+#   PGPOOLER_SOCKET_DIR    the pooler's unix_socket_dir, for the printed console command (default /tmp)
 #   PGPOOLER_BIN           run this binary instead of building bin/pgpooler (a prebuilt one, or a stub)
 #   PG_BINDIR              directory of initdb/pg_ctl/postgres (default: found as tests/pgtest does)
-# The config file is not parsed: keep the backend and listen ports in it the same as these variables
-# (their defaults match the quick start's config.toml). Simple on purpose.
+# The config file is not parsed: keep the backend and listen ports and unix_socket_dir in it the same as
+# these variables (their defaults match the quick start's config.toml). Simple on purpose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ config="${PGPOOLER_CONFIG:-./config.toml}"
 backend_host="${PGPOOLER_BACKEND_HOST:-127.0.0.1}"
 backend_port="${PGPOOLER_BACKEND_PORT:-5432}"
 pooler_port="${PGPOOLER_PORT:-6432}"
+socket_dir="${PGPOOLER_SOCKET_DIR:-/tmp}"
 pgdir="${TMPDIR:-/tmp}/pgpooler-run-pg"
 
 say() { echo "run.sh: $*" >&2; }
@@ -142,6 +144,11 @@ cat <<EOF
 
     DATABASE_URL=postgres://postgres@127.0.0.1:$pooler_port/postgres
     psql -h 127.0.0.1 -p $pooler_port -U postgres postgres
+
+  The admin console, without a password over the Unix socket as the OS user running this script
+  ($(id -un)), as in PgBouncer:
+
+    psql -h $socket_dir -p $pooler_port -U pgbouncer pgbouncer -c 'SHOW POOLS'
 
   Ctrl-C stops it$([ -n "$started_pg" ] && echo " and the throwaway PostgreSQL").
 

@@ -400,9 +400,11 @@ func TestExampleConfig(t *testing.T) {
 	if c.Path != path {
 		t.Errorf("Path = %q, want %q", c.Path, path)
 	}
-	// Every [pooler] value but pool_mode is the default.
+	// Every [pooler] value but pool_mode and unix_socket_dir (for the console out of the box, issue 12)
+	// is the default.
 	want := Default().Pooler
 	want.PoolMode = PoolModeTransaction
+	want.UnixSocketDir = "/tmp"
 	if c.Pooler != want {
 		t.Errorf("example [pooler] = %+v, want defaults %+v", c.Pooler, want)
 	}

@@ -85,7 +85,7 @@ type ClientInfo struct {
 type Identity struct {
 	User     string // the user name the client logged in as
 	Database string // the database it asked for
-	Method   string // how it proved it: trust, md5, scram-sha-256, password (auth_type plain), cert
+	Method   string // how it proved it: trust, md5, scram-sha-256, password (auth_type plain), cert, peer (hba peer, or the console login from pgpooler's own uid)
 	TLS      bool   // the connection uses TLS
 	// ChannelBound is true when the client logged in with SCRAM-SHA-256-PLUS (channel binding
 	// tls-server-end-point), so its credentials are tied to this TLS connection.
