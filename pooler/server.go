@@ -360,7 +360,7 @@ func (s *Server) Listen() ([]net.Listener, error) {
 		if err != nil {
 			return fail(fmt.Errorf("listen_addr %q listen_port %d: %w", a, cfg.ListenPort, err))
 		}
-		lns = append(lns, ln)
+		lns = append(lns, freshListener{ln})
 	}
 	if cfg.UnixSocketDir != "" {
 		path := filepath.Join(cfg.UnixSocketDir, fmt.Sprintf(".s.PGSQL.%d", cfg.ListenPort))
@@ -411,6 +411,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.janitor.Do(func() { go s.runJanitor(); go s.runStats() })
 	s.logger.Info("listening", "addr", ln.Addr().String())
 	var backoff time.Duration
+	_, fresh := ln.(freshListener)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -428,9 +429,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
-			if err := tcpOptionsOf(&s.config().Pooler).apply(tc); err != nil {
+		if tc, ok := conn.(*net.TCPConn); ok { // TCP_NODELAY: Go sets it on every accepted TCP socket
+			o := tcpOptionsOf(&s.config().Pooler)
+			if fresh {
+				err = o.applyFresh(tc)
+			} else {
+				err = o.apply(tc)
+			}
+			if err != nil {
 				s.logger.Debug("client socket options", "error", err)
 			}
 		}

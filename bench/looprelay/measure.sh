@@ -4,6 +4,7 @@
 # server_tls_sslmode disable, trust), interleaved rounds, medians. PgBouncer (PGBOUNCER, default
 # /usr/sbin/pgbouncer; transaction mode, pool 20, trust) runs in the same rounds when installed; with
 # BASE=<git rev>, pgpooler built at that revision runs too, event_loops on ("base-on"), for a before/after.
+# AUTH=scram and LOG_CONNECTIONS=1 as in bench/measure-lib.sh (e.g. AUTH=scram LOG_CONNECTIONS=1 PGBENCH_ARGS=-C).
 # Usage: [BASE=rev] [PGBOUNCER=path] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-3}
@@ -26,24 +27,23 @@ PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 for m in $MODES; do
 	PORT[$m]=$(freeport)
 	if [ "$m" = pgbouncer ]; then
-		echo '"postgres" ""' >"$WORK/userlist.txt"
 		cat >"$WORK/pgbouncer.ini" <<INI
 [databases]
-postgres = host=127.0.0.1 port=$PGPORT user=postgres
+postgres = host=127.0.0.1 port=$PGPORT$(user_pgbouncer)
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = ${PORT[$m]}
 unix_socket_dir =
-auth_type = trust
+auth_type = $(auth_pgbouncer)
 auth_file = $WORK/userlist.txt
 pool_mode = transaction
 default_pool_size = 20
 max_client_conn = 1000
-log_connections = 0
-log_disconnections = 0
+log_connections = $(log_pgbouncer)
+log_disconnections = $(log_pgbouncer)
 logfile = $WORK/pgbouncer.log
 INI
-		chown postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
+		chown postgres "$WORK/pgbouncer.ini"
 		su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
 		PID[$m]=$!; pids+=("$!")
 		continue

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/lesismal/nbio"
@@ -29,6 +30,10 @@ type Conn struct {
 	drainRun  bool // a drain check is queued
 	closed    bool
 	finished  bool // OnClose has been called
+
+	// gone is set once the loop closes the conn itself (closeWith, Detach) or finishes it: nbio's close
+	// callback, on another goroutine, then has nothing to queue to the loop (Loop.onClosed).
+	gone atomic.Bool
 }
 
 // Loop is the loop the conn is enrolled on: enroll its peer there too.
@@ -146,6 +151,7 @@ func (c *Conn) closeWith(err error) {
 		return
 	}
 	c.closed = true
+	c.gone.Store(true)
 	_ = c.nc.CloseWithError(err)
 	c.finish(err)
 }
@@ -156,6 +162,7 @@ func (c *Conn) finish(err error) {
 		return
 	}
 	c.closed, c.finished = true, true
+	c.gone.Store(true)
 	c.in = nil
 	if _, ok := c.l.conns[c]; ok {
 		delete(c.l.conns, c)
