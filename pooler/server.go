@@ -73,6 +73,7 @@ type Server struct {
 	stopOnce   sync.Once
 	baseCtx    context.Context // ends at Shutdown: waits for servers give up
 	cancelBase context.CancelFunc
+	ended      *clientCtx // a context of baseCtx ended with errQuiet: of every client cancelled before it made its own (clientctx.go)
 	janitor    sync.Once
 	clientWG   sync.WaitGroup
 	probes     sync.WaitGroup // running server login probes (probe.go); Shutdown waits for them
@@ -95,6 +96,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		stopped:    make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.ended = endedCtx(s.baseCtx)
 	s.cancelKeys.init()
 	s.started = time.Now()
 	s.pause = pauseState{paused: map[string]bool{}, disabled: map[string]bool{}, resumed: make(chan struct{})}
