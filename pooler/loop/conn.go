@@ -30,6 +30,7 @@ type Conn struct {
 	drainRun  bool // a drain check is queued
 	closed    bool
 	finished  bool // OnClose has been called
+	unread    bool // the socket may hold bytes not read yet: resumed reads it (not set: it was read empty since)
 
 	// gone is set once the loop closes the conn itself (closeWith, Detach) or finishes it: nbio's close
 	// callback, on another goroutine, then has nothing to queue to the loop (Loop.onClosed).
@@ -133,7 +134,9 @@ func (c *Conn) resumed() {
 	if len(c.in) > 0 {
 		c.deliver(nil)
 	}
-	c.readable()
+	if c.unread { // else the socket was read empty and no event came since: no read to get EAGAIN
+		c.readable()
+	}
 }
 
 // Paused reports whether the conn is paused.
@@ -176,7 +179,8 @@ func (c *Conn) finish(err error) {
 // readable reads until the socket is empty (edge-triggered) or the conn pauses.
 func (c *Conn) readable() {
 	if c.paused || c.closed || c.reading || !c.registered {
-		return // not registered yet: register reads it
+		c.unread = true // read once resumed; not registered yet: register reads it
+		return
 	}
 	c.reading = true
 	defer func() { c.reading = false }()
@@ -190,6 +194,7 @@ func (c *Conn) readable() {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case errors.Is(err, syscall.EAGAIN):
+			c.unread = false
 			return
 		case err != nil:
 			c.closeWith(err)
@@ -199,9 +204,11 @@ func (c *Conn) readable() {
 			return
 		case n < len(buf):
 			// A short read emptied the receive queue; new bytes bring a new edge.
+			c.unread = false
 			return
 		}
 	}
+	c.unread = true // paused after a read that filled buf: more may be waiting, with no edge to come
 }
 
 // deliver offers the unconsumed bytes plus data to OnData and keeps the rest.

@@ -58,6 +58,7 @@ func (c *Conn) register() {
 			return
 		}
 	}
+	c.unread = true
 	if !c.resuming { // bytes that arrived before the registration (Conn.resumed reads them)
 		c.resuming = true
 		l.soon = append(l.soon, c)
