@@ -44,7 +44,7 @@ log_disconnections = $(log_pgbouncer)
 logfile = $WORK/pgbouncer.log
 INI
 		chown postgres "$WORK/pgbouncer.ini"
-		su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
+		su postgres -s /bin/sh -c "ulimit -n 4096 2>/dev/null; exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
 		PID[$m]=$!; pids+=("$!")
 		continue
 	fi

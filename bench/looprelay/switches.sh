@@ -34,7 +34,7 @@ if [ -x "$PGBOUNCER" ]; then
 	printf '[databases]\npostgres = host=127.0.0.1 port=%s%s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\nauth_type = %s\nauth_file = %s\npool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\nlog_connections = %s\nlog_disconnections = %s\nlogfile = %s\n' \
 		"$PGPORT" "$(user_pgbouncer)" "${PORT[$t]}" "$(auth_pgbouncer)" "$WORK/userlist.txt" "$(log_pgbouncer)" "$(log_pgbouncer)" "$WORK/pgbouncer.log" >"$WORK/pgbouncer.ini"
 	chown postgres "$WORK/pgbouncer.ini"
-	su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
+	su postgres -s /bin/sh -c "ulimit -n 4096 2>/dev/null; exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
 	sleep 1
 	PID[$t]=$(pgrep -P "$!" || echo "$!"); pids+=("${PID[$t]}")
 fi
