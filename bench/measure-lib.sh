@@ -9,6 +9,10 @@
 # made with openssl) and sets the poolers' server_tls_sslmode to it (pgpooler_toml; PgBouncer: pgbouncer_tls);
 # default disable, PostgreSQL without ssl. CLIENT_TLS=require makes pgbench use TLS (PGSSLMODE) and both poolers
 # accept it (client_tls_sslmode, with that certificate).
+# AUTH=scram: PostgreSQL asks TCP clients for scram-sha-256 (role postgres, password "bench", PGPASSWORD set) and
+# both poolers check SCRAM against an auth_file holding that secret copied out of pg_authid ($WORK/userlist.txt,
+# write_userlist), as the bench suite does; otherwise trust. LOG_CONNECTIONS=1 logs connections and
+# disconnections in both poolers (the suite's setting; off by default here).
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 TCK=$(getconf CLK_TCK)
 pids=()
@@ -27,7 +31,11 @@ measure_setup() {
 	chown postgres "$WORK"
 	trap measure_cleanup EXIT
 	PGPORT=$(freeport)
-	su postgres -c "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
+	if [ "${AUTH:-}" = scram ]; then
+		su postgres -c "$PGBIN/initdb -D $WORK/data --auth-local=trust --auth-host=scram-sha-256 -U postgres" >/dev/null
+	else
+		su postgres -c "$PGBIN/initdb -D $WORK/data -A trust -U postgres" >/dev/null
+	fi
 	local ssl=""
 	if [ "${SERVER_TLS:-disable}" != disable ] || [ "${CLIENT_TLS:-disable}" != disable ]; then
 		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout "$WORK/data/server.key" \
@@ -39,19 +47,43 @@ measure_setup() {
 	fi
 	if [ "${SERVER_TLS:-disable}" != disable ]; then ssl="-c ssl=on"; fi
 	su postgres -c "$PGBIN/pg_ctl -D $WORK/data -l $WORK/pg.log -o '-p $PGPORT -k $WORK -c max_connections=200 -c shared_buffers=256MB -c fsync=off $ssl' -w start" >/dev/null
+	if [ "${AUTH:-}" = scram ]; then
+		su postgres -c "$PGBIN/psql -h $WORK -p $PGPORT -U postgres -qc \"ALTER ROLE postgres PASSWORD 'bench'\"" >/dev/null
+		export PGPASSWORD=bench
+	fi
 	"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
+	write_userlist
 }
 
+# write_userlist: $WORK/userlist.txt, the poolers' auth_file (the role's SCRAM secret with AUTH=scram, else "").
+write_userlist() {
+	local secret=""
+	[ "${AUTH:-}" = scram ] && secret=$(su postgres -c "$PGBIN/psql -h $WORK -p $PGPORT -U postgres -Atc \"SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'\"")
+	printf '"postgres" "%s"\n' "$secret" >"$WORK/userlist.txt"
+	chown postgres "$WORK/userlist.txt"
+}
+
+# Settings that AUTH and LOG_CONNECTIONS choose, in each pooler's syntax.
+auth_pgbouncer() { [ "${AUTH:-}" = scram ] && echo scram-sha-256 || echo trust; }
+log_pgbouncer() { [ "${LOG_CONNECTIONS:-}" = 1 ] && echo 1 || echo 0; }
+auth_pgpooler() { [ "${AUTH:-}" = scram ] && echo "\"scram-sha-256\"" || echo "\"trust\""; }
+# The database entries' forced user: none with AUTH=scram (a forced user's server login would need its
+# password, where the clients' SCRAM keys are what both poolers log in with).
+user_pgbouncer() { [ "${AUTH:-}" = scram ] || echo " user=postgres"; }
+user_pgpooler() { [ "${AUTH:-}" = scram ] || echo 'user = "postgres"'; }
+log_pgpooler() { [ "${LOG_CONNECTIONS:-}" = 1 ] && echo true || echo false; }
+
 # pgpooler_toml PORT EVENT_LOOPS [EXTRA]: the looprelay measurements' pgpooler config (transaction mode, pool 20,
-# trust, no prepared-statement tracking, server_tls_sslmode SERVER_TLS or disable) on stdout, EXTRA lines added
-# to [pooler].
+# trust or AUTH, no prepared-statement tracking, server_tls_sslmode SERVER_TLS or disable) on stdout, EXTRA
+# lines added to [pooler].
 pgpooler_toml() {
 	cat <<TOML
 [pooler]
 listen_addr = "127.0.0.1"
 listen_port = $1
 unix_socket_dir = ""
-auth_type = "trust"
+auth_type = $(auth_pgpooler)
+auth_file = "$WORK/userlist.txt"
 pool_mode = "transaction"
 default_pool_size = 20
 max_client_conn = 1000
@@ -59,14 +91,14 @@ max_prepared_statements = 0
 server_tls_sslmode = "${SERVER_TLS:-disable}"
 client_tls_sslmode = "${CLIENT_TLS:-disable}"
 $([ "${CLIENT_TLS:-disable}" = disable ] || printf 'client_tls_key_file = "%s"\nclient_tls_cert_file = "%s"' "$WORK/server.key" "$WORK/server.crt")
-log_connections = false
-log_disconnections = false
+log_connections = $(log_pgpooler)
+log_disconnections = $(log_pgpooler)
 event_loops = $2
 ${3:-}
 [databases.postgres]
 host = "127.0.0.1"
 port = $PGPORT
-user = "postgres"
+$(user_pgpooler)
 TOML
 }
 

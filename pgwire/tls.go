@@ -1,7 +1,6 @@
 package pgwire
 
 import (
-	"io"
 	"net"
 )
 
@@ -16,19 +15,35 @@ const ALPNProtocol = "postgresql"
 
 // PeekByte reads the first byte a connection sends and returns it with a net.Conn that yields that byte
 // again before the rest of the stream, so a caller can choose between a start-up packet and a TLS
-// handshake. Errors are those of the read (io.EOF when the peer closed without sending).
+// handshake. It reads what one read returns, up to peekMax bytes (never more than any first packet
+// holds), so that an SSLRequest is read whole with it: one system call where a byte-wise peek and the
+// packet's two reads cost three. Errors are those of the read (io.EOF when the peer closed without
+// sending).
 func PeekByte(conn net.Conn) (byte, net.Conn, error) {
-	var b [1]byte
-	if _, err := io.ReadFull(conn, b[:]); err != nil {
-		return 0, conn, err
+	pc := &prefixConn{Conn: conn}
+	for {
+		n, err := conn.Read(pc.buf[:])
+		if n > 0 {
+			pc.prefix = pc.buf[:n]
+			return pc.buf[0], pc, nil
+		}
+		if err != nil {
+			return 0, conn, err
+		}
 	}
-	return b[0], &prefixConn{Conn: conn, prefix: b[:]}, nil
 }
+
+// peekMax is how much PeekByte reads at most: 8 bytes, the shortest start-up packet (an SSLRequest or
+// GSSENCRequest; a StartupMessage or CancelRequest is longer, and its length field says so) and less than
+// a TLS record's 5-byte header plus the 4-byte header of the handshake message in it. What PeekByte read
+// is thus consumed by the first packet's reads, and nothing of what follows it is held in the prefix.
+const peekMax = 8
 
 // prefixConn is a net.Conn whose first reads return prefix before reading the connection itself.
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	buf    [peekMax]byte // prefix's storage
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {

@@ -119,6 +119,9 @@ func (c *clientConn) serve() {
 		endLogin = cancel
 	}
 	err := c.login(&counted)
+	if err != nil {
+		c.flushAuthFinal() // before the error that ends the login, as it was sent
+	}
 	// The login's timer and its entry among baseCtx's children go now, not when the session ends: a
 	// context map that once held every connected client keeps that size for good.
 	endLogin()
@@ -219,6 +222,7 @@ func (c *clientConn) login(counted *bool) error {
 	if err != nil {
 		return err
 	}
+	c.ls.holdAuthFinal = true // sendWelcome writes it
 	if err := c.authenticate(cfg); err != nil {
 		return err
 	}
@@ -344,10 +348,12 @@ func (c *clientConn) tryParams(sc *serverConn, want, unknown, normalized map[str
 	return nil
 }
 
-// sendWelcome completes the login: NegotiateProtocolVersion when the client asked for more than 3.0,
+// sendWelcome completes the login, in one write: a SCRAM login's AuthenticationSASLFinal (held by
+// scramExchange), NegotiateProtocolVersion when the client asked for more than 3.0,
 // AuthenticationOk, ParameterStatus for every reported parameter, BackendKeyData, ReadyForQuery.
 func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]string) error {
-	var buf []byte
+	buf := c.ls.authFinal // the SCRAM exchange's last message, held for this write (loginState)
+	c.ls.authFinal = nil
 	if st.MinorVersion() > 0 || len(st.ProtocolOptions) > 0 {
 		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
 	}

@@ -289,7 +289,9 @@ func (c *clientConn) scramExchange(secret *auth.SCRAMSecret) error {
 	if err != nil {
 		return c.scramError(err, secret != nil)
 	}
-	if err := c.sendAuth(&pgproto3.AuthenticationSASLFinal{Data: serverFinal}); err != nil {
+	if c.ls.holdAuthFinal { // written with the welcome (loginState.holdAuthFinal)
+		c.ls.authFinal, _ = (&pgproto3.AuthenticationSASLFinal{Data: serverFinal}).Encode(nil)
+	} else if err := c.sendAuth(&pgproto3.AuthenticationSASLFinal{Data: serverFinal}); err != nil {
 		return err
 	}
 	c.identity.Method = "scram-sha-256"

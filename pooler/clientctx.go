@@ -27,10 +27,26 @@ func (c *clientConn) context() context.Context {
 
 // cancel ends the client's context with cause (errQuiet for KILL_CLIENT, KILL and the client's end) and
 // tells the event loop of a client served there (ctxCancelled). Safe from any goroutine, more than once.
+// A client that never made its context (nothing waited on it) is given the Server's ended one
+// (endedCtx) rather than a context made only to be ended: every login of pgbench -C made one at its
+// close, an allocation and a turn of the base context's lock.
 func (c *clientConn) cancel(cause error) {
+	if cause == errQuiet && c.life.CompareAndSwap(nil, c.s.ended) {
+		c.ctxCancelled()
+		return
+	}
 	c.context()
 	c.life.Load().end(cause)
 	c.ctxCancelled()
+}
+
+// endedCtx returns a context of base that has ended with cause errQuiet, as a client's context does once
+// cancelled: its Err, Cause, Done and Deadline are those, so it stands for any such client's. A context
+// made of it, or an AfterFunc on it, ends or runs at once and is not kept among its children.
+func endedCtx(base context.Context) *clientCtx {
+	ctx, end := context.WithCancelCause(base)
+	end(errQuiet)
+	return &clientCtx{ctx: ctx, end: end}
 }
 
 // ctxErr is c.context().Err() without making the context: the base context's error while it is unmade

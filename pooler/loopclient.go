@@ -303,6 +303,7 @@ func (lp *loopClient) finish(err error) {
 		return
 	}
 	lp.done = true
+	lp.finished.Store(true)
 	lp.stopTimeouts()
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, loop.ErrStopped):

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/pgpooler/pgpooler/pooler/config"
@@ -120,7 +121,10 @@ func (c *clientConn) serveOnLoop(counted bool) {
 // place of a context.AfterFunc, which would cost every idle client an entry among its context's
 // children, the AfterFunc's own context and a Done channel.
 func (c *clientConn) ctxCancelled() {
-	if lp := c.lp.Load(); lp != nil { // no c.mu: abandon cancels after a panic that may have held it
+	// No c.mu: abandon cancels after a panic that may have held it. A finished client (its own finish
+	// cancels it, on the loop) needs nothing queued: ctxEnded would do nothing, and the Run would wake
+	// the loop by itself once per closed client.
+	if lp := c.lp.Load(); lp != nil && !lp.finished.Load() {
 		_ = lp.l.Run(lp.ctxEnded)
 	}
 }
@@ -146,6 +150,7 @@ type loopClient struct {
 	discard    int                        // bytes of the client's current message still to drop
 	pend       *[]byte                    // client messages gathered for one write to the server within OnData (loopprepare.go)
 	done       bool                       // closed and finished
+	finished   atomic.Bool                // set by finish (done, for other goroutines: ctxCancelled)
 	err        error                      // why the pooler closed the client
 }
 

@@ -74,6 +74,7 @@ type Server struct {
 	stopOnce   sync.Once
 	baseCtx    context.Context // ends at Shutdown: waits for servers give up
 	cancelBase context.CancelFunc
+	ended      *clientCtx // a context of baseCtx ended with errQuiet: of every client cancelled before it made its own (clientctx.go)
 	janitor    sync.Once
 	clientWG   sync.WaitGroup
 	probes     sync.WaitGroup // running server login probes (probe.go); Shutdown waits for them
@@ -96,6 +97,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		stopped:    make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.ended = endedCtx(s.baseCtx)
 	s.cancelKeys.init()
 	s.started = time.Now()
 	s.pause = pauseState{paused: map[string]bool{}, disabled: map[string]bool{}, resumed: make(chan struct{})}
@@ -366,7 +368,7 @@ func (s *Server) Listen() ([]net.Listener, error) {
 		if err != nil {
 			return fail(fmt.Errorf("listen_addr %q listen_port %d: %w", a, cfg.ListenPort, err))
 		}
-		lns = append(lns, ln)
+		lns = append(lns, freshListener{ln})
 	}
 	if cfg.UnixSocketDir != "" {
 		path := filepath.Join(cfg.UnixSocketDir, fmt.Sprintf(".s.PGSQL.%d", cfg.ListenPort))
@@ -417,6 +419,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.janitor.Do(func() { go s.runJanitor(); go s.runStats() })
 	s.logger.Info("listening", "addr", ln.Addr().String())
 	var backoff time.Duration
+	_, fresh := ln.(freshListener)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -434,9 +437,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
-			if err := tcpOptionsOf(&s.config().Pooler).apply(tc); err != nil {
+		if tc, ok := conn.(*net.TCPConn); ok { // TCP_NODELAY: Go sets it on every accepted TCP socket
+			o := tcpOptionsOf(&s.config().Pooler)
+			if fresh {
+				err = o.applyFresh(tc)
+			} else {
+				err = o.apply(tc)
+			}
+			if err != nil {
 				s.logger.Debug("client socket options", "error", err)
 			}
 		}

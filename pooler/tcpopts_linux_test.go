@@ -119,6 +119,26 @@ func (l *recordingListener) Accept() (net.Conn, error) {
 // TestTCPOptionsAccepted: Serve sets the options in force on each accepted client connection, over
 // Go's 15 s keepalive of net.Listen, and a RELOAD changes them for connections accepted after it.
 func TestTCPOptionsAccepted(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0") // Go's default: keepalive on, 15 s, 15 s, 9
+	if err != nil {
+		t.Fatal(err)
+	}
+	testAcceptedOptions(t, inner, func(ln net.Listener) net.Listener { return ln })
+}
+
+// TestTCPOptionsAcceptedFresh: the same on a listener as Listen opens it (KeepAlive -1, a freshListener),
+// where Serve sets only what differs from a fresh socket's options (applyFresh).
+func TestTCPOptionsAcceptedFresh(t *testing.T) {
+	inner, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testAcceptedOptions(t, inner, func(ln net.Listener) net.Listener { return freshListener{ln} })
+}
+
+// testAcceptedOptions serves inner (recorded, then wrapped by wrap) and checks the accepted sockets'
+// options with the defaults, after a RELOAD that sets every option, and with tcp_keepalive off.
+func testAcceptedOptions(t *testing.T, inner net.Listener, wrap func(net.Listener) net.Listener) {
 	osDefault := osSockopts(t)
 	cfg := config.Default()
 	cfg.Pooler.ListenAddr = "127.0.0.1"
@@ -129,13 +149,9 @@ func TestTCPOptionsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0") // Go's default: keepalive on, 15 s, 15 s, 9
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln := &recordingListener{Listener: inner, accepted: make(chan net.Conn, 1)}
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
+	go func() { served <- s.Serve(wrap(ln)) }()
 	defer func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -5,8 +5,9 @@
 # /usr/sbin/pgbouncer; transaction mode, pool 20, trust) runs in the same rounds when installed; with
 # BASE=<git rev>, pgpooler built at that revision runs too, event_loops on ("base-on"), for a before/after.
 # SERVER_TLS=require: PostgreSQL with ssl on, both poolers' server_tls_sslmode require; CLIENT_TLS=require: pgbench
-# over TLS to both poolers (bench/measure-lib.sh).
-# Usage: [BASE=rev] [PGBOUNCER=path] [SERVER_TLS=mode] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
+# over TLS to both poolers (bench/measure-lib.sh). AUTH=scram and LOG_CONNECTIONS=1 as in bench/measure-lib.sh
+# (e.g. AUTH=scram LOG_CONNECTIONS=1 PGBENCH_ARGS=-C).
+# Usage: [BASE=rev] [PGBOUNCER=path] [SERVER_TLS=mode] [AUTH=scram] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -28,26 +29,25 @@ PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 for m in $MODES; do
 	PORT[$m]=$(freeport)
 	if [ "$m" = pgbouncer ]; then
-		echo '"postgres" ""' >"$WORK/userlist.txt"
 		cat >"$WORK/pgbouncer.ini" <<INI
 [databases]
-postgres = host=127.0.0.1 port=$PGPORT user=postgres
+postgres = host=127.0.0.1 port=$PGPORT$(user_pgbouncer)
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = ${PORT[$m]}
 unix_socket_dir =
-auth_type = trust
+auth_type = $(auth_pgbouncer)
 auth_file = $WORK/userlist.txt
 pool_mode = transaction
 default_pool_size = 20
 max_client_conn = 1000
-log_connections = 0
-log_disconnections = 0
+log_connections = $(log_pgbouncer)
+log_disconnections = $(log_pgbouncer)
 logfile = $WORK/pgbouncer.log
 $(pgbouncer_tls)
 INI
-		chown postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
-		su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
+		chown postgres "$WORK/pgbouncer.ini"
+		su postgres -s /bin/sh -c "ulimit -n 4096 2>/dev/null; exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
 		PID[$m]=$!; pids+=("$!")
 		continue
 	fi

@@ -4,7 +4,7 @@
 # and system calls per transaction (perf stat), over pgbench -S runs in transaction mode, pool 20, trust. Each VARIANT is a pgpooler started with
 # that environment (e.g. "GOMAXPROCS=3"; "-" for none; "BIN=path" runs that pgpooler binary instead of the
 # checkout's, e.g. one built at another revision) and extra config lines from EXTRA_<n> (n counts from 1).
-# PGBENCH_ARGS adds pgbench options (e.g. "-M extended").
+# PGBENCH_ARGS adds pgbench options (e.g. "-M extended"); AUTH=scram and LOG_CONNECTIONS=1 as in bench/measure-lib.sh.
 # Usage: [VARIANTS="- GOMAXPROCS=3"] [PGBOUNCER=path] bench/looprelay/switches.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-1}
@@ -31,11 +31,10 @@ for v in ${VARIANTS:--}; do
 done
 if [ -x "$PGBOUNCER" ]; then
 	t=pgbouncer; TARGETS+=("$t"); PORT[$t]=$(freeport)
-	echo '"postgres" ""' >"$WORK/userlist.txt"
-	printf '[databases]\npostgres = host=127.0.0.1 port=%s user=postgres\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\nauth_type = trust\nauth_file = %s\npool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\nlog_connections = 0\nlog_disconnections = 0\nlogfile = %s\n%s\n' \
-		"$PGPORT" "${PORT[$t]}" "$WORK/userlist.txt" "$WORK/pgbouncer.log" "$(pgbouncer_tls)" >"$WORK/pgbouncer.ini"
-	chown postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
-	su postgres -s /bin/sh -c "exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
+	printf '[databases]\npostgres = host=127.0.0.1 port=%s%s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\nauth_type = %s\nauth_file = %s\npool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\nlog_connections = %s\nlog_disconnections = %s\nlogfile = %s\n%s\n' \
+		"$PGPORT" "$(user_pgbouncer)" "${PORT[$t]}" "$(auth_pgbouncer)" "$WORK/userlist.txt" "$(log_pgbouncer)" "$(log_pgbouncer)" "$WORK/pgbouncer.log" "$(pgbouncer_tls)" >"$WORK/pgbouncer.ini"
+	chown postgres "$WORK/pgbouncer.ini"
+	su postgres -s /bin/sh -c "ulimit -n 4096 2>/dev/null; exec $PGBOUNCER $WORK/pgbouncer.ini" >/dev/null 2>&1 &
 	sleep 1
 	PID[$t]=$(pgrep -P "$!" || echo "$!"); pids+=("${PID[$t]}")
 fi

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/lesismal/nbio"
@@ -30,6 +31,11 @@ type Conn struct {
 	drainRun  bool // a drain check is queued
 	closed    bool
 	finished  bool // OnClose has been called
+	unread    bool // the socket may hold bytes not read yet: resumed reads it (not set: it was read empty since)
+
+	// gone is set once the loop closes the conn itself (closeWith, Detach) or finishes it: nbio's close
+	// callback, on another goroutine, then has nothing to queue to the loop (Loop.onClosed).
+	gone atomic.Bool
 }
 
 // Loop is the loop the conn is enrolled on: enroll its peer there too.
@@ -129,7 +135,9 @@ func (c *Conn) resumed() {
 	if len(c.in) > 0 || c.held {
 		c.deliver(nil)
 	}
-	c.readable()
+	if c.unread { // else the socket was read empty and no event came since: no read to get EAGAIN
+		c.readable()
+	}
 }
 
 // Hold tells the conn whether its handler keeps inbound bytes of its own that it has not consumed yet
@@ -152,6 +160,7 @@ func (c *Conn) closeWith(err error) {
 		return
 	}
 	c.closed = true
+	c.gone.Store(true)
 	_ = c.nc.CloseWithError(err)
 	c.finish(err)
 }
@@ -162,6 +171,7 @@ func (c *Conn) finish(err error) {
 		return
 	}
 	c.closed, c.finished = true, true
+	c.gone.Store(true)
 	c.in = nil
 	if _, ok := c.l.conns[c]; ok {
 		delete(c.l.conns, c)
@@ -175,7 +185,8 @@ func (c *Conn) finish(err error) {
 // readable reads until the socket is empty (edge-triggered) or the conn pauses.
 func (c *Conn) readable() {
 	if c.paused || c.closed || c.reading || !c.registered {
-		return // not registered yet: register reads it
+		c.unread = true // read once resumed; not registered yet: register reads it
+		return
 	}
 	c.reading = true
 	defer func() { c.reading = false }()
@@ -189,6 +200,7 @@ func (c *Conn) readable() {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case errors.Is(err, syscall.EAGAIN):
+			c.unread = false
 			return
 		case err != nil:
 			c.closeWith(err)
@@ -198,9 +210,11 @@ func (c *Conn) readable() {
 			return
 		case n < len(buf):
 			// A short read emptied the receive queue; new bytes bring a new edge.
+			c.unread = false
 			return
 		}
 	}
+	c.unread = true // paused after a read that filled buf: more may be waiting, with no edge to come
 }
 
 // deliver offers the unconsumed bytes plus data to OnData and keeps the rest.

@@ -41,6 +41,7 @@ func (c *Conn) Detach() (net.Conn, error) {
 		return nil, err
 	}
 	c.closed, c.finished = true, true
+	c.gone.Store(true)
 	c.in = nil
 	if _, ok := c.l.conns[c]; ok {
 		delete(c.l.conns, c)

@@ -36,9 +36,10 @@ func (l *Loop) Enroll(c net.Conn, h Handler) (*Conn, error) {
 }
 
 // register adds the conn to its loop's engine, on the loop: what Write got before is written, and the
-// bytes that arrived before are read in a function queued after it, so that every conn enrolled in the
-// same loop callback (a client and its server, say) is registered before any of them is read and its
-// handler writes to another.
+// bytes that arrived before are read once the queued functions running now have run (the loop's soon
+// list, as for Resume: no wake-up of the loop by itself, which cost a write and a read of the wake
+// socket per enrolled conn), so that every conn enrolled in the same loop callback (a client and its
+// server, say) is registered before any of them is read and its handler writes to another.
 func (c *Conn) register() {
 	l := c.l
 	if c.closed { // closed (Conn.Close) before its registration: nbio never had it
@@ -57,5 +58,9 @@ func (c *Conn) register() {
 			return
 		}
 	}
-	_ = l.Run(c.readable) // bytes that arrived before the registration
+	c.unread = true
+	if !c.resuming { // bytes that arrived before the registration (Conn.resumed reads them)
+		c.resuming = true
+		l.soon = append(l.soon, c)
+	}
 }

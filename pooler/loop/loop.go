@@ -177,10 +177,11 @@ func (l *Loop) onWritten(nc *nbio.Conn, _ []byte, n int) {
 
 // onClosed runs on an nbio goroutine (not the loop) when nbio has closed a conn,
 // itself (peer hang-up, write error) or after Conn.Close; the handler hears of it
-// on the loop.
+// on the loop. A conn the loop closed or finished itself (Conn.gone) needs nothing
+// queued: no wake-up of the loop per closed conn.
 func (l *Loop) onClosed(nc *nbio.Conn, err error) {
 	c, ok := nc.Session().(*Conn)
-	if !ok {
+	if !ok || c.gone.Load() {
 		return
 	}
 	if err == nil {

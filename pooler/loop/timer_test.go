@@ -1,0 +1,64 @@
+package loop
+
+import (
+	"testing"
+	"time"
+)
+
+// TestTimerStaleFiring: a timer that fired while the loop was busy (its firing queued) and was then reset
+// to later does not run at the stale firing, only at the new time; one that was stopped after such a firing
+// never runs.
+func TestTimerStaleFiring(t *testing.T) {
+	g := startGroup(t, Config{Loops: 1})
+	l := g.Loop(0)
+	fired := make(chan string, 4)
+	onLoop(t, l, func() {
+		reset := l.AfterFunc(time.Millisecond, func() { fired <- "reset" })
+		stopped := l.AfterFunc(time.Millisecond, func() { fired <- "stopped" })
+		// Keep the loop busy past both timers' time: their firings are queued behind this callback.
+		for start := time.Now(); time.Since(start) < 20*time.Millisecond; {
+		}
+		reset.Reset(200 * time.Millisecond)
+		stopped.Stop()
+		l.AfterFunc(100*time.Millisecond, func() { fired <- "between" })
+	})
+	var got []string
+	for len(got) < 2 {
+		select {
+		case s := <-fired:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timers fired: %v", got)
+		}
+	}
+	if got[0] != "between" || got[1] != "reset" {
+		t.Fatalf("timers fired in the order %v, want between (100 ms), then reset (200 ms): the stale firing ran the reset timer", got)
+	}
+	onLoop(t, l, func() { l.AfterFunc(50*time.Millisecond, func() { fired <- "last" }) })
+	if s := <-fired; s != "last" {
+		t.Fatalf("after the others fired %q, want last: the stopped timer ran", s)
+	}
+}
+
+// BenchmarkTimerReset: re-arming a loop timer (query_wait_timeout at every wait in line) allocates
+// nothing.
+func BenchmarkTimerReset(b *testing.B) {
+	g, err := Start(Config{Loops: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Stop()
+	l := g.Loop(0)
+	done := make(chan struct{})
+	b.ReportAllocs()
+	_ = l.Run(func() {
+		tm := l.AfterFunc(time.Hour, func() {})
+		b.ResetTimer()
+		for range b.N {
+			tm.Reset(time.Hour)
+			tm.Stop()
+		}
+		close(done)
+	})
+	<-done
+}
