@@ -17,8 +17,8 @@ const (
 	gssEncRequestCode = 80877104
 )
 
-// ProtocolVersion30 is protocol version 3.0, the newest that pgpooler speaks to clients; a client asking
-// for a newer minor version (3.2) gets NegotiateProtocolVersion.
+// ProtocolVersion30 is protocol version 3.0, which pgpooler speaks to its servers and to clients that ask
+// for 3.0 or 3.1 (protoversion.go has 3.2).
 const ProtocolVersion30 = 3 << 16
 
 // MaxStartupPacketSize is the largest start-up packet accepted, in bytes including the length word
@@ -48,7 +48,7 @@ type Startup struct {
 
 	// For KindCancelRequest.
 	ProcessID uint32
-	SecretKey []byte // 4 bytes in protocol 3.0, up to 256 in 3.2
+	SecretKey []byte // 4 bytes in protocol 3.0, 4 to MaxCancelKeyLen in 3.2
 }
 
 // MinorVersion returns the minor protocol version the client asked for.
@@ -69,8 +69,21 @@ func ReadStartup(r io.Reader) (*Startup, error) {
 	if n < 8 || n > MaxStartupPacketSize {
 		return nil, ProtocolViolation("invalid length of startup packet: %d bytes", n)
 	}
+	// The request code first: a CancelRequest's length is checked before its body is read or allocated,
+	// so that a peer announcing a longer one is refused at once instead of being waited for.
+	var code [4]byte
+	if _, err := io.ReadFull(r, code[:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if binary.BigEndian.Uint32(code[:]) == cancelRequestCode && !validCancelLength(n-4) {
+		return nil, ProtocolViolation("invalid length of CancelRequest packet")
+	}
 	body := make([]byte, n-4)
-	if _, err := io.ReadFull(r, body); err != nil {
+	copy(body, code[:])
+	if _, err := io.ReadFull(r, body[4:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -97,7 +110,7 @@ func ParseStartup(body []byte) (*Startup, error) {
 		}
 		return &Startup{Kind: KindGSSENCRequest}, nil
 	case cancelRequestCode:
-		if len(body) < 12 || len(body) > 8+256 {
+		if !validCancelLength(len(body)) {
 			return nil, ProtocolViolation("invalid length of CancelRequest packet")
 		}
 		return &Startup{
@@ -107,7 +120,7 @@ func ParseStartup(body []byte) (*Startup, error) {
 		}, nil
 	}
 	if code>>16 != 3 {
-		return nil, NewFatal(pgerrcode.FeatureNotSupported, "unsupported frontend protocol %d.%d: server supports 3.0 to 3.0", code>>16, code&0xffff)
+		return nil, NewFatal(pgerrcode.FeatureNotSupported, "unsupported frontend protocol %d.%d: server supports 3.0 to 3.%d", code>>16, code&0xffff, ProtocolVersionNewest&0xffff)
 	}
 	s := &Startup{Kind: KindStartupMessage, ProtocolVersion: code, Params: map[string]string{}}
 	rest := body[4:]

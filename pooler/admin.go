@@ -77,7 +77,7 @@ func (c *clientConn) runAdmin(st *pgwire.Startup) error {
 	c.loggedIn = true
 	c.params = map[string]string{"application_name": st.Params["application_name"]}
 	c.mu.Unlock()
-	c.s.cancelKeys.register(c)
+	key := c.s.cancelKeys.register(c, st.CancelKeyLen())
 	if cfg.Pooler.LogConnections {
 		role := "stats_users"
 		if a.sess.Admin {
@@ -88,7 +88,7 @@ func (c *clientConn) runAdmin(st *pgwire.Startup) error {
 		}
 		c.s.logger.Info("admin console connected", "client", c.id, "addr", c.remote, "user", c.user, "as", role)
 	}
-	if err := a.write(admin.Welcome(st, c.cancelPID, c.cancelKey[:])); err != nil {
+	if err := a.write(admin.Welcome(st, c.cancelPID, key)); err != nil {
 		return errQuiet
 	}
 	return a.run()

@@ -1,6 +1,7 @@
 package pooler
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
@@ -8,27 +9,35 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgpooler/pgpooler/pgwire"
 )
 
 // cancelRegistry maps the BackendKeyData the pooler gave each client to that client, so that a
 // CancelRequest (PostgreSQL protocol docs, "Canceling Requests in Progress") can be routed to the server
-// the client holds at that moment.
+// the client holds at that moment. A protocol 3.0 client's 4-byte key is in its clientConn; the 32-byte
+// key of a protocol 3.2 client is here in long, so that 3.0 clients pay nothing for 3.2's keys.
 type cancelRegistry struct {
 	mu      sync.Mutex
 	clients map[uint32]*clientConn
+	long    map[uint32][pgwire.CancelKeyLen32]byte // the keys of protocol 3.2 clients, by process ID
 }
 
-func (r *cancelRegistry) init() { r.clients = map[uint32]*clientConn{} }
+func (r *cancelRegistry) init() {
+	r.clients = map[uint32]*clientConn{}
+	r.long = map[uint32][pgwire.CancelKeyLen32]byte{}
+}
 
 // register gives c a fresh random process ID, within 1..2^31-1 as PostgreSQL's process IDs are (clients
 // pass it where SQL wants an int4, such as pg_terminate_backend, or keep it in a signed 32-bit integer),
-// and a 4-byte secret key, both from crypto/rand.
-func (r *cancelRegistry) register(c *clientConn) {
+// and a secret key of keyLen bytes (pgwire.CancelKeyLen30 or pgwire.CancelKeyLen32, as
+// Startup.CancelKeyLen tells), both from crypto/rand. It returns the key, for BackendKeyData.
+func (r *cancelRegistry) register(c *clientConn, keyLen int) []byte {
+	var b [4 + pgwire.CancelKeyLen32]byte
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		if _, err := rand.Read(b[:4+keyLen]); err != nil {
 			panic("crypto/rand failed: " + err.Error()) // documented never to fail on Linux
 		}
 		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
@@ -39,9 +48,13 @@ func (r *cancelRegistry) register(c *clientConn) {
 			continue
 		}
 		c.cancelPID = pid
-		c.cancelKey = [4]byte(b[4:])
 		r.clients[pid] = c
-		return
+		if keyLen == pgwire.CancelKeyLen32 {
+			r.long[pid] = [pgwire.CancelKeyLen32]byte(b[4:])
+			return bytes.Clone(b[4:])
+		}
+		c.cancelKey = [4]byte(b[4:])
+		return c.cancelKey[:]
 	}
 }
 
@@ -50,15 +63,25 @@ func (r *cancelRegistry) unregister(c *clientConn) {
 	defer r.mu.Unlock()
 	if r.clients[c.cancelPID] == c {
 		delete(r.clients, c.cancelPID)
+		delete(r.long, c.cancelPID)
 	}
 }
 
-// lookup returns the client whose key matches, comparing the secret in constant time.
+// lookup returns the client whose key matches, comparing the secret in constant time (for a key of the
+// client's length: a key of another length never matches). It allocates nothing.
 func (r *cancelRegistry) lookup(pid uint32, key []byte) *clientConn {
 	r.mu.Lock()
 	c := r.clients[pid]
+	long, isLong := r.long[pid]
 	r.mu.Unlock()
-	if c == nil || subtle.ConstantTimeCompare(c.cancelKey[:], key) != 1 {
+	if c == nil {
+		return nil
+	}
+	want := c.cancelKey[:]
+	if isLong {
+		want = long[:]
+	}
+	if subtle.ConstantTimeCompare(want, key) != 1 {
 		return nil
 	}
 	return c

@@ -52,7 +52,7 @@ type clientConn struct {
 	mode           string
 	loggedIn       bool
 	cancelPID      uint32
-	cancelKey      [4]byte // BackendKeyData's secret key (cancel.go)
+	cancelKey      [4]byte // BackendKeyData's secret key in protocol 3.0 (3.2's longer keys: cancel.go)
 
 	mu           sync.Mutex        // guards the fields below and params
 	params       map[string]string // session parameters this client expects, lower-case names; shared until ownParams (clientparams.go)
@@ -249,8 +249,8 @@ func (c *clientConn) login(counted *bool) error {
 	if err != nil {
 		return err
 	}
-	c.s.cancelKeys.register(c)
-	return c.sendWelcome(st, welcome)
+	key := c.s.cancelKeys.register(c, st.CancelKeyLen())
+	return c.sendWelcome(st, welcome, key)
 }
 
 // errQuiet ends a connection without an ErrorResponse (a CancelRequest connection, a client that left).
@@ -349,14 +349,13 @@ func (c *clientConn) tryParams(sc *serverConn, want, unknown, normalized map[str
 }
 
 // sendWelcome completes the login, in one write: a SCRAM login's AuthenticationSASLFinal (held by
-// scramExchange), NegotiateProtocolVersion when the client asked for more than 3.0,
-// AuthenticationOk, ParameterStatus for every reported parameter, BackendKeyData, ReadyForQuery.
-func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]string) error {
+// scramExchange), NegotiateProtocolVersion when the client asked for a version pgpooler does not speak or
+// for protocol options (pgwire.Startup.AppendNegotiation), AuthenticationOk, ParameterStatus for every
+// reported parameter, BackendKeyData with key (4 bytes in protocol 3.0, 32 in 3.2), ReadyForQuery.
+func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]string, key []byte) error {
 	buf := c.ls.authFinal // the SCRAM exchange's last message, held for this write (loginState)
 	c.ls.authFinal = nil
-	if st.MinorVersion() > 0 || len(st.ProtocolOptions) > 0 {
-		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
-	}
+	buf = st.AppendNegotiation(buf)
 	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
 	c.mu.Lock()
 	for _, k := range session.SortedKeys(welcome) {
@@ -367,7 +366,7 @@ func (c *clientConn) sendWelcome(st *pgwire.Startup, welcome map[string][2]strin
 		buf, _ = (&pgproto3.ParameterStatus{Name: welcome[k][0], Value: v}).Encode(buf)
 	}
 	c.mu.Unlock()
-	buf, _ = (&pgproto3.BackendKeyData{ProcessID: c.cancelPID, SecretKey: c.cancelKey[:]}).Encode(buf)
+	buf, _ = (&pgproto3.BackendKeyData{ProcessID: c.cancelPID, SecretKey: key}).Encode(buf)
 	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
 	_, err := c.stream.Write(buf)
 	return err

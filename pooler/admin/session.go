@@ -37,13 +37,11 @@ type Session struct {
 }
 
 // Welcome is what PgBouncer's console greets a logged-in client with (src/admin.c, admin_setup):
-// NegotiateProtocolVersion if st asked for a newer minor version or protocol options, AuthenticationOk, a
-// fixed set of ParameterStatus, BackendKeyData with pid and key, and ReadyForQuery.
+// NegotiateProtocolVersion if st asked for a version pgpooler does not speak or for protocol options
+// (pgwire.Startup.AppendNegotiation), AuthenticationOk, a fixed set of ParameterStatus, BackendKeyData
+// with pid and key (as long as the protocol spoken wants: Startup.CancelKeyLen), and ReadyForQuery.
 func Welcome(st *pgwire.Startup, pid uint32, key []byte) []byte {
-	var buf []byte
-	if st.MinorVersion() > 0 || len(st.ProtocolOptions) > 0 {
-		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
-	}
+	buf := st.AppendNegotiation(nil)
 	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
 	for _, p := range [][2]string{
 		{"server_version", pgbouncerVersion + "/pgpooler"},
