@@ -294,7 +294,8 @@ func TestMalformedClientDuringTransaction(t *testing.T) {
 }
 
 // TestMalformedNewerProtocolNegotiated: a protocol 3.2 StartupMessage with a "_pq_." option is answered
-// with NegotiateProtocolVersion (newest minor 0, the option unrecognized) and then a working session.
+// with NegotiateProtocolVersion (newest minor 2, the version spoken, and the option unrecognized) and then
+// a working protocol 3.2 session.
 func TestMalformedNewerProtocolNegotiated(t *testing.T) {
 	tp := startPooler(t, malformedConfig)
 	c := dialRaw(t, tp)
@@ -312,10 +313,10 @@ func TestMalformedNewerProtocolNegotiated(t *testing.T) {
 	if !ok {
 		t.Fatalf("first message %T %+v, want NegotiateProtocolVersion", msg, msg)
 	}
-	if npv.NewestMinorProtocol != 0 || !slices.Equal(npv.UnrecognizedOptions, []string{"_pq_.foo"}) {
-		t.Fatalf("NegotiateProtocolVersion %+v, want minor 0 and [_pq_.foo] unrecognized", npv)
+	if npv.NewestMinorProtocol != 2 || !slices.Equal(npv.UnrecognizedOptions, []string{"_pq_.foo"}) {
+		t.Fatalf("NegotiateProtocolVersion %+v, want minor 2 and [_pq_.foo] unrecognized", npv)
 	}
-	// The rest of the welcome is protocol 3.0: AuthenticationOk, ..., a 4-byte cancel key, ReadyForQuery.
+	// The rest of the welcome is protocol 3.2: AuthenticationOk, ..., a 32-byte cancel key, ReadyForQuery.
 	var authOK, keyData bool
 	for ready := false; !ready; {
 		msg, err := fe.Receive()
@@ -326,8 +327,8 @@ func TestMalformedNewerProtocolNegotiated(t *testing.T) {
 		case *pgproto3.AuthenticationOk:
 			authOK = true
 		case *pgproto3.BackendKeyData:
-			if len(m.SecretKey) != 4 {
-				t.Fatalf("BackendKeyData with a %d-byte key after negotiating 3.0, want 4", len(m.SecretKey))
+			if len(m.SecretKey) != 32 {
+				t.Fatalf("BackendKeyData with a %d-byte key in protocol 3.2, want 32", len(m.SecretKey))
 			}
 			keyData = true
 		case *pgproto3.ErrorResponse:
