@@ -89,8 +89,11 @@ var shows = map[string]func(*view) *table{
 	"state":          showState,
 	"version":        showVersion,
 	"mem":            showMem,
-	"dns_hosts":      func(*view) *table { return newTable(dnsHostsColumns) },
-	"dns_zones":      func(*view) *table { return newTable(dnsZonesColumns) },
-	"peers":          func(*view) *table { return newTable(peersColumns) },
-	"peer_pools":     func(*view) *table { return newTable(peerPoolsColumns) },
+	// pgpooler's own: the leak report (show_features.go, show_holders.go)
+	"session_features": showSessionFeatures,
+	"holders":          showHolders,
+	"dns_hosts":        func(*view) *table { return newTable(dnsHostsColumns) },
+	"dns_zones":        func(*view) *table { return newTable(dnsZonesColumns) },
+	"peers":            func(*view) *table { return newTable(peersColumns) },
+	"peer_pools":       func(*view) *table { return newTable(peerPoolsColumns) },
 }
