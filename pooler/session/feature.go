@@ -58,12 +58,15 @@ var featureHint = [featureCount]string{
 const rejectSentinel = "pgpooler_session_feature_"
 
 // MayUseFeature is a quick test, without allocating, for query texts worth scanning: those that
-// contain "listen", "load", "advisory", "temp" or "hold" in any case.
+// contain the word "listen", "load", "temp", "temporary" or "hold", or "advisory", in any case. A word
+// here is not preceded or followed by a letter, digit or underscore, so that column names such as
+// payload, threshold or template do not make FindFeature run; FindFeature's words (splitStatementsN) end
+// only at fewer characters than that, so a statement it finds is never skipped.
 func MayUseFeature(text []byte) bool {
 	for i := 0; i+4 <= len(text); i++ {
 		switch text[i] | 0x20 {
 		case 'l':
-			if i+6 <= len(text) && bytes.EqualFold(text[i:i+6], []byte("listen")) || bytes.EqualFold(text[i:i+4], []byte("load")) {
+			if wordAt(text, i, "listen") || wordAt(text, i, "load") {
 				return true
 			}
 		case 'a':
@@ -71,16 +74,31 @@ func MayUseFeature(text []byte) bool {
 				return true
 			}
 		case 't':
-			if bytes.EqualFold(text[i:i+4], []byte("temp")) {
+			if wordAt(text, i, "temp") || wordAt(text, i, "temporary") {
 				return true
 			}
 		case 'h':
-			if bytes.EqualFold(text[i:i+4], []byte("hold")) {
+			if wordAt(text, i, "hold") {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// wordAt reports whether text holds word (lower-case) at i, in any case, neither preceded nor followed by
+// a letter, digit or underscore.
+func wordAt(text []byte, i int, word string) bool {
+	end := i + len(word)
+	if end > len(text) || !bytes.EqualFold(text[i:end], []byte(word)) {
+		return false
+	}
+	return (i == 0 || !isWordByte(text[i-1])) && (end == len(text) || !isWordByte(text[end]))
+}
+
+// isWordByte reports whether b is an ASCII letter, digit or underscore.
+func isWordByte(b byte) bool {
+	return b == '_' || '0' <= b && b <= '9' || 'a' <= b|0x20 && b|0x20 <= 'z'
 }
 
 // FindFeature returns the first session-only feature used by a statement of sql (a Query's or a
