@@ -48,9 +48,9 @@ func featureLogLines(log, app, feature string) int {
 // TestLeakReportSessionFeatures: in transaction mode every use of a session-only feature is counted per
 // pool and feature in SHOW SESSION_FEATURES and pgpooler_session_features_total, as passed to the server
 // or, with reject_session_features, as refused; over the simple protocol (client a) and the extended one
-// (client b), with and without prepared-statement tracking; clients counts distinct clients. The log has one line per client and feature, with the
-// client's application_name, user, database and address, and no query text. In session mode nothing is
-// counted.
+// (client b), with and without prepared-statement tracking; clients counts distinct clients. The log has
+// one line per client and feature, with the client's application_name, user, database and address, and
+// no query text. Statement mode counts as transaction mode does; in session mode nothing is counted.
 func TestLeakReportSessionFeatures(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -60,7 +60,7 @@ func TestLeakReportSessionFeatures(t *testing.T) {
 	}{
 		{config.PoolModeTransaction, false, 200}, {config.PoolModeTransaction, true, 200},
 		{config.PoolModeTransaction, false, 0}, {config.PoolModeTransaction, true, 0},
-		{config.PoolModeSession, false, 200},
+		{config.PoolModeStatement, false, 200}, {config.PoolModeSession, false, 200},
 	} {
 		t.Run(fmt.Sprintf("%s/reject=%v/max_prepared_statements=%d", tc.mode, tc.reject, tc.maxPrepared), func(t *testing.T) {
 			tp, base := startMetricsPooler(t, pg, func(c *config.Config) {

@@ -53,12 +53,14 @@ func (s *Session) show(q, name string) ([]byte, error) {
 	return complete(t.appendTo(nil), "SHOW"), nil
 }
 
-// helpText is the DETAIL of SHOW HELP's NOTICE, in PgBouncer's layout.
+// helpText is the DETAIL of SHOW HELP's NOTICE, in PgBouncer's layout, with pgpooler's own SHOW commands
+// (SESSION_FEATURES, HOLDERS) on a line of their own.
 const helpText = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n" +
 	"\tSHOW PEERS|PEER_POOLS\n" +
 	"\tSHOW LISTS|MEM|STATE\n" +
 	"\tSHOW DNS_HOSTS|DNS_ZONES\n" +
 	"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n" +
+	"\tSHOW SESSION_FEATURES|HOLDERS\n" +
 	"\tSET key = arg\n" +
 	"\tRELOAD\n" +
 	"\tPAUSE [<db>]\n" +
