@@ -12,8 +12,9 @@ import (
 
 // The leak report, first half (pgpooler's own; issue 12): the session-only features (package session's
 // FindFeature: LISTEN, session advisory locks, temporary tables that outlive the transaction, WITH HOLD
-// cursors, LOAD) that clients use in transaction and statement mode, where what they leave in the
-// session stays behind on a server other clients get. Each use is counted per pool (SHOW
+// cursors, LOAD; and SQL-level PREPAREs the pooler could not carry, session.FeatureUncarriedPrepare)
+// that clients use in transaction and statement mode, where what they leave in the session stays behind
+// on a server other clients get. Each use is counted per pool (SHOW
 // SESSION_FEATURES, pgpooler_session_features_total) and per client (SHOW HOLDERS session_features), as
 // refused (reject_session_features) or passed to the server, and the first use per client and feature is
 // logged, rate-limited, with the client's application_name, user, database and address: never the query
@@ -152,4 +153,31 @@ func (c *clientConn) noteFeature(f session.Feature, refused bool) {
 		"session feature used in "+c.mode+" pooling mode: its effect outlives the transaction",
 		"feature", f.String(), "action", action, "client", c.id, "database", c.database, "user", c.user,
 		"application_name", app, "addr", c.remote)
+}
+
+// uncarriedPrepares counts the names of SQL-level prepared statements that are on the server (server)
+// but that the client does not carry to its next one (client): each was PREPAREd in one query string
+// with other statements (session.ApplyPrepared).
+func uncarriedPrepares(names []string, server, client map[string]string) int {
+	n := 0
+	for _, name := range names {
+		if _, on := server[name]; on {
+			if _, carried := client[name]; !carried {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// noteUncarried counts n prepared statements the client left behind on its server (the feature
+// session.FeatureUncarriedPrepare, passed: reject_session_features does not refuse it). The caller
+// holds no lock.
+func (c *clientConn) noteUncarried(n int) {
+	if c.mode == modeSession || c.pool == nil {
+		return
+	}
+	for range n {
+		c.noteFeature(session.FeatureUncarriedPrepare, false)
+	}
 }

@@ -246,3 +246,46 @@ func TestLeakReportHolders(t *testing.T) {
 		t.Fatal("the waiting client did not get the server after the holder's commit")
 	}
 }
+
+// TestLeakReportUncarriedPrepare: a PREPARE sent in one query string with other statements is SQL the
+// pooler cannot carry to the client's next server (running it again would run the others); in
+// transaction mode it is counted as uncarried_prepare, passed (reject_session_features does not refuse
+// it), and logged once for the client. A PREPARE on its own is carried and not counted.
+func TestLeakReportUncarriedPrepare(t *testing.T) {
+	ctx := context.Background()
+	tp := startPooler(t, func(c *config.Config) {
+		withConsoleUsers(c)
+		c.Pooler.PoolMode = config.PoolModeTransaction
+		c.Pooler.RejectSessionFeatures = true
+	})
+	conn, err := pgx.Connect(ctx, tp.pgxURL(appDB)+"&application_name=preparer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{
+		"PREPARE leak_single AS SELECT 1",
+		"PREPARE leak_multi AS SELECT 2; SELECT 3",
+		"SELECT 4", // the client's next link: the previous transaction's statements are read back by then
+	} {
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	c := openConsole(t, tp, consoleAdmin)
+	var rows []map[string]string
+	eventually(t, 10*time.Second, "uncarried_prepare in SHOW SESSION_FEATURES", func() bool {
+		rows = c.rows(t, "SHOW SESSION_FEATURES")
+		return len(find(rows, "feature", "uncarried_prepare")) > 0
+	})
+	if len(rows) != 1 {
+		t.Errorf("SHOW SESSION_FEATURES rows %v, want only uncarried_prepare", rows)
+	}
+	r := one(t, rows, "feature", "uncarried_prepare")
+	if r["seen"] != "1" || r["passed"] != "1" || r["refused"] != "0" || r["clients"] != "1" {
+		t.Errorf("uncarried_prepare row %v, want seen 1, passed 1, clients 1", r)
+	}
+	if n := featureLogLines(tp.logs.String(), "preparer", "uncarried_prepare"); n != 1 {
+		t.Errorf("%d log lines for the uncarried PREPARE, want 1", n)
+	}
+}

@@ -40,7 +40,7 @@
 //	                                                 (pgpooler's own: SHOW HOLDERS), seconds
 //
 // Per pool and session-only feature, labels database, user, feature (listen, advisory_lock, temp_table,
-// hold_cursor, load) and action (refused by reject_session_features, or passed to the server), the
+// hold_cursor, load, uncarried_prepare) and action (refused by reject_session_features, or passed to the server), the
 // counter of SHOW SESSION_FEATURES (pgpooler's own; pooler/leakreport.go):
 //
 //	pgpooler_session_features_total{database,user,feature,action}  statements using the feature
