@@ -107,6 +107,15 @@ func (lr *leakReport) forget(c *clientConn) {
 	c.mu.Unlock()
 }
 
+// forgetAfterPanic is forget for a client whose goroutine panicked (abandon), without c.mu, which the
+// panic may have left locked.
+func (lr *leakReport) forgetAfterPanic(c *clientConn) {
+	if lockAfterPanic(&lr.mu) {
+		delete(lr.clients, c)
+		lr.mu.Unlock()
+	}
+}
+
 // sessionFeature looks at a Query's or Parse's text that the client sends in transaction or statement
 // mode for a session-only feature: one it finds is counted (noteFeature), and returned when
 // reject_session_features refuses it (the caller sends the sentinel in its place); else FeatureNone.
