@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,10 +158,10 @@ func TestLeakReportSessionFeatures(t *testing.T) {
 	}
 }
 
-// TestLeakReportHolders: with pool_size 1, a client idle in transaction holds the only server. While
-// nobody waits, nothing is logged; once another client waits, the log names the holder (application_name,
-// address, state idle in transaction, no query text), SHOW HOLDERS lists it, and
-// pgpooler_pools_longest_hold_seconds is above 0.
+// TestLeakReportHolders: with pool_size 1, a client idle in transaction holds the only server: SHOW
+// HOLDERS lists it (over pgconn and psql). While nobody waits, nothing is logged; once another client
+// waits, the log names the holder (application_name, address, state idle in transaction, no query text),
+// and pgpooler_pools_longest_hold_seconds is above 0.
 func TestLeakReportHolders(t *testing.T) {
 	ctx := context.Background()
 	tp, base := startMetricsPooler(t, pg, func(c *config.Config) {
@@ -192,6 +194,12 @@ func TestLeakReportHolders(t *testing.T) {
 	})
 	if h["database"] != appDB || h["user"] != appUser || h["addr"] != "127.0.0.1" || h["held_since"] == "NULL" || !strings.HasPrefix(h["link"], "s") {
 		t.Errorf("SHOW HOLDERS row %v", h)
+	}
+	psqlCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(psqlCtx, "psql", "-X", "-h", "127.0.0.1", "-p", strconv.Itoa(tp.port), "-U", consoleAdmin, "pgbouncer", "-c", "SHOW HOLDERS").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "holder-app") || !strings.Contains(string(out), "idle in transaction") {
+		t.Errorf("psql SHOW HOLDERS: %v\n%s", err, out)
 	}
 	// A negative: no holders line while nobody waits. The janitor looks every 200 ms; a window of
 	// several of its rounds, with the holder in place, must stay quiet.
