@@ -66,6 +66,7 @@ type clientConn struct {
 	ownParams    bool              // params is this client's own, not shared with others (clientparams.go)
 	ownBase      bool              // baseParams is this client's own (packed here: no padding of their own)
 	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
+	features     uint8             // bit f set: the client used session feature f (leakreport.go); in padding, no byte added
 	relayDone    chan struct{}     // closed when relayServer for the current link returns
 	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
 	queryStart   time.Time         // when the query now running began (zero: none), for query_time
@@ -466,7 +467,7 @@ func (c *clientConn) forwardScanned(sc *serverConn) error {
 	if i := bytes.IndexByte(text, 0); i >= 0 {
 		text = text[:i]
 	}
-	if f := c.rejectedFeature(text); f != session.FeatureNone {
+	if f := c.sessionFeature(text); f != session.FeatureNone { // counted; refused by reject_session_features (leakreport.go)
 		if msg[0] == 'Q' {
 			return c.sendRejected(sc, session.RejectQuery(f))
 		}
@@ -765,6 +766,7 @@ func (c *clientConn) finish(err error) {
 	c.s.mu.Lock()
 	delete(c.s.clients, c)
 	c.s.mu.Unlock()
+	c.s.leaks.forget(c) // leakreport.go
 	if c.loggedIn && c.s.config().Pooler.LogDisconnections {
 		reason := "client closed the connection"
 		if pe != nil {

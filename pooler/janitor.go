@@ -28,6 +28,7 @@ func (s *Server) runJanitor() {
 func (s *Server) janitorTick(now time.Time) {
 	defer s.recoverJanitor("janitor")
 	s.maintain(now)
+	s.logHolders(now)                            // holders.go
 	s.memReturn.tick(now, s.nextClientID.Load()) // memreturn.go
 }
 

@@ -35,7 +35,7 @@ func queryText(msg []byte) []byte {
 // to the server in its place (refused true; ok false when the write failed: the link has failed).
 func (lp *loopClient) sendIfRefused(msg []byte) (refused, ok bool) {
 	c := lp.c
-	f := c.rejectedFeature(queryText(msg))
+	f := c.sessionFeature(queryText(msg)) // counted; refused by reject_session_features (leakreport.go)
 	if f == session.FeatureNone {
 		return false, true
 	}
@@ -53,7 +53,7 @@ func (lp *loopClient) sendIfRefused(msg []byte) (refused, ok bool) {
 // (prepare.Tracker.Refused) sent in the message's place.
 func (lp *loopClient) sendTrackedIfRefused(msg []byte) (refused, ok bool) {
 	c := lp.c
-	f := c.rejectedFeature(queryText(msg))
+	f := c.sessionFeature(queryText(msg)) // counted; refused by reject_session_features (leakreport.go)
 	if f == session.FeatureNone {
 		return false, true
 	}

@@ -46,6 +46,8 @@ type pool struct {
 	cancelsActive atomic.Int32 // clients' cancel requests being forwarded to servers of this pool (cl_active_cancel_req)
 	beingCanceled atomic.Int32 // released servers waiting for cancel requests to end (sv_being_canceled; counted in total)
 	stats         poolCounters
+	features      poolFeatures // session-only features its clients used (leakreport.go)
+	holdersLogged int64        // when the janitor last logged its holders, Unix nanoseconds (holders.go)
 	obs           PoolObserver // never nil
 
 	mu         sync.Mutex    // guards the login state below

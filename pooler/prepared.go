@@ -75,7 +75,7 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 		if i := bytes.IndexByte(text, 0); i >= 0 {
 			text = text[:i]
 		}
-		if f := c.rejectedFeature(text); f != session.FeatureNone {
+		if f := c.sessionFeature(text); f != session.FeatureNone { // counted; refused (leakreport.go)
 			c.mu.Lock()
 			c.prepared.Refused(&sc.stmts, 'Q', false)
 			c.mu.Unlock()
@@ -92,7 +92,10 @@ func (c *clientConn) sendPrepared(sc *serverConn, msg []byte) error {
 			return pgwire.ProtocolViolation("malformed Parse message")
 		}
 		q, _, ok := bytes.Cut(rest, []byte{0}) // the query text, not copied
-		if f := c.rejectedFeature(q); ok && f != session.FeatureNone {
+		if !ok {
+			q = nil
+		}
+		if f := c.sessionFeature(q); f != session.FeatureNone { // counted; refused (leakreport.go)
 			c.mu.Lock()
 			c.prepared.Refused(&sc.stmts, 'P', name == "")
 			c.mu.Unlock()

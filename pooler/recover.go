@@ -85,6 +85,7 @@ func (c *clientConn) abandon() {
 		delete(c.s.clients, c)
 		c.s.mu.Unlock()
 	}
+	c.s.leaks.forgetAfterPanic(c) // leakreport.go
 }
 
 // recoverRelay is deferred at the root of a link's relay (relayServer). After a panic it closes the

@@ -69,6 +69,8 @@ type Server struct {
 	loginRefusedLog    logLimiter // logins refused by auth_file, hba or a password check
 	panicLog           logLimiter // panics recovered while serving a connection (recover.go)
 
+	leaks leakReport // session features seen and holders of drained pools (leakreport.go, holders.go)
+
 	done       chan struct{} // closed when Shutdown starts
 	stopped    chan struct{} // closed when a Shutdown has finished (Stopped)
 	stopOnce   sync.Once

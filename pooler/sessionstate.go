@@ -58,8 +58,10 @@ func (c *clientConn) syncSQLPrepared(sc *serverConn, sets session.Sets) error {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	sc.sqlStmts, c.sqlStmts = session.ApplyPrepared(rows, names, sc.sqlStmts, c.sqlStmts)
+	uncarried := uncarriedPrepares(names, sc.sqlStmts, c.sqlStmts)
+	c.mu.Unlock()
+	c.noteUncarried(uncarried) // leakreport.go
 	return nil
 }
 

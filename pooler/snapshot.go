@@ -30,7 +30,7 @@ func (s *Server) Snapshot() *Snapshot {
 		pi := &PoolInfo{
 			Database: p.key.database, User: p.key.user, PoolMode: conf.pc.PoolMode, Config: conf.pc,
 			SvLogin:  int(p.opening.Load()),
-			Counters: p.stats.load(),
+			Counters: p.stats.load(), SessionFeatures: p.features.load(),
 		}
 		pi.Config.Password = ""
 		st := p.q.Inspect(func(sc *serverConn) { // under the pool's lock: the idle servers stay idle
@@ -61,6 +61,9 @@ func (s *Server) Snapshot() *Snapshot {
 			linked = append(linked, ci.sc)
 		}
 		if pi := pools[ci.pool]; pi != nil {
+			if ci.Holding != "" {
+				pi.LongestHold = max(pi.LongestHold, now.Sub(ci.HeldSince))
+			}
 			switch ci.State {
 			case "active":
 				pi.ClActive++
@@ -125,7 +128,9 @@ func (c *clientConn) info(now time.Time) clientInfo {
 		ci.sc = c.sc
 		ci.ServerID = c.sc.id
 		ci.server = serverInfo(c.sc, "active", c.id)
+		ci.Holding, ci.HeldSince = c.holdingLocked() // holders.go
 	}
+	ci.SessionFeatures = c.s.leaks.describeLocked(c) // leakreport.go
 	return ci
 }
 

@@ -21,4 +21,8 @@ type (
 	Averages = status.Averages
 	// CancelCounters is status.CancelCounters: the CancelRequests received since start.
 	CancelCounters = status.CancelCounters
+	// SessionFeatureCount is status.SessionFeatureCount: one session-only feature of a pool (leakreport.go).
+	SessionFeatureCount = status.SessionFeatureCount
+	// Holder is status.Holder: a client holding a server (holders.go).
+	Holder = status.Holder
 )

@@ -4,7 +4,8 @@
 //
 // The package is the console's language: it parses a query (parse.go), answers the SHOW commands with
 // PgBouncer 1.25's columns, in its order and with its types (show*.go, rows.go), and checks and runs the
-// process-controlling commands (control.go). It does so over a narrow Server interface (server.go) that
+// process-controlling commands (control.go). Two SHOW commands are pgpooler's own, the leak report:
+// SESSION_FEATURES (show_features.go) and HOLDERS (show_holders.go). It does so over a narrow Server interface (server.go) that
 // the pooler implements: a status.Snapshot to read, and PAUSE, KILL, RELOAD and the rest to call. A
 // Session's answer to a query is a function of the query and that interface, so it is tested without
 // PostgreSQL.

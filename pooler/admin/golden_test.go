@@ -47,15 +47,16 @@ func goldenView() *view {
 		AcceptErrors: 17, SharedStatements: 3, SharedStatementBytes: 300, StartupParams: 2, StartupParamBytes: 50,
 		Pools: []status.PoolInfo{
 			{Database: "app", User: "alice", PoolMode: "transaction", Config: pc, ClActive: 1, ClWaiting: 2, ClActiveCancelReq: 1, SvActive: 1, SvIdle: 2, SvUsed: 1, SvLogin: 1, SvBeingCanceled: 1, MaxWait: 1500 * time.Millisecond,
-				Counters: status.Counters{ServerAssignments: 4, Xacts: 10, Queries: 20, Received: 1000, Sent: 2000, XactTime: 1000, QueryTime: 700, WaitTime: 30, ClientParses: 5, ServerParses: 5, Binds: 6, Logins: 2}},
+				Counters:        status.Counters{ServerAssignments: 4, Xacts: 10, Queries: 20, Received: 1000, Sent: 2000, XactTime: 1000, QueryTime: 700, WaitTime: 30, ClientParses: 5, ServerParses: 5, Binds: 6, Logins: 2},
+				SessionFeatures: []status.SessionFeatureCount{{Feature: "listen", Seen: 3, Refused: 1, Clients: 2}, {Feature: "temp_table", Seen: 1, Clients: 1}}},
 			{Database: "other", User: "bob", PoolMode: "session", Config: pc2, Counters: status.Counters{Xacts: 5, Queries: 7, WaitTime: 3}},
 		},
 		Clients: []status.ClientInfo{
-			{ID: 1, User: "alice", Database: "app", State: "active", ServerID: 3, ApplicationName: "job", Addr: "10.0.0.1", Port: 5555, LocalAddr: "10.0.0.2", LocalPort: 6432, TLS: "TLSv1.3/TLS_AES_128_GCM_SHA256", PreparedStatements: 2},
+			{ID: 1, User: "alice", Database: "app", State: "active", ServerID: 3, ApplicationName: "job", Addr: "10.0.0.1", Port: 5555, LocalAddr: "10.0.0.2", LocalPort: 6432, TLS: "TLSv1.3/TLS_AES_128_GCM_SHA256", PreparedStatements: 2, Holding: "active", SessionFeatures: "listen=2"},
 			{ID: 2, User: "admin", Database: "pgpooler", State: "active", Addr: "unix"},
 			{ID: 4, User: "carol", Database: "app", State: "login"},
 			{ID: 5, User: "dave", Database: "app", State: "waiting", Wait: 2500 * time.Millisecond},
-			{ID: 6, User: "bob", Database: "other", State: "active"},
+			{ID: 6, User: "bob", Database: "other", State: "active", Holding: "idle in transaction"},
 		},
 		Servers: []status.ServerInfo{
 			{ID: 3, User: "alice", Database: "app", State: "active", ClientID: 1, PID: 99, Addr: "127.0.0.1", Port: 5432, LocalAddr: "127.0.0.1", LocalPort: 40000, PreparedStatements: 4},

@@ -53,12 +53,14 @@ func (s *Session) show(q, name string) ([]byte, error) {
 	return complete(t.appendTo(nil), "SHOW"), nil
 }
 
-// helpText is the DETAIL of SHOW HELP's NOTICE, in PgBouncer's layout.
+// helpText is the DETAIL of SHOW HELP's NOTICE, in PgBouncer's layout, with pgpooler's own SHOW commands
+// (SESSION_FEATURES, HOLDERS) on a line of their own.
 const helpText = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n" +
 	"\tSHOW PEERS|PEER_POOLS\n" +
 	"\tSHOW LISTS|MEM|STATE\n" +
 	"\tSHOW DNS_HOSTS|DNS_ZONES\n" +
 	"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n" +
+	"\tSHOW SESSION_FEATURES|HOLDERS\n" +
 	"\tSET key = arg\n" +
 	"\tRELOAD\n" +
 	"\tPAUSE [<db>]\n" +
@@ -89,8 +91,11 @@ var shows = map[string]func(*view) *table{
 	"state":          showState,
 	"version":        showVersion,
 	"mem":            showMem,
-	"dns_hosts":      func(*view) *table { return newTable(dnsHostsColumns) },
-	"dns_zones":      func(*view) *table { return newTable(dnsZonesColumns) },
-	"peers":          func(*view) *table { return newTable(peersColumns) },
-	"peer_pools":     func(*view) *table { return newTable(peerPoolsColumns) },
+	// pgpooler's own: the leak report (show_features.go, show_holders.go)
+	"session_features": showSessionFeatures,
+	"holders":          showHolders,
+	"dns_hosts":        func(*view) *table { return newTable(dnsHostsColumns) },
+	"dns_zones":        func(*view) *table { return newTable(dnsZonesColumns) },
+	"peers":            func(*view) *table { return newTable(peersColumns) },
+	"peer_pools":       func(*view) *table { return newTable(peerPoolsColumns) },
 }

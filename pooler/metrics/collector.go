@@ -68,6 +68,8 @@ var poolGauges = []poolGauge{
 		func(p *pooler.PoolInfo) float64 { return float64(p.SvLogin) }},
 	{poolDesc("client_maxwait_seconds", "How long the oldest waiting client has waited for a server, in seconds (SHOW POOLS maxwait and maxwait_us)."),
 		func(p *pooler.PoolInfo) float64 { return p.MaxWait.Seconds() }},
+	{poolDesc("longest_hold_seconds", "How long the client holding one of the pool's servers longest has held it, in seconds; 0 when none is held (pgpooler's own: SHOW HOLDERS)."),
+		func(p *pooler.PoolInfo) float64 { return p.LongestHold.Seconds() }},
 	{poolDesc("pool_size", "Most server connections of the pool (pool_size, else default_pool_size; SHOW DATABASES pool_size)."),
 		func(p *pooler.PoolInfo) float64 { return float64(p.Config.PoolSize) }},
 	{poolDesc("min_pool_size", "Server connections the pool keeps open (min_pool_size; SHOW DATABASES min_pool_size)."),
@@ -139,6 +141,9 @@ var (
 		"CancelRequests delivered to the server of the client whose key they carried (SHOW TOTALS total_cancel_forwarded_count).", nil, nil)
 	cancelsUnknownDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_unknown_key_total"),
 		"CancelRequests whose key matched no client: forged, or the client had left (SHOW TOTALS total_cancel_unknown_key_count).", nil, nil)
+	sessionFeaturesDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "session_features_total"),
+		"Statements using a session-only feature (LISTEN, session advisory lock, temporary table, WITH HOLD cursor, LOAD) sent in transaction or statement mode, refused by reject_session_features or passed to the server (pgpooler's own: SHOW SESSION_FEATURES).",
+		[]string{labelDatabase, labelUser, "feature", "action"}, nil)
 	cancelsFailedDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cancel_requests_failed_total"),
 		"CancelRequests not delivered to the server within cancel_wait_timeout (SHOW TOTALS total_cancel_failed_count).", nil, nil)
 )
@@ -163,7 +168,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- s.desc
 	}
 	for _, d := range []*prometheus.Desc{upDesc, startTimeDesc, clientsDesc, serversDesc, maxClientsDesc, poolsDesc, serverStmtsDesc, clientStmtsDesc, sharedStmtsDesc, sharedStmtBytesDesc,
-		cancelsDesc, cancelsForwardedDesc, cancelsUnknownDesc, cancelsFailedDesc, acceptErrorsDesc} {
+		cancelsDesc, cancelsForwardedDesc, cancelsUnknownDesc, cancelsFailedDesc, acceptErrorsDesc, sessionFeaturesDesc} {
 		ch <- d
 	}
 }
@@ -205,6 +210,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.value(p), p.Database, p.User)
 		}
 		ch <- prometheus.MustNewConstMetric(poolInfo, prometheus.GaugeValue, 1, p.Database, p.User, p.PoolMode)
+		for _, f := range p.SessionFeatures {
+			ch <- prometheus.MustNewConstMetric(sessionFeaturesDesc, prometheus.CounterValue, float64(f.Refused), p.Database, p.User, f.Feature, "refused")
+			ch <- prometheus.MustNewConstMetric(sessionFeaturesDesc, prometheus.CounterValue, float64(f.Seen-f.Refused), p.Database, p.User, f.Feature, "passed")
+		}
 		perDatabase[p.Database] = perDatabase[p.Database].Add(p.Counters)
 	}
 	for db, sum := range perDatabase {

@@ -36,6 +36,14 @@
 //	pgpooler_pools_min_pool_size                     min_pool_size (SHOW DATABASES)
 //	pgpooler_pools_reserve_pool_size                 reserve_pool_size (SHOW DATABASES)
 //	pgpooler_pools_info{database,user,pool_mode}     1; pool_mode (SHOW POOLS pool_mode) as a label
+//	pgpooler_pools_longest_hold_seconds              the longest hold of one of its servers by a client
+//	                                                 (pgpooler's own: SHOW HOLDERS), seconds
+//
+// Per pool and session-only feature, labels database, user, feature (listen, advisory_lock, temp_table,
+// hold_cursor, load, uncarried_prepare) and action (refused by reject_session_features, or passed to the server), the
+// counter of SHOW SESSION_FEATURES (pgpooler's own; pooler/leakreport.go):
+//
+//	pgpooler_session_features_total{database,user,feature,action}  statements using the feature
 //
 // Per database, label database, counters from SHOW STATS (the sum of the database's pools):
 //

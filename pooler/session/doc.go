@@ -1,7 +1,7 @@
 // Package session holds what pgpooler knows of a client's session state in transaction and statement
 // mode, without touching a connection: the scanners of a query's text (SET, RESET, DISCARD ALL,
-// PREPARE, DEALLOCATE: Sets.Scan; the session-only features reject_session_features refuses:
-// FindFeature), the start-up parameters (StartupParams), the SQL that makes a server's parameters
+// PREPARE, DEALLOCATE: Sets.Scan; the session-only features that reject_session_features refuses and
+// the leak report counts: FindFeature), the start-up parameters (StartupParams), the SQL that makes a server's parameters
 // match a client's (SyncSQL) and the read-back of what a transaction left on its server (ReadBack,
 // ApplySettings, PreparedReadBack, ApplyPrepared, CarryPrepared).
 //

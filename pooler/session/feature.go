@@ -58,30 +58,71 @@ var featureHint = [featureCount]string{
 const rejectSentinel = "pgpooler_session_feature_"
 
 // MayUseFeature is a quick test, without allocating, for query texts worth scanning: those that
-// contain "listen", "load", "advisory", "temp" or "hold" in any case.
+// contain the word "listen", "load", "temp", "temporary" or "hold", or "advisory" not inside a word of
+// letters and digits, in any case. A word here is not preceded or followed by a letter, digit or
+// underscore, so that column names such as payload, threshold or template do not make FindFeature run;
+// FindFeature's words (splitStatementsN) end only at fewer characters than that, so a statement it finds
+// is never skipped. "advisory" may follow an underscore or a quote (pg_advisory_lock, pg_"advisory_lock").
+// It looks at each byte once, and at a keyword only where a word starts.
 func MayUseFeature(text []byte) bool {
+	inWord := false // text[i-1] is a letter, digit or underscore
+	prev := byte(' ')
 	for i := 0; i+4 <= len(text); i++ {
-		switch text[i] | 0x20 {
-		case 'l':
-			if i+6 <= len(text) && bytes.EqualFold(text[i:i+6], []byte("listen")) || bytes.EqualFold(text[i:i+4], []byte("load")) {
-				return true
-			}
-		case 'a':
-			if i+8 <= len(text) && bytes.EqualFold(text[i:i+8], []byte("advisory")) {
-				return true
-			}
-		case 't':
-			if bytes.EqualFold(text[i:i+4], []byte("temp")) {
-				return true
-			}
-		case 'h':
-			if bytes.EqualFold(text[i:i+4], []byte("hold")) {
-				return true
+		b := text[i]
+		if !inWord {
+			switch b | 0x20 {
+			case 'l':
+				if wordAt(text, i, "listen") || wordAt(text, i, "load") {
+					return true
+				}
+			case 't':
+				if wordAt(text, i, "temp") || wordAt(text, i, "temporary") {
+					return true
+				}
+			case 'h':
+				if wordAt(text, i, "hold") {
+					return true
+				}
 			}
 		}
+		if b|0x20 == 'a' && (prev == '_' || !inWord) && foldAt(text, i, "advisory") {
+			return true
+		}
+		prev, inWord = b, wordBytes[b]
 	}
 	return false
 }
+
+// foldAt reports whether text holds word (lower-case ASCII letters) at i, in any case.
+func foldAt(text []byte, i int, word string) bool {
+	if i+len(word) > len(text) {
+		return false
+	}
+	for k := 0; k < len(word); k++ {
+		if text[i+k]|0x20 != word[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// wordAt reports whether text holds word (lower-case ASCII letters) at i, in any case, not followed by
+// a letter, digit or underscore (the caller has checked what precedes it).
+func wordAt(text []byte, i int, word string) bool {
+	end := i + len(word)
+	return foldAt(text, i, word) && (end == len(text) || !isWordByte(text[end]))
+}
+
+// isWordByte reports whether b is an ASCII letter, digit or underscore.
+func isWordByte(b byte) bool { return wordBytes[b] }
+
+// wordBytes is isWordByte's table.
+var wordBytes = func() (t [256]bool) {
+	for b := range 256 {
+		t[b] = b == '_' || '0' <= b && b <= '9' || 'a' <= b|0x20 && b|0x20 <= 'z'
+	}
+	return t
+}()
 
 // FindFeature returns the first session-only feature used by a statement of sql (a Query's or a
 // Parse's text), or FeatureNone:

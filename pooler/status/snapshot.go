@@ -55,8 +55,15 @@ type PoolInfo struct {
 	SvTested           int           // servers running server_check_query or server_reset_query (always 0)
 	SvLogin            int           // servers being logged in to
 	MaxWait            time.Duration // how long the oldest waiting client has waited
+	// LongestHold is how long the client holding one of its servers longest has held it (pgpooler's own:
+	// SHOW HOLDERS, pgpooler_pools_longest_hold_seconds); 0 when none is held.
+	LongestHold time.Duration
 
 	Counters Counters // cumulative since the pool was created
+	// SessionFeatures are the session-only features its clients used in transaction or statement mode
+	// (pgpooler's own: SHOW SESSION_FEATURES), those seen at least once, in the feature's order; nil
+	// when none.
+	SessionFeatures []SessionFeatureCount
 }
 
 // ClientInfo is one client connection (PgBouncer's SHOW CLIENTS).
@@ -78,6 +85,16 @@ type ClientInfo struct {
 	// PreparedStatements is how many named prepared statements the client has (transaction and
 	// statement mode; 0 in session mode, where they live on its server).
 	PreparedStatements int
+	// Holding is what the client does with the server linked to it (pgpooler's own, SHOW HOLDERS state):
+	// "active" (a query runs or a batch is open), "idle in transaction", "idle in transaction (aborted)",
+	// "idle" (session mode, between transactions); "" when it holds none.
+	Holding string
+	// HeldSince is when the client's hold began: its open transaction's start, else (session mode) its
+	// connection's; zero when it holds no server.
+	HeldSince time.Time
+	// SessionFeatures names the session-only features the client used in transaction or statement mode,
+	// with their counts ("listen=2,temp_table=1"); "" when none.
+	SessionFeatures string
 }
 
 // Identity is who a client proved to be at login. The admin console checks admin_users and stats_users
