@@ -188,7 +188,7 @@ func TestPgbouncerINI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("converted file: %v\n%s", err, out)
 	}
-	fromINI.Path, fromINI.Warnings, fromTOML.Path = "", nil, ""
+	fromINI.Path, fromINI.Warnings, fromINI.INI, fromTOML.Path = "", nil, false, ""
 	if !reflect.DeepEqual(fromINI, fromTOML) {
 		t.Errorf("converted config differs:\n ini %+v\ntoml %+v", fromINI, fromTOML)
 	}

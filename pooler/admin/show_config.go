@@ -12,12 +12,13 @@ import (
 
 // SHOW CONFIG: the [pooler] settings, read by reflection from config.Pooler.
 
-// showConfig: every [pooler] key with its value in force and its default, in name order. Durations are
+// showConfig: every [pooler] key with its value in force and its default (PgBouncer's when running on
+// a pgbouncer.ini: config.DefaultFor), in name order. Durations are
 // in seconds, as PgBouncer shows them (and as the configuration also accepts them). changeable says
 // whether a reload (SIGHUP, RELOAD) changes the value in force.
 func showConfig(v *view) *table {
 	cur := reflect.ValueOf(v.Config.Pooler)
-	def := reflect.ValueOf(config.Default().Pooler)
+	def := reflect.ValueOf(config.DefaultFor(v.Config).Pooler)
 	typ := cur.Type()
 	type kv struct{ key, value, def string }
 	var rows []kv

@@ -149,3 +149,48 @@ func TestAdminConfig(t *testing.T) {
 		t.Errorf("log_connections: %v", r)
 	}
 }
+
+// TestAdminConfigINIDefaults: on a pgbouncer.ini, SHOW CONFIG's default column is PgBouncer's default,
+// which the file's keys left out take (listen_addr unset, unix_socket_dir /tmp, auth_type md5), not
+// config.toml's; keys whose defaults agree show the same either way.
+func TestAdminConfigINIDefaults(t *testing.T) {
+	ini, err := config.ParseINI([]byte("[databases]\napp = host=127.0.0.1\n[pgbouncer]\nlisten_port = 6432\nauth_file = userlist.txt\n"), "pgbouncer.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := func(cfg *config.Config) map[string]any {
+		out := map[string]any{}
+		for _, r := range showConfig(&view{Snapshot: &status.Snapshot{Config: cfg}}).rows {
+			out[r[0].(string)] = r[2]
+		}
+		return out
+	}
+	fromINI, fromTOML := defaults(ini), defaults(config.Default())
+	for key, want := range map[string]string{"listen_addr": "", "unix_socket_dir": "/tmp", "auth_type": "md5"} {
+		if fromINI[key] != want {
+			t.Errorf("on a pgbouncer.ini, %s's default is %q, want PgBouncer's %q", key, fromINI[key], want)
+		}
+		if fromTOML[key] == want {
+			t.Errorf("on config.toml, %s's default is PgBouncer's %q: the test cannot tell them apart", key, want)
+		}
+		if got := configValue(key, reflect.ValueOf(ini.Pooler).FieldByIndex(fieldIndex(t, key))); got != want {
+			t.Errorf("the ini left %s out, so its value %q should be the default %q", key, got, want)
+		}
+	}
+	if fromINI["query_wait_timeout"] != "120" || fromTOML["query_wait_timeout"] != "120" {
+		t.Errorf("query_wait_timeout defaults: ini %v, toml %v", fromINI["query_wait_timeout"], fromTOML["query_wait_timeout"])
+	}
+}
+
+// fieldIndex is the index of the config.Pooler field whose toml key is key.
+func fieldIndex(t *testing.T, key string) []int {
+	t.Helper()
+	typ := reflect.TypeFor[config.Pooler]()
+	for i := range typ.NumField() {
+		if k, _, _ := strings.Cut(typ.Field(i).Tag.Get("toml"), ","); k == key {
+			return []int{i}
+		}
+	}
+	t.Fatalf("no [pooler] key %s", key)
+	return nil
+}

@@ -40,6 +40,11 @@ type Config struct {
 	// that are harmless to ignore ([ParseINI]). Whoever loads the file logs
 	// them. Always empty for config.toml.
 	Warnings []string `toml:"-"`
+
+	// INI is true when the configuration was read from a pgbouncer.ini
+	// ([ParseINI]): a key it left out has PgBouncer's default, which
+	// [DefaultFor] gives.
+	INI bool `toml:"-"`
 }
 
 // Pooler is the [pooler] table: the settings PgBouncer keeps in its

@@ -59,7 +59,7 @@ event_loops = 1
 					t.Errorf("warning %q is not a comment of:\n%s", w, text)
 				}
 			}
-			ini.Path, ini.Warnings, toml.Path = "", nil, ""
+			ini.Path, ini.Warnings, ini.INI, toml.Path = "", nil, false, ""
 			if !reflect.DeepEqual(ini, toml) {
 				t.Errorf("converted config differs:\n ini %+v\n%+v\ntoml %+v\n%+v\n%s", ini.Pooler, ini.Databases, toml.Pooler, toml.Databases, text)
 			}

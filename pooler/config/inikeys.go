@@ -97,6 +97,17 @@ var iniUnsupported = map[string]iniUnsupportedKey{
 	"resolv_conf":                 {"", false, "not supported: host names would resolve through the system's DNS servers instead"},
 }
 
+// DefaultFor is the configuration c's keys left out stand for: PgBouncer's
+// defaults (doc/config.md) when c was read from a pgbouncer.ini (c.INI), as
+// [ParseINI] applies them, else [Default], config.toml's. SHOW CONFIG's
+// default column comes from it.
+func DefaultFor(c *Config) *Config {
+	if c != nil && c.INI {
+		return iniDefault()
+	}
+	return Default()
+}
+
 // iniDefault is the configuration a pgbouncer.ini starts from: [Default]
 // with PgBouncer's defaults where pgpooler's own differ (doc/config.md), so
 // that a key left out means what it means to PgBouncer.

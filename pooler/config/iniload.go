@@ -155,6 +155,7 @@ func loadINIEntries(entries []iniEntry, path string) (*Config, error) {
 	}
 	l.c.Path = path
 	l.c.Warnings = l.warnings
+	l.c.INI = true
 	return l.c, nil
 }
 
