@@ -149,6 +149,26 @@ func TestPgbouncerINI(t *testing.T) {
 			t.Fatalf("admin console: %v", err)
 		}
 		defer admin.Close(ctx)
+		// SHOW CONFIG's default column is PgBouncer's on a pgbouncer.ini (config.toml's auth_type is trust).
+		rows, err := admin.Query(ctx, "SHOW CONFIG")
+		if err != nil {
+			t.Fatalf("SHOW CONFIG: %v", err)
+		}
+		defaults := map[string]string{}
+		for rows.Next() {
+			var key, value, def, changeable string
+			if err := rows.Scan(&key, &value, &def, &changeable); err != nil {
+				t.Fatalf("SHOW CONFIG: %v", err)
+			}
+			defaults[key] = def
+		}
+		if rows.Err() != nil {
+			t.Fatalf("SHOW CONFIG: %v", rows.Err())
+		}
+		if defaults["auth_type"] != "md5" || defaults["listen_addr"] != "" || defaults["unix_socket_dir"] != "/tmp" {
+			t.Errorf("SHOW CONFIG defaults auth_type %q, listen_addr %q, unix_socket_dir %q; want PgBouncer's md5, \"\", /tmp",
+				defaults["auth_type"], defaults["listen_addr"], defaults["unix_socket_dir"])
+		}
 		if _, err := admin.Exec(ctx, "RELOAD"); err != nil {
 			t.Fatalf("RELOAD: %v", err)
 		}
