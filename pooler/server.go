@@ -180,7 +180,7 @@ func (s *Server) serverCredsLocked(p *pool) serverCreds {
 }
 
 // Reload switches to cfg (SIGHUP): timeouts, limits and pool sizes apply at once; pools whose server
-// address, database name, user, password, application_name or connect_query changed close their servers as they come back idle, like
+// address, database name, user, password, application_name, connect_query, client_encoding, datestyle or timezone changed close their servers as they come back idle, like
 // PgBouncer's RELOAD. Listen addresses and the metrics endpoint's settings (config.FixedKeys) keep
 // their running values: a changed one is logged and returned in notes, and takes effect at the next
 // start. On error nothing changes.
@@ -219,7 +219,7 @@ func (s *Server) ReloadNotes(cfg *config.Config) (notes []string, err error) {
 			continue
 		}
 		old := p.settings()
-		changed := pc.Host != old.Host || pc.Port != old.Port || pc.DBName != old.DBName || pc.ServerUser != old.ServerUser || pc.Password != old.Password || pc.ConnectQuery != old.ConnectQuery || pc.ApplicationName != old.ApplicationName
+		changed := pc.Host != old.Host || pc.Port != old.Port || pc.DBName != old.DBName || pc.ServerUser != old.ServerUser || pc.Password != old.Password || pc.ConnectQuery != old.ConnectQuery || pc.ApplicationName != old.ApplicationName || databaseParamsChanged(&pc, old)
 		p.setConfLocked(&pc, changed)
 		p.mu.Lock()
 		if changed {

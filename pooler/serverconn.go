@@ -205,6 +205,7 @@ func (sc *serverConn) login(pc poolSettings, creds serverCreds) error {
 	if pc.ApplicationName != "" {
 		params["application_name"] = pc.ApplicationName
 	}
+	addDatabaseParams(params, &pc)
 	if err := sc.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: params}); err != nil {
 		return pgwire.NewFatal(pgerrcode.ConnectionFailure, "could not send startup packet to server %s: %v", sc.addr, err)
 	}

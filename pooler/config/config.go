@@ -524,6 +524,19 @@ type Database struct {
 	// ApplicationName is sent as application_name when connecting to the
 	// server. PgBouncer doc/config.md key application_name.
 	ApplicationName string `toml:"application_name"`
+
+	// ClientEncoding, DateStyle and TimeZone are sent as client_encoding,
+	// datestyle and timezone in the StartupMessage of this database's server
+	// connections, so that they become those sessions' values (and their
+	// RESET values); clients that set none of their own see them. "" sends
+	// nothing (the server's default); a value must not hold a NUL byte.
+	// PgBouncer doc/config.md keys client_encoding, datestyle and timezone
+	// ("Ask specific ... from server"), sent as its src/loader.c
+	// parse_database puts them into the database's startup parameters.
+	ClientEncoding string `toml:"client_encoding"`
+	DateStyle      string `toml:"datestyle"`
+	TimeZone       string `toml:"timezone"`
+
 	// AuthUser overrides [pooler] auth_user for clients of this database;
 	// "" inherits. PgBouncer doc/config.md key auth_user.
 	AuthUser string `toml:"auth_user"`

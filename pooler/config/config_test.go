@@ -197,6 +197,9 @@ pool_mode = "transaction"
 max_db_connections = 30
 connect_query = "SET search_path = app"
 application_name = "pgpooler"
+client_encoding = "LATIN1"
+datestyle = "SQL, DMY"
+timezone = "Europe/Berlin"
 auth_user = "app_auth"
 auth_query = "SELECT usename, passwd FROM app.user_lookup($1)"
 auth_dbname = "app"
@@ -247,6 +250,7 @@ max_user_connections = 8
 			Password: "s3cret", PoolSize: ptr(10), MinPoolSize: ptr(2), ReservePoolSize: ptr(1),
 			PoolMode: "transaction", MaxDBConnections: ptr(30),
 			ConnectQuery: "SET search_path = app", ApplicationName: "pgpooler",
+			ClientEncoding: "LATIN1", DateStyle: "SQL, DMY", TimeZone: "Europe/Berlin",
 			AuthUser: "app_auth", AuthQuery: "SELECT usename, passwd FROM app.user_lookup($1)",
 			AuthDBName: "app",
 		}, "authdb": {}},

@@ -13,7 +13,7 @@ import (
 // names the ignored keys in comments.
 func TestToTOMLRoundTrip(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"rich.ini": `[databases]
-app = host=db port=5433 dbname=app_prod user=app password='p"w''d' pool_size=30 min_pool_size=2 reserve_pool_size=5 max_db_connections=40 pool_mode=transaction connect_query='SET x = 1' application_name=web auth_user=auth auth_query='SELECT 1' auth_dbname=app
+app = host=db port=5433 dbname=app_prod user=app password='p"w''d' pool_size=30 min_pool_size=2 reserve_pool_size=5 max_db_connections=40 pool_mode=transaction connect_query='SET x = 1' application_name=web client_encoding=LATIN1 datestyle='SQL, DMY' timezone=UTC auth_user=auth auth_query='SELECT 1' auth_dbname=app
 * = host=10.0.0.5
 'weird "name"' = dbname=x
 [users]

@@ -80,9 +80,6 @@ func parseConnString(s string) ([]connPair, error) {
 // connUnsupported are the [databases] keys PgBouncer has and pgpooler lacks:
 // each is an error, as ignoring it would change what clients get.
 var connUnsupported = map[string]string{
-	"client_encoding":           "not supported yet: set it on the server instead (ALTER DATABASE ... SET client_encoding)",
-	"datestyle":                 "not supported yet: set it on the server instead (ALTER DATABASE ... SET datestyle)",
-	"timezone":                  "not supported yet: set it on the server instead (ALTER DATABASE ... SET timezone)",
 	"query_wait_timeout":        "not supported yet per database: set query_wait_timeout in [pgbouncer]",
 	"server_lifetime":           "not supported yet per database: set server_lifetime in [pgbouncer]",
 	"max_db_client_connections": "not supported yet: the limit would not be enforced",
@@ -160,6 +157,12 @@ func (l *iniLoader) iniDatabase(e iniEntry) (db Database, noHost bool, ok bool) 
 			db.ConnectQuery = p.value
 		case "application_name":
 			db.ApplicationName = p.value
+		case "client_encoding":
+			db.ClientEncoding = p.value
+		case "datestyle":
+			db.DateStyle = p.value
+		case "timezone":
+			db.TimeZone = p.value
 		case "load_balance_hosts":
 			l.warnf(e.pos, "database %q: load_balance_hosts is ignored: pgpooler connects to one host", e.key)
 		default:

@@ -46,7 +46,7 @@ func TestParseConnString(t *testing.T) {
 func TestINIDatabases(t *testing.T) {
 	c := mustINI(t, iniMain+`unix_socket_dir = /var/run/postgresql
 [databases]
-app = host=db.example.com port=5433 dbname=app_prod user=app password='s3 cr''t' pool_size=30 min_pool_size=2 reserve_pool_size=5 max_db_connections=40 pool_mode=Transaction connect_query='SET search_path = app' application_name=web auth_user=auth auth_query='SELECT u, p FROM f($1)' auth_dbname=app
+app = host=db.example.com port=5433 dbname=app_prod user=app password='s3 cr''t' pool_size=30 min_pool_size=2 reserve_pool_size=5 max_db_connections=40 pool_mode=Transaction connect_query='SET search_path = app' application_name=web client_encoding=LATIN1 datestyle='SQL, DMY' timezone=Europe/Berlin auth_user=auth auth_query='SELECT u, p FROM f($1)' auth_dbname=app
 old = reserve_pool=7
 local =
 * = host=10.0.0.5
@@ -57,6 +57,7 @@ report = pool_mode=session pool_size=3 max_user_connections=4
 		Host: "db.example.com", Port: 5433, DBName: "app_prod", User: "app", Password: "s3 cr't",
 		PoolSize: ptr(30), MinPoolSize: ptr(2), ReservePoolSize: ptr(5), MaxDBConnections: ptr(40),
 		PoolMode: "transaction", ConnectQuery: "SET search_path = app", ApplicationName: "web",
+		ClientEncoding: "LATIN1", DateStyle: "SQL, DMY", TimeZone: "Europe/Berlin",
 		AuthUser: "auth", AuthQuery: "SELECT u, p FROM f($1)", AuthDBName: "app",
 	}
 	if got := c.Databases["app"]; !reflect.DeepEqual(got, want) {

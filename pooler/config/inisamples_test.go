@@ -106,7 +106,6 @@ func TestINISampleEachSetting(t *testing.T) {
 		warn bool
 		msg  string
 	}{
-		"forcedb = ":                   {false, `database "forcedb": client_encoding: not supported yet`},
 		"bardb = auth_dbname=foo":      {false, `database "bardb": max_db_client_connections: not supported yet`},
 		"user1 = ":                     {false, `user "user1": reserve_pool_size: not supported yet per user`},
 		"resolv_conf = ":               {false, "resolv_conf: not supported"},

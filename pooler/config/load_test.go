@@ -224,13 +224,14 @@ func TestValidateBuiltInCode(t *testing.T) {
 	c := Default()
 	c.Pooler.QueryTimeout = -1
 	c.Pooler.PoolMode = "bogus"
-	c.Databases["app"] = Database{PoolSize: ptr(-1)}
+	c.Databases["app"] = Database{PoolSize: ptr(-1), DateStyle: "ISO\x00", TimeZone: "UTC"}
 	c.Users["bob"] = User{MaxUserConnections: ptr(-3)}
 	err := c.Validate()
 	want := strings.Join([]string{
 		`pooler.pool_mode: "bogus" is not one of session, transaction, statement`,
 		`pooler.query_timeout: must not be negative: -1ns`,
 		`databases.app.pool_size: -1 is less than 1`,
+		`databases.app.datestyle: "ISO\x00" holds a NUL byte, which a StartupMessage cannot carry`,
 		`users.bob.max_user_connections: -3 is less than 0`,
 	}, "\n")
 	if err == nil || err.Error() != want {

@@ -51,6 +51,10 @@ type PoolConfig struct {
 	ConnectQuery string
 	// ApplicationName is sent to the server at start-up; "" for none.
 	ApplicationName string
+	// ClientEncoding, DateStyle and TimeZone are sent to the server at
+	// start-up as client_encoding, datestyle and timezone (the database's
+	// keys of those names); "" for none.
+	ClientEncoding, DateStyle, TimeZone string
 
 	// AuthUser is the server user that looks up the secret of a client
 	// user not in auth_file, by running AuthQuery: the database's
@@ -117,6 +121,9 @@ func (c *Config) PoolConfig(database, user string) (PoolConfig, error) {
 		MaxUserConnections: first(u.MaxUserConnections, nil, c.Pooler.MaxUserConnections),
 		ConnectQuery:       db.ConnectQuery,
 		ApplicationName:    db.ApplicationName,
+		ClientEncoding:     db.ClientEncoding,
+		DateStyle:          db.DateStyle,
+		TimeZone:           db.TimeZone,
 		AuthUser:           cmp.Or(db.AuthUser, c.Pooler.AuthUser),
 		AuthQuery:          cmp.Or(db.AuthQuery, c.Pooler.AuthQuery),
 		AuthDBName:         cmp.Or(db.AuthDBName, c.Pooler.AuthDBName, database),

@@ -25,6 +25,9 @@ reserve_pool_size = 4
 max_db_connections = 30
 connect_query = "SET search_path = app"
 application_name = "app-via-pgpooler"
+client_encoding = "LATIN1"
+datestyle = "SQL, DMY"
+timezone = "UTC"
 
 [databases.forced]
 user = "owner"
@@ -62,6 +65,7 @@ func TestPoolConfigPrecedence(t *testing.T) {
 			ServerUser: "carol", PoolMode: "transaction", PoolSize: 10, MinPoolSize: 3,
 			ReservePoolSize: 4, MaxDBConnections: 30, MaxUserConnections: 50,
 			ConnectQuery: "SET search_path = app", ApplicationName: "app-via-pgpooler",
+			ClientEncoding: "LATIN1", DateStyle: "SQL, DMY", TimeZone: "UTC",
 			AuthQuery: DefaultAuthQuery, AuthDBName: "app",
 		}},
 		{"app", "alice", PoolConfig{ // user over database
@@ -69,6 +73,7 @@ func TestPoolConfigPrecedence(t *testing.T) {
 			ServerUser: "alice", PoolMode: "statement", PoolSize: 5, MinPoolSize: 3,
 			ReservePoolSize: 4, MaxDBConnections: 30, MaxUserConnections: 7,
 			ConnectQuery: "SET search_path = app", ApplicationName: "app-via-pgpooler",
+			ClientEncoding: "LATIN1", DateStyle: "SQL, DMY", TimeZone: "UTC",
 			AuthQuery: DefaultAuthQuery, AuthDBName: "app",
 		}},
 		{"app", "bob", PoolConfig{ // user pool_size under the database's min: min capped
@@ -76,6 +81,7 @@ func TestPoolConfigPrecedence(t *testing.T) {
 			ServerUser: "bob", PoolMode: "transaction", PoolSize: 1, MinPoolSize: 1,
 			ReservePoolSize: 4, MaxDBConnections: 30, MaxUserConnections: 50,
 			ConnectQuery: "SET search_path = app", ApplicationName: "app-via-pgpooler",
+			ClientEncoding: "LATIN1", DateStyle: "SQL, DMY", TimeZone: "UTC",
 			AuthQuery: DefaultAuthQuery, AuthDBName: "app",
 		}},
 		{"forced", "alice", PoolConfig{ // forced server user; [pooler] where the database is silent

@@ -150,6 +150,11 @@ func (c *Config) checkDatabase(p *problems, name string, db Database) {
 	atLeastPtr(p, key("reserve_pool_size"), db.ReservePoolSize, 0)
 	atLeastPtr(p, key("max_db_connections"), db.MaxDBConnections, 0)
 	c.checkDatabaseAuth(p, sect, db)
+	for _, kv := range [...][2]string{{"client_encoding", db.ClientEncoding}, {"datestyle", db.DateStyle}, {"timezone", db.TimeZone}} {
+		if strings.IndexByte(kv[1], 0) >= 0 {
+			p.add(key(kv[0]), "%q holds a NUL byte, which a StartupMessage cannot carry", kv[1])
+		}
+	}
 
 	// The smallest a pool of this database can be kept must fit in it. Only
 	// checked when the database sets one of the two; [pooler] is checked on
