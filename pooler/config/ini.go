@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file reads the syntax of PgBouncer's pgbouncer.ini into entries, the
@@ -26,6 +27,10 @@ import (
 //     directory of the file it is written in; PgBouncer takes it relative to
 //     its working directory (doc/config.md, "Include directive"). A file that
 //     includes itself, directly or not, is an error.
+//   - A section name and a key = value line must be UTF-8 text: config.toml, which
+//     `pgpooler convert` writes, can hold nothing else (TOML 1.0, "Spec").
+//     PgBouncer takes any bytes; a comment (also after a section name) and an
+//     %include's file name may hold any.
 
 // maxIncludeDepth is how deep %include may nest (PgBouncer's MAX_INCLUDE).
 const maxIncludeDepth = 10
@@ -150,10 +155,16 @@ func (r *iniReader) read(path string, data []byte) error {
 			if close < 0 {
 				return errorAt(pos, "syntax error: a section name in [ ] has no closing ]")
 			}
+			if !utf8.ValidString(rest[:close]) {
+				return errorAt(pos, "the section name is not UTF-8 text")
+			}
 			r.section = rest[1:close]
 			r.entries = append(r.entries, iniEntry{pos: pos, section: r.section, header: true})
 			i += close + 1 // the rest of the line is read as a new line
 		default:
+			if !utf8.ValidString(rest) {
+				return errorAt(pos, "the line is not UTF-8 text")
+			}
 			key, value, err := splitINILine(rest)
 			if err != nil {
 				return errorAt(pos, "syntax error: %v", err)

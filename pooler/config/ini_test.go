@@ -56,6 +56,7 @@ func TestINISyntax(t *testing.T) {
 			func(c *Config) bool { return c.Pooler.ListenPort == 7000 }},
 		{"; and # later in a line belong to the value", iniMain + "server_reset_query = SELECT 1; -- # not a comment\n",
 			func(c *Config) bool { return c.Pooler.ServerResetQuery == "SELECT 1; -- # not a comment" }},
+		{"comments need not be UTF-8", "; caf\xe9\n[pgbouncer] # \xff\nauth_file = u\n", func(c *Config) bool { return strings.HasSuffix(c.Pooler.AuthFile, "/u") }},
 		{"comment after a section header", "[pgbouncer] ; main\nauth_file = u\n[databases] # dbs\napp = host=h\n",
 			func(c *Config) bool { return c.Databases["app"].Host == "h" }},
 		{"blank space around = and the value", iniMain + "pool_mode\t=\t transaction  \r\n",
@@ -97,6 +98,8 @@ func TestINIErrors(t *testing.T) {
 		{"validation of a database names its line", iniMain + "[databases]\napp = pool_size=0\n", `pgbouncer.ini:4: database "app": pool_size: 0 is less than 1`},
 		{"PgBouncer's default md5 needs secrets", "[pgbouncer]\n", `pgbouncer.ini: auth_type: "md5" checks passwords, but there is no auth_file`},
 		{"reserved database name", iniMain + "[databases]\npgbouncer = host=h\n", `pgbouncer.ini:4: database name "pgbouncer" is reserved`},
+		{"a value that is not UTF-8", iniMain + "[databases]\n0 = host=/tmp connect_query='0\x9d0'\n", "pgbouncer.ini:4: the line is not UTF-8 text"},
+		{"a section name that is not UTF-8", iniMain + "[data\xffbases]\n", "pgbouncer.ini:3: the section name is not UTF-8 text"},
 		{"peers", iniMain + "[peers]\n1 = host=h\n", "pgbouncer.ini:4: [peers]: peering is not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
