@@ -166,3 +166,13 @@ func (s *Server) LoopConns() int {
 	}
 	return n
 }
+
+// LoopDetaches is the number of sockets taken off the event loops for blocking work since the pooler
+// started (loop.Group.Detaches): a server moved to another loop or to a goroutine client; 0 when
+// event_loops is off.
+func (s *Server) LoopDetaches() uint64 {
+	if s.loops == nil {
+		return 0
+	}
+	return s.loops.g.Detaches()
+}

@@ -48,7 +48,12 @@ func (c *Conn) Detach() (net.Conn, error) {
 		c.l.nconns.Add(-1)
 	}
 	_ = c.nc.Close() // nbio forgets and closes fd; its close callback finds the conn finished
+	c.l.g.detaches.Add(1)
 	f := os.NewFile(uintptr(nfd), "detached")
 	defer f.Close()
 	return net.FileConn(f)
 }
+
+// Detaches is the number of conns Detach has taken off the group's loops since Start: each one a socket
+// handed to blocking code and, for a server, enrolled again at its next lending on a loop.
+func (g *Group) Detaches() uint64 { return g.detaches.Load() }

@@ -32,6 +32,8 @@ type Group struct {
 	loops   []*Loop
 	next    atomic.Uint64
 	stopped atomic.Bool
+
+	detaches atomic.Uint64 // conns taken off the loops by Detach (Detaches)
 }
 
 // Start starts cfg.Loops event loops. Stop them with Group.Stop.
