@@ -9,6 +9,8 @@
 # made with openssl) and sets the poolers' server_tls_sslmode to it (pgpooler_toml; PgBouncer: pgbouncer_tls);
 # default disable, PostgreSQL without ssl. CLIENT_TLS=require makes pgbench use TLS (PGSSLMODE) and both poolers
 # accept it (client_tls_sslmode, with that certificate).
+# APPNAMES="a b": each pgbench run is one group of clients per name at once, with that application_name
+# (run_groups), so that a server passed between groups needs a parameter sync at each lending.
 # AUTH=scram: PostgreSQL asks TCP clients for scram-sha-256 (role postgres, password "bench", PGPASSWORD set) and
 # both poolers check SCRAM against an auth_file holding that secret copied out of pg_authid ($WORK/userlist.txt,
 # write_userlist), as the bench suite does; otherwise trust. LOG_CONNECTIONS=1 logs connections and
@@ -121,15 +123,37 @@ measure_rounds() {
 			j=$((c < 2 ? 1 : 2))
 			for t in "$@"; do
 				before=$(cpu "${PID[$t]}")
-				out=$(PGSSLMODE=${CLIENT_TLS:-prefer} "$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
+				if [ -n "${APPNAMES:-}" ]; then
+					run_groups "$t" "$c"
+				else
+					out=$(PGSSLMODE=${CLIENT_TLS:-prefer} "$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$c" -j "$j" -T "$SECS" -h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres 2>&1)
+				fi
 				after=$(cpu "${PID[$t]}")
-				txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-				tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
+				txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out" | awk '{n+=$1} END{print n}')
+				tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | awk '{n+=$1} END{print n}')
 				us=$(awk -v a="$after" -v b="$before" -v n="$txns" -v t="$TCK" 'BEGIN{printf "%.1f", (a-b)/t*1e6/n}')
 				echo -e "$r\t$t\t$c\t$tps\t$txns\t$us" | tee -a "$WORK/results.tsv"
 			done
 		done
 	done
+}
+
+# run_groups TARGET CLIENTS: pgbench -S at TARGET in one group per name in APPNAMES at once (PGAPPNAME, so
+# their application_name differs and a server passed between groups is synced at its lending), CLIENTS
+# divided between them; their outputs concatenated in out (measure_rounds sums them).
+run_groups() {
+	local t=$1 c=$2 n g k=0 waits=()
+	set -- $APPNAMES
+	n=$(($c / $#))
+	for g in "$@"; do
+		PGAPPNAME=$g PGSSLMODE=${CLIENT_TLS:-prefer} "$PGBIN/pgbench" -n -S ${PGBENCH_ARGS:-} -c "$n" -j 1 -T "$SECS" \
+			-h 127.0.0.1 -p "${PORT[$t]}" -U postgres postgres >"$WORK/group.$k" 2>&1 &
+		waits+=("$!")
+		k=$((k + 1))
+	done
+	wait "${waits[@]}" # not the poolers, also children of this shell
+	out=$(cat "$WORK"/group.*)
+	rm -f "$WORK"/group.*
 }
 
 measure_medians() {

@@ -260,8 +260,8 @@ func (lp *loopClient) close(err error) {
 }
 
 // OnClose: the client is gone, by either side. Its server goes back when it sits cleanly between
-// messages (returnAfterClient: ROLLBACK, server_reset_query, detached for them; released here when
-// neither is needed), and is cancelled and closed otherwise (abortServer); then the client is finished.
+// messages (returnOnLoop: ROLLBACK, server_reset_query, on the loop; released here when neither is
+// needed), and is cancelled and closed otherwise (abortServer); then the client is finished.
 func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 	if lp.done {
 		return
@@ -286,11 +286,7 @@ func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 		case sc.txStatus == 'I' && (cfg.ServerResetQuery == "" || (c.mode != modeSession && !cfg.ServerResetQueryAlways)):
 			c.s.releaseOn(sc, lp.l) // returnAfterClient would only release it
 		default:
-			if err := ln.rs.detachHere(); err != nil {
-				c.s.closeServer(sc, "event_loops: cannot detach the server for its reset: "+err.Error())
-				break
-			}
-			go c.s.returnAfterClient(sc, c.mode)
+			c.s.returnOnLoop(ln.rs, c.mode) // loopsettle.go
 		}
 	}
 	lp.finish(lp.err)

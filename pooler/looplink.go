@@ -21,10 +21,10 @@ type loopLink struct {
 }
 
 // lend gets a server for the client. When the pool has an idle server resident on the client's loop
-// and nobody waits, the client is linked at once, on the loop (takeResident). Otherwise the client's
-// message waits (paused) while a goroutine asks the pool (acquire may wait in line, log in a server,
-// run server_check_query) and runs prepareServer's parameter sync; the answer comes back to the loop
-// (lent).
+// and nobody waits, the client is linked at once, on the loop (takeResident), after the internal
+// queries it needs (settleResident: server_check_query, a parameter sync, on the loop too). Otherwise
+// the client's message waits (paused) in line on the loop (waitOnLoop) or while a goroutine asks the
+// pool (acquire may wait in line, log in a server); the answer comes back to the loop (lent).
 func (lp *loopClient) lend() {
 	c := lp.c
 	if c.s.stopping.Load() { // between transactions during a shutdown: this client is done (link())
@@ -32,22 +32,25 @@ func (lp *loopClient) lend() {
 		return
 	}
 	sc, ok := lp.takeResident()
-	if ok {
+	switch {
+	case ok:
 		lp.attach(sc)
 		return
-	}
-	if sc == nil && lp.waitOnLoop() {
+	case sc != nil:
+		lp.settleResident(sc, false) // loopsettle.go
+		return
+	case lp.waitOnLoop():
 		return
 	}
 	lp.waiting = true
-	go lp.acquire(sc, false)
+	go lp.acquire(nil, false)
 }
 
 // takeResident takes, on the loop, an idle server of the client's pool resident on its loop (the most
 // recently used), with no syscall: its loop would have seen a hang-up, so there is no liveness check.
-// ok tells that it is ready to link. A server that needs blocking work first (server_check_query due,
-// a parameter sync, the client's SQL-level prepared statements to carry) is detached and returned
-// with ok false, for acquire to finish in a goroutine; nil, false when the loop has none.
+// ok tells that it is ready to link. A server that needs internal queries first (server_check_query
+// due, a parameter sync, the client's SQL-level prepared statements to carry) is returned with ok
+// false, for settleResident; nil, false when the loop has none.
 func (lp *loopClient) takeResident() (sc *serverConn, ok bool) {
 	c, s := lp.c, lp.c.s
 	if s.pause.any.Load() {
@@ -72,8 +75,8 @@ func (lp *loopClient) takeResident() (sc *serverConn, ok bool) {
 
 // vetResident checks, on the loop, an idle server resident on the client's loop before it is lent
 // there: ready when it can be linked at once; closed when it failed (closed and dropped); neither when
-// it needs blocking work first (server_check_query due, a parameter sync, the client's SQL-level
-// prepared statements to carry): it is detached then, for acquire to finish in a goroutine.
+// it needs internal queries first (server_check_query due, a parameter sync, the client's SQL-level
+// prepared statements to carry), run on the loop by settleResident.
 func (lp *loopClient) vetResident(sc *serverConn) (ready, closed bool) {
 	c, s := lp.c, lp.c.s
 	cfg := s.config()
@@ -91,19 +94,15 @@ func (lp *loopClient) vetResident(sc *serverConn) (ready, closed bool) {
 	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
 	c.mu.Unlock()
 	if sql != "" || carry || checkDue(sc, cfg) || c.evictDue(sc) {
-		if err := rs.detachHere(); err != nil {
-			s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
-			return false, true
-		}
 		return false, false
 	}
 	return true, false
 }
 
-// acquire runs in a goroutine: it finishes the lending of taken (detached by takeResident for blocking
-// work, or granted to the client waiting on the loop: observed then, its wait already counted) or, when
-// taken is nil, gets a server from the pool (waiting in line if need be), prepares it, and hands it to
-// the loop (lent).
+// acquire runs in a goroutine: it finishes the lending of taken (a server of another loop or of
+// goroutine code granted to the client waiting on the loop: observed then, its wait already counted)
+// or, when taken is nil, gets a server from the pool (waiting in line if need be), prepares it, and
+// hands it to the loop (lent, or settleResident for a server resident there).
 func (lp *loopClient) acquire(taken *serverConn, observed bool) {
 	c := lp.c
 	sc, err := taken, error(nil)
@@ -132,35 +131,25 @@ func (lp *loopClient) acquire(taken *serverConn, observed bool) {
 }
 
 // prepared finishes a lending in the goroutine that got sc (or err): the parameter sync, then the
-// server goes to the loop (lent).
+// server goes to the loop (lent). A server resident on the client's loop (acquireOn leaves no other
+// resident) goes to the loop as it is, for its check and sync there (settleResident).
 func (lp *loopClient) prepared(sc *serverConn, err error) {
 	c := lp.c
+	if err == nil && sc.res != nil {
+		if lp.l.Run(func() { lp.settleResident(sc, true) }) != nil {
+			c.s.closeServer(sc, "event loops stopped")
+		}
+		return
+	}
 	if err == nil {
 		c.pool.stats.serverAssignments.Add(1)
-		if sc.res != nil && lp.needsSync(sc) { // resident on this loop, but a parameter sync is due
-			if err := detachResident(sc); err != nil {
-				c.s.closeServer(sc, "event_loops: cannot detach the server: "+err.Error())
-				sc, err = nil, pgwire.NewFatal(pgerrcode.ConnectionFailure, "server connection failed: %v", err)
-			}
-		}
-		if err == nil {
-			if err = c.prepareServer(sc); err != nil {
-				sc = nil // prepareServer disposed of it
-			}
+		if err = c.prepareServer(sc); err != nil {
+			sc = nil // prepareServer disposed of it
 		}
 	}
 	if lp.l.Run(func() { lp.lent(sc, err) }) != nil && sc != nil {
 		c.s.closeServer(sc, "event loops stopped") // the loops have stopped
 	}
-}
-
-// needsSync reports whether prepareServer would run a query on sc for the client.
-func (lp *loopClient) needsSync(sc *serverConn) bool {
-	c := lp.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	sql, _ := c.clientSyncSQLLocked(sc)
-	return sql != "" || (c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)) || c.evictDue(sc)
 }
 
 // lent takes the server acquire got (or its error), on the loop, and links it; a server that is not
@@ -382,8 +371,8 @@ func (ln *loopLink) toClient(b []byte) bool {
 // with it; false when the client is gone while the link goes on): one fewer owed, statistics; when nothing is
 // owed and no batch is open in transaction mode with status 'I' (in statement mode with any status:
 // refuseTransactionBlock, loopstatement.go), the link ends: the ReadyForQuery is written to the client,
-// then the server goes back to its pool (after the parameter sync of the SETs the transaction sent, in
-// a goroutine while the client's next link waits). more tells that the server sent bytes after it,
+// then the server goes back to its pool (after the read-back of the SETs the transaction sent, on the
+// loop while the client's next link waits). more tells that the server sent bytes after it,
 // which a server between transactions must not: it is closed then.
 func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 	lp, c, sc := ln.lp, ln.lp.c, ln.sc
@@ -435,32 +424,18 @@ func (ln *loopLink) readyForQuery(out []byte, more bool) bool {
 }
 
 // syncSessionThenRelease reads back the session state the transaction's SETs left on the server (sets)
-// and releases it, in a goroutine once the server is detached, while the client's next link waits (a
-// method of its own, so that readyForQuery's sets does not escape to the heap on every call).
+// and releases it, on the loop (syncSessionOnLoop), while the client's next link waits (a method of its
+// own, so that readyForQuery's sets does not escape to the heap on every call).
 func (ln *loopLink) syncSessionThenRelease(sets session.Sets) {
-	lp, c, sc, rs := ln.lp, ln.lp.c, ln.sc, ln.rs
+	lp, sc := ln.lp, ln.sc
 	lp.waiting = true
-	// Detached once its conn's read callback has returned (Detach refuses within it).
-	run := lp.l.Run(func() {
-		if err := rs.detachHere(); err != nil {
-			c.s.closeServer(sc, "event_loops: cannot detach the server to read its session state: "+err.Error())
-			lp.waiting = false
-			lp.maybeResume()
-			return
+	lp.syncSessionOnLoop(ln.rs, sets, func(ok bool) {
+		if ok {
+			lp.c.s.releaseOn(sc, lp.l)
 		}
-		go func() {
-			if c.syncSessionOrClose(sc, sets) {
-				c.s.release(sc)
-			}
-			_ = lp.l.Run(func() {
-				lp.waiting = false
-				lp.maybeResume()
-			})
-		}()
+		lp.waiting = false
+		lp.maybeResume()
 	})
-	if run != nil {
-		c.s.closeServer(sc, "event loops stopped")
-	}
 }
 
 // serverFailed ends the link when the server's socket failed or it sent a malformed message (err nil):

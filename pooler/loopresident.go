@@ -12,18 +12,19 @@ import (
 // descriptor is the loop's (loop.Enroll closes the Go one), so Go's poller never hears of it, a hang-up
 // while it sits idle is seen by its loop at once (it leaves its pool then), and the next client of that
 // loop takes it from the pool with no syscall and no liveness check (loopClient.takeResident). It is
-// read and written by that loop alone, with one exception: blocking work (an internal query: parameter
-// sync, server_check_query, ROLLBACK, server_reset_query, session-state read-back), a goroutine client,
-// or a client of another loop detach it first (loop.Conn.Detach: back to a Go net.Conn, goroutine-owned
-// as before), and the next lending on a loop enrolls it again, there.
+// read and written by that loop alone, internal queries included (parameter sync, server_check_query,
+// ROLLBACK, server_reset_query, session-state read-back: loopexchange.go), with one exception: a
+// goroutine client or a client of another loop detach it first (loop.Conn.Detach: back to a Go net.Conn,
+// goroutine-owned as before), and the next lending on a loop enrolls it again, there.
 
 // residentServer is a server's socket enrolled on its loop, and its Handler there.
 type residentServer struct {
 	l    *loop.Loop
 	sc   *serverConn
 	conn *loop.Conn
-	ln   *loopLink // the lending it serves now; nil while idle or owned by a goroutine
-	tl   *loopTLS  // its TLS layer when the server uses TLS (looptls.go), else nil
+	ln   *loopLink     // the lending it serves now; nil while idle or owned by a goroutine
+	tl   *loopTLS      // its TLS layer when the server uses TLS (looptls.go), else nil
+	x    *loopExchange // its internal query, in progress when x.active (loopexchange.go); nil until the first
 }
 
 // enrollServer makes sc resident on l; on l, by sc's owner. Its conn is registered by a function
@@ -104,6 +105,9 @@ func (rs *residentServer) OnData(c *loop.Conn, data []byte) int {
 
 // onPlain is OnData on the server's plaintext.
 func (rs *residentServer) onPlain(c *loop.Conn, data []byte) int {
+	if x := rs.x; x != nil && x.active {
+		return x.onData(data)
+	}
 	if rs.ln == nil {
 		_ = c.Close()
 		return len(data)
@@ -124,6 +128,10 @@ func (rs *residentServer) OnDrained(*loop.Conn) {
 func (rs *residentServer) OnClose(_ *loop.Conn, err error) {
 	if err == nil && rs.tl != nil {
 		err = rs.tl.err // closed by its TLS layer
+	}
+	if x := rs.x; x != nil && x.active {
+		x.closed(err)
+		return
 	}
 	if ln := rs.ln; ln != nil {
 		ln.serverFailed(err)

@@ -16,7 +16,7 @@ import (
 //   - the link ends on every ReadyForQuery when nothing is owed and no batch is open (looplink.go
 //     readyForQuery); a status other than 'I' means that a BEGIN opened a transaction block: the client
 //     gets ERROR 0A000 and ReadyForQuery 'I' in its place, and the server is rolled back before it goes
-//     back to its pool, in a goroutine once detached, while the client's next link waits
+//     back to its pool, on the loop, while the client's next link waits
 //     (refuseTransactionBlock).
 
 // statementWaits reports whether the client's message of type typ, in statement mode with a server
@@ -40,8 +40,8 @@ var errTransactionBlock = pgwire.NewError(pgerrcode.FeatureNotSupported, "transa
 // refuseTransactionBlock ends a statement-mode link whose last ReadyForQuery has a status other than
 // 'I' (a BEGIN opened a transaction block), the link already detached: the client gets what the server
 // sent (out) with ERROR 0A000 then ReadyForQuery 'I' in place of that ReadyForQuery, and the server is
-// rolled back (execBounded; closed if that fails), its session state read back (sets), and released, in
-// a goroutine once detached from the loop, while the client's next link waits. more tells that the
+// rolled back (closed if that fails), its session state read back (sets), and released, on the loop
+// (loopexchange.go), while the client's next link waits. more tells that the
 // server sent bytes after the ReadyForQuery: it is closed then.
 func (ln *loopLink) refuseTransactionBlock(out []byte, more bool, sets session.Sets) {
 	lp, c, sc, rs := ln.lp, ln.lp.c, ln.sc, ln.rs
@@ -56,28 +56,26 @@ func (ln *loopLink) refuseTransactionBlock(out []byte, more bool, sets session.S
 		return
 	}
 	lp.waiting = true
-	// Detached once its conn's read callback has returned (Detach refuses within it).
-	run := lp.l.Run(func() {
-		if err := rs.detachHere(); err != nil {
-			c.s.closeServer(sc, "event_loops: cannot detach the server to roll it back: "+err.Error())
-			lp.waiting = false
-			lp.maybeResume()
+	resume := func() {
+		lp.waiting = false
+		lp.maybeResume()
+	}
+	rs.exec("ROLLBACK", func(err error) { // on the loop (loopexchange.go)
+		if err != nil || sc.txStatus != 'I' {
+			c.s.closeServer(sc, "rollback after a transaction block in statement mode failed")
+			resume()
 			return
 		}
-		go func() {
-			if err := c.s.execBounded(sc, "ROLLBACK"); err != nil || sc.txStatus != 'I' {
-				c.s.closeServer(sc, "rollback after a transaction block in statement mode failed")
-			} else if c.syncSessionOrClose(sc, sets) {
-				c.s.release(sc)
+		if sets.Empty() {
+			c.s.releaseOn(sc, lp.l)
+			resume()
+			return
+		}
+		lp.syncSessionOnLoop(rs, sets, func(ok bool) {
+			if ok {
+				c.s.releaseOn(sc, lp.l)
 			}
-			_ = lp.l.Run(func() {
-				lp.waiting = false
-				lp.maybeResume()
-			})
-		}()
+			resume()
+		})
 	})
-	if run != nil {
-		lp.waiting = false
-		c.s.closeServer(sc, "event loops stopped")
-	}
 }

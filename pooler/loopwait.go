@@ -150,8 +150,7 @@ func (lp *loopClient) use(g pools.Grant[*serverConn], waited time.Duration) {
 		case closed:
 			lp.lend()
 		default:
-			lp.waiting = true
-			go lp.acquire(sc, true)
+			lp.settleResident(sc, true) // loopsettle.go
 		}
 	default:
 		lp.waiting = true

@@ -302,11 +302,12 @@ func (s *Server) login(ctx context.Context, p *pool, probe bool) (*serverConn, e
 
 // checkIdle decides whether an idle server may be lent again: still connected, within server_lifetime, and,
 // when idle longer than server_check_delay, answering server_check_query. A server resident on event loop
-// home is not probed (its loop sees a hang-up at once, and the client's link checks it there); any other
-// resident server, or one whose check query is due, is detached from its loop first.
+// home is not probed (its loop sees a hang-up at once) and not checked here: the client's loop runs its
+// server_check_query (loopClient.settleResident); any other resident server is detached from its loop
+// first.
 func (s *Server) checkIdle(sc *serverConn, home *loop.Loop) bool {
 	cfg := s.config()
-	if rs := sc.res; rs != nil && (rs.l != home || checkDue(sc, cfg)) {
+	if rs := sc.res; rs != nil && rs.l != home {
 		if err := detachResident(sc); err != nil {
 			return false
 		}
@@ -317,7 +318,7 @@ func (s *Server) checkIdle(sc *serverConn, home *loop.Loop) bool {
 	if expired(sc, cfg.Pooler.ServerLifetime.D()) {
 		return false
 	}
-	if q := cfg.Pooler.ServerCheckQuery; checkDue(sc, cfg) {
+	if q := cfg.Pooler.ServerCheckQuery; sc.res == nil && checkDue(sc, cfg) {
 		_ = sc.conn.SetDeadline(time.Now().Add(cfg.Pooler.ServerConnectTimeout.D()))
 		err := sc.exec(q)
 		_ = sc.conn.SetDeadline(time.Time{})

@@ -6,7 +6,8 @@
 # BASE=<git rev>, pgpooler built at that revision runs too, event_loops on ("base-on"), for a before/after.
 # SERVER_TLS=require: PostgreSQL with ssl on, both poolers' server_tls_sslmode require; CLIENT_TLS=require: pgbench
 # over TLS to both poolers (bench/measure-lib.sh). AUTH=scram and LOG_CONNECTIONS=1 as in bench/measure-lib.sh
-# (e.g. AUTH=scram LOG_CONNECTIONS=1 PGBENCH_ARGS=-C).
+# (e.g. AUTH=scram LOG_CONNECTIONS=1 PGBENCH_ARGS=-C). APPNAMES="a b": two groups of clients with different
+# application_name at once (a parameter sync at most lendings).
 # Usage: [BASE=rev] [PGBOUNCER=path] [SERVER_TLS=mode] [AUTH=scram] bench/looprelay/measure.sh [rounds] [seconds] ["clients..."]
 set -euo pipefail
 ROUNDS=${1:-3}
