@@ -266,7 +266,7 @@ func (lp *loopClient) writeTracked(out *prepare.Out, msg []byte, total int) bool
 }
 
 // evictDue reports whether sc holds more shared statements than max_prepared_statements allows, so that
-// prepareServer must close some before it is lent to c (blocking work: the server is detached for it).
+// prepareServer must close some before it is lent to c (on the loop: loopClient.prepareOnLoop).
 func (c *clientConn) evictDue(sc *serverConn) bool {
 	return c.prep && sc.stmts.Len() > c.s.config().Pooler.MaxPreparedStatements
 }

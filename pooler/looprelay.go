@@ -167,9 +167,9 @@ func (s *Server) LoopConns() int {
 	return n
 }
 
-// LoopDetaches is the number of sockets taken off the event loops for blocking work since the pooler
-// started (loop.Group.Detaches): a server moved to another loop or to a goroutine client; 0 when
-// event_loops is off.
+// LoopDetaches is the number of sockets taken off the event loops since the pooler started
+// (loop.Group.Detaches): a server moved to another loop or to a goroutine client (internal queries run on
+// the loop: loopexchange.go); 0 when event_loops is off.
 func (s *Server) LoopDetaches() uint64 {
 	if s.loops == nil {
 		return 0

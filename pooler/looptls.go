@@ -12,8 +12,8 @@ import (
 
 // A server connection that uses TLS (server_tls_sslmode) is served on the event loops like a plain one,
 // with Go's crypto/tls over a transport that can be switched (tlsTransport): during the blocking login
-// and while the server is detached for blocking work it is the socket itself; while the server is
-// enrolled on a loop, Read serves the ciphertext the loop read (residentServer.OnData), whole records
+// and while the server is detached (for a goroutine client or another loop) it is the socket itself;
+// while the server is enrolled on a loop, Read serves the ciphertext the loop read (residentServer.OnData), whole records
 // only, and Write hands ciphertext to loop.Conn.Write. The loop decrypts into a bounded plaintext
 // buffer (loopTLS) and runs the same framing (loopLink.fromServer) on plaintext. A client that uses TLS
 // (client_tls_sslmode) goes the same way (startTLS, serveOnLoop, loopClient.OnData and write); it is

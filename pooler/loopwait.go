@@ -12,9 +12,9 @@ import (
 // to a waiter of that loop, given to it right there (Take: no Run, no detach); the oldest waiter of the
 // pool is overtaken so at most pools.MaxOvertakes times, after which it is served first whatever its
 // loop (its server then moves to its loop). A grant from elsewhere (another loop's release, a freed
-// slot, RESUME) is announced by Wake and taken on the loop (granted). What needs blocking work (a new
-// server's login, a parameter sync, server_check_query, a server of another loop) goes on in a
-// goroutine as before (acquire). A paused database, and pools with a reserve_pool_size, keep the
+// slot, RESUME) is announced by Wake and taken on the loop (granted). A parameter sync or
+// server_check_query runs on the loop too (settleResident); a new server's login and a server of
+// another loop go on in a goroutine as before (connect, acquire). A paused database, and pools with a reserve_pool_size, keep the
 // goroutine wait (acquireOn).
 
 // waitOnLoop gets the client a server from its pool without a goroutine when it can: at once, or by
@@ -129,9 +129,9 @@ func (lp *loopClient) leaveLine() {
 }
 
 // use lends the client what its pool granted, on the loop: a server resident on its loop is linked at
-// once when it needs no blocking work; a slot (Connect), a server of another loop or of goroutine code,
-// and one that needs a parameter sync or server_check_query are finished in a goroutine (connect,
-// acquire).
+// once when it needs no internal query, after them on the loop otherwise (settleResident: a parameter
+// sync, server_check_query); a slot (Connect) and a server of another loop or of goroutine code are
+// finished in a goroutine (connect, acquire).
 func (lp *loopClient) use(g pools.Grant[*serverConn], waited time.Duration) {
 	c := lp.c
 	c.pool.stats.waitTime.Add(waited.Microseconds())

@@ -229,3 +229,27 @@ func TestLoopExchangeClientLeaves(t *testing.T) {
 	}
 	wantNoDetach(t, tp, "server_reset_query and ROLLBACK after a client left")
 }
+
+// TestLoopExchangeStatementRollback: in statement mode a BEGIN gets 0A000 and its server is rolled back
+// on the loop before it goes back to its pool; the next statement runs outside any transaction.
+func TestLoopExchangeStatementRollback(t *testing.T) {
+	tp := startPooler(t, func(c *config.Config) {
+		c.Pooler.PoolMode = config.PoolModeStatement
+		c.Pooler.DefaultPoolSize = 1
+		c.Pooler.EventLoopCount = 1
+	})
+	ctx := context.Background()
+	app := tp.connect(t)
+	for i := range 3 {
+		_, err := app.Exec(ctx, "BEGIN", pgx.QueryExecModeSimpleProtocol)
+		wantPgError(t, err, "BEGIN in statement mode", "0A000")
+		var inTx bool
+		if err := app.QueryRow(ctx, "SELECT now() <> statement_timestamp()", pgx.QueryExecModeSimpleProtocol).Scan(&inTx); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if inTx {
+			t.Fatalf("round %d: the statement after a refused BEGIN ran inside a transaction: the server was not rolled back", i)
+		}
+	}
+	wantNoDetach(t, tp, "ROLLBACK after a BEGIN in statement mode")
+}
