@@ -20,7 +20,7 @@ import (
 // require, and prefer against a PostgreSQL with ssl = on) are served on the loops, their servers
 // resident there (LoopConns counts both), and pg_stat_ssl shows every server connection encrypted:
 // pgbench -S and pgx in transaction mode; SETs that make one server go from client to client through a
-// parameter sync (detached for it, enrolled again); results of several MB, in many rows and in one
+// parameter sync (on the loop, through its TLS layer); results of several MB, in many rows and in one
 // value; and a server terminated mid-transaction, idle or running a query, ends its client with an error
 // (the server's own FATAL 57P01, which it sends before it closes, or 08006) and a closed connection, never
 // a hang.
