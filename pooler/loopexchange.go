@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pgwire"
 	"github.com/pgpooler/pgpooler/pooler/loop"
@@ -39,7 +40,9 @@ const exchangeMaxRows = 8 << 20
 // server and reused.
 type loopExchange struct {
 	rs     *residentServer
+	waiter *loopClient // the client whose lending waits for it (nil: none, returnOnLoop)
 	active bool
+	inDone bool   // its done runs now: a panic there closes the server (OnClose, afterPanic)
 	what   string // the query, for errors
 	rows   bool   // keep the DataRow values
 	got    [][][]byte
@@ -67,15 +70,17 @@ func (e exchangeTimeout) Temporary() bool { return false }
 
 // exchange writes msg (frontend messages ending with a Query or a Sync) to the server, which is resident
 // on its loop and lent to nobody, and calls done on the loop with its answer: the rows' values (when
-// rows is set) or the error. On the loop, by the server's owner; done runs later, never within exchange.
-func (rs *residentServer) exchange(what string, msg []byte, rows bool, done func(rows [][][]byte, err error)) {
+// rows is set) or the error. waiter is the client whose lending waits for it (nil when none does): should
+// done panic, it is failed (afterPanic). On the loop, by the server's owner; done runs later, never
+// within exchange.
+func (rs *residentServer) exchange(waiter *loopClient, what string, msg []byte, rows bool, done func(rows [][][]byte, err error)) {
 	x := rs.x
 	if x == nil {
 		x = &loopExchange{rs: rs}
 		x.expire = x.expired
 		rs.x = x
 	}
-	*x = loopExchange{rs: rs, what: what, rows: rows, done: done, timer: x.timer, expire: x.expire}
+	*x = loopExchange{rs: rs, waiter: waiter, what: what, rows: rows, done: done, timer: x.timer, expire: x.expire}
 	rs.conn.Resume() // a server paused for a full client whose link ended
 	if err := rs.write(msg); err != nil {
 		x.done = nil
@@ -95,13 +100,13 @@ func (rs *residentServer) exchange(what string, msg []byte, rows bool, done func
 }
 
 // exec is exchange of a simple Query, its rows dropped.
-func (rs *residentServer) exec(sql string, done func(err error)) {
+func (rs *residentServer) exec(waiter *loopClient, sql string, done func(err error)) {
 	msg, _ := (&pgproto3.Query{String: sql}).Encode(nil)
-	rs.exchange(sql, msg, false, func(_ [][][]byte, err error) { done(err) })
+	rs.exchange(waiter, sql, msg, false, func(_ [][][]byte, err error) { done(err) })
 }
 
 // queryRows is exchange of queryRows' messages (sql with text parameters on the unnamed statement).
-func (rs *residentServer) queryRows(sql string, args []string, done func(rows [][][]byte, err error)) {
+func (rs *residentServer) queryRows(waiter *loopClient, sql string, args []string, done func(rows [][][]byte, err error)) {
 	params := make([][]byte, len(args))
 	for i, a := range args {
 		params[i] = []byte(a)
@@ -110,7 +115,7 @@ func (rs *residentServer) queryRows(sql string, args []string, done func(rows []
 	for _, m := range []pgproto3.FrontendMessage{&pgproto3.Parse{Query: sql}, &pgproto3.Bind{Parameters: params}, &pgproto3.Execute{}, &pgproto3.Sync{}} {
 		msg, _ = m.Encode(msg)
 	}
-	rs.exchange(sql, msg, true, done)
+	rs.exchange(waiter, sql, msg, true, done)
 }
 
 // onData reads the server's answer; it returns the bytes consumed. At the ReadyForQuery the exchange
@@ -213,14 +218,41 @@ func (x *loopExchange) keepRow(body []byte) bool {
 	return true
 }
 
-// end ends the exchange and calls its done.
+// end ends the exchange and calls its done. A panic in done leaves inDone set: the loop closes the
+// server for it (pooler/loop panic.go) and OnClose calls afterPanic. done may start the next exchange
+// (which clears inDone: a panic after that ends the new one, closed).
 func (x *loopExchange) end(rows [][][]byte, err error) {
 	done := x.done
 	x.active, x.done, x.got, x.qerr, x.cause = false, nil, nil, nil, nil
 	if x.timer != nil {
 		x.timer.Stop()
 	}
+	x.inDone = true
+	if panicHook != nil {
+		panicPoint("exchange", []byte(x.what))
+	}
 	done(rows, err)
+	x.inDone = false
+}
+
+// afterPanic: done panicked (the panic is logged by the loop, which closed the server; on the loop, from
+// the server's OnClose). The lending it continued is in an unknown state: the server is closed and
+// dropped from its pool unless done had already disposed of it (linked: the link fails it, serverFailed;
+// back in its pool: swept; closed: closeServer once), and the waiting client, unless it is linked or
+// gone, gets FATAL XX000 and is closed, rather than waiting for ever.
+func (x *loopExchange) afterPanic(err error) {
+	x.inDone = false
+	rs, sc := x.rs, x.rs.sc
+	switch {
+	case rs.ln != nil:
+		rs.ln.serverFailed(err)
+	case len(sc.pool.q.Sweep(func(s *serverConn, _ int) bool { return s == sc })) > 0, !sc.dropped.Load():
+		sc.pool.srv.closeServer(sc, "panic in an internal query's continuation")
+	}
+	if lp := x.waiter; lp != nil && !lp.done && lp.ln == nil {
+		lp.waiting = false
+		lp.fail(pgwire.NewFatal(pgerrcode.InternalError, "pgpooler: internal error while preparing a server connection"))
+	}
 }
 
 // fail closes the server for err (a malformed answer, the timeout): the exchange ends with err, from the

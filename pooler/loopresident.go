@@ -133,6 +133,10 @@ func (rs *residentServer) OnClose(_ *loop.Conn, err error) {
 		x.closed(err)
 		return
 	}
+	if x := rs.x; x != nil && x.inDone && errors.Is(err, loop.ErrPanic) {
+		x.afterPanic(err)
+		return
+	}
 	if ln := rs.ln; ln != nil {
 		ln.serverFailed(err)
 		return

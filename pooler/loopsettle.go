@@ -33,7 +33,7 @@ func (lp *loopClient) settleResident(sc *serverConn, observed bool) {
 		lp.prepareOnLoop(sc)
 		return
 	}
-	sc.res.exec(cfg.Pooler.ServerCheckQuery, func(err error) {
+	sc.res.exec(lp, cfg.Pooler.ServerCheckQuery, func(err error) {
 		if err != nil || sc.txStatus != 'I' {
 			c.s.closeServer(sc, "failed its check before reuse")
 			lp.waiting = false
@@ -78,7 +78,7 @@ func (lp *loopClient) prepareOnLoop(sc *serverConn) {
 			afterSync()
 			return
 		}
-		rs.exec(sql, func(err error) {
+		rs.exec(lp, sql, func(err error) {
 			if err != nil {
 				lp.settled(sc, lp.failedOnLoop(sc, err, "cannot apply the client's session parameters"))
 				return
@@ -95,7 +95,7 @@ func (lp *loopClient) prepareOnLoop(sc *serverConn) {
 	for _, m := range append(evict, &pgproto3.Sync{}) {
 		msg, _ = m.Encode(msg)
 	}
-	rs.exchange("Close of prepared statements", msg, false, func(_ [][][]byte, err error) {
+	rs.exchange(lp, "Close of prepared statements", msg, false, func(_ [][][]byte, err error) {
 		if err != nil {
 			lp.settled(sc, lp.failedOnLoop(sc, err, "cannot close prepared statements beyond max_prepared_statements"))
 			return
@@ -125,7 +125,7 @@ func (lp *loopClient) carryOnLoop(sc *serverConn) {
 			lp.settled(sc, nil)
 			return
 		}
-		sc.res.exec(qs[i], func(err error) {
+		sc.res.exec(lp, qs[i], func(err error) {
 			var pe *pgwire.Error
 			if errors.As(err, &pe) && pe.Severity == pgwire.SeverityError && sc.txStatus == 'I' {
 				c.s.logger.Info("cannot carry a prepared statement to another server", "client", c.id, "error", pe.Message)
@@ -181,7 +181,7 @@ func (s *Server) returnOnLoop(rs *residentServer, mode string) {
 			s.releaseOn(sc, rs.l)
 			return
 		}
-		rs.exec(q, func(err error) {
+		rs.exec(nil, q, func(err error) {
 			if err != nil || sc.txStatus != 'I' {
 				s.closeServer(sc, "server_reset_query failed")
 				return
@@ -198,7 +198,7 @@ func (s *Server) returnOnLoop(rs *residentServer, mode string) {
 		reset()
 		return
 	}
-	rs.exec("ROLLBACK", func(err error) {
+	rs.exec(nil, "ROLLBACK", func(err error) {
 		if err != nil || sc.txStatus != 'I' {
 			s.closeServer(sc, "rollback after client disconnect failed")
 			return
@@ -230,7 +230,7 @@ func (lp *loopClient) syncSessionOnLoop(rs *residentServer, sets session.Sets, d
 			done(true)
 			return
 		}
-		rs.queryRows(query, []string{arg}, func(rows [][][]byte, err error) {
+		rs.queryRows(lp, query, []string{arg}, func(rows [][][]byte, err error) {
 			if err != nil {
 				failed(err)
 				return
@@ -253,7 +253,7 @@ func (lp *loopClient) syncSessionOnLoop(rs *residentServer, sets session.Sets, d
 		settings()
 		return
 	}
-	rs.queryRows(query, []string{arg}, func(rows [][][]byte, err error) {
+	rs.queryRows(lp, query, []string{arg}, func(rows [][][]byte, err error) {
 		if err != nil {
 			failed(err)
 			return

@@ -60,7 +60,7 @@ func (ln *loopLink) refuseTransactionBlock(out []byte, more bool, sets session.S
 		lp.waiting = false
 		lp.maybeResume()
 	}
-	rs.exec("ROLLBACK", func(err error) { // on the loop (loopexchange.go)
+	rs.exec(lp, "ROLLBACK", func(err error) { // on the loop (loopexchange.go)
 		if err != nil || sc.txStatus != 'I' {
 			c.s.closeServer(sc, "rollback after a transaction block in statement mode failed")
 			resume()

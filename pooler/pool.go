@@ -417,8 +417,12 @@ func (p *pool) limitName() string {
 	return fmt.Sprintf("pool_size %d", pc.PoolSize)
 }
 
-// closeServer closes a server that is not in the idle list and frees its slot.
+// closeServer closes a server that is not in the idle list and frees its slot; a second call for the same
+// server does nothing.
 func (s *Server) closeServer(sc *serverConn, reason string) {
+	if sc.dropped.Swap(true) {
+		return // closed before: its slot is freed once
+	}
 	sc.close()
 	s.dropServer(sc.pool)
 	if s.config().Pooler.LogDisconnections {

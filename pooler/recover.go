@@ -169,8 +169,10 @@ func (s *Server) recoverJanitor(where string) {
 // Server serves, to make serving one connection panic on an input they choose; it is nil otherwise.
 var panicHook func(where string, detail []byte)
 
-// panicPoint calls panicHook, if set, with where (the goroutine: "client", "relay") and detail (the
-// input at hand). It sits on rare paths only (a SET statement, a ParameterStatus).
+// panicPoint calls panicHook, if set, with where (the goroutine: "client", "relay", "janitor"; or
+// "exchange", the continuation of an internal query on a loop) and detail (the input at hand: for
+// "exchange" the query). It sits on rare paths only (a SET statement, a ParameterStatus, the end of an
+// internal query, called there only while a hook is set).
 func panicPoint(where string, detail []byte) {
 	if h := panicHook; h != nil {
 		h(where, detail)

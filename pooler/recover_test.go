@@ -3,6 +3,7 @@ package pooler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgpooler/pgpooler/pooler/config"
 	"github.com/pgpooler/pgpooler/tests/pgtest"
 )
@@ -22,12 +24,7 @@ import (
 // other client of the same pool (pool_size 1) working.
 func TestPanicEndsOneConnection(t *testing.T) {
 	backend := pgtest.StartT(t, pgtest.Options{})
-	panicHook = func(where string, detail []byte) {
-		if bytes.Contains(detail, []byte("panic-"+where)) {
-			panic("test panic in " + where)
-		}
-	}
-	t.Cleanup(func() { panicHook = nil }) // runs last: after the pooler's Shutdown
+	panicOnMarker(t)
 
 	cfg := config.Default()
 	cfg.Pooler.ListenAddr = "127.0.0.1"
@@ -118,6 +115,68 @@ func TestPanicEndsOneConnection(t *testing.T) {
 	}
 }
 
+// TestPanicInInternalQueryOnLoop: a panic in the continuation of an internal query on the loop (here the
+// parameter sync of a client whose application_name differs from its server's: loopsettle.go
+// prepareOnLoop) closes that server and frees its slot (pool_size 1: the other client still gets a
+// server), fails the client that waited for it with FATAL XX000 rather than leaving it waiting for ever,
+// and is logged with its stack. Before afterPanic, the client hung (its query ran into the context's
+// deadline) and the server's slot was lost, so the other client hung too.
+func TestPanicInInternalQueryOnLoop(t *testing.T) {
+	backend := pgtest.StartT(t, pgtest.Options{})
+	panicOnMarker(t) // the sync's SQL names application_name 'panic-exchange'
+
+	cfg := config.Default()
+	cfg.Pooler.ListenAddr = "127.0.0.1"
+	cfg.Pooler.PoolMode = modeTransaction
+	cfg.Pooler.DefaultPoolSize = 1
+	cfg.Pooler.MaxPreparedStatements = 0
+	cfg.Pooler.EventLoops = true
+	cfg.Pooler.EventLoopCount = 1 // the client and the server on one loop: the sync is an exchange there
+	cfg.Databases = map[string]config.Database{"*": {Host: backend.Host, Port: backend.Port, Password: backend.Password}}
+	_, ln, logs := serveForTest(t, cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	connect := func(app string) *pgx.Conn {
+		t.Helper()
+		url := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable&default_query_exec_mode=simple_protocol&application_name=%s", ln.Addr(), app)
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatalf("connect %s: %v", app, err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	works := func(who string, c *pgx.Conn) {
+		t.Helper()
+		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer qcancel()
+		var n int
+		if err := c.QueryRow(qctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: SELECT 1 = %d, %v", who, n, err)
+		}
+	}
+
+	other := connect("other")
+	works("other client", other)
+	victim := connect("panic-exchange")
+	qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer qcancel()
+	var n int
+	err := victim.QueryRow(qctx, "SELECT 1").Scan(&n)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "XX000" {
+		t.Fatalf("the client whose server's internal query panicked: SELECT 1 = %d, %v; want FATAL XX000", n, err)
+	}
+	works("other client after the panic", other) // pool_size 1: the panicking server's slot was freed
+	log := strings.Join(logs.lines(), "\n")
+	for _, want := range []string{"panic in a connection handler", "test panic in exchange", "(*loopExchange).end"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
 // TestPanicInJanitor: a panic in a round of pool maintenance (the janitor, under the Server's mu) is
 // logged with its stack and ends that round only: the janitor's next rounds run, so s.mu was released,
 // and the process goes on. Before janitorTick recovered, the panic ended the test binary.
@@ -148,6 +207,17 @@ func TestPanicInJanitor(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
+}
+
+// panicOnMarker makes each panic point panic ("test panic in WHERE") when its input holds the text
+// "panic-WHERE", until the test ends (the hook is cleared after the pooler's Shutdown: set it first).
+func panicOnMarker(t *testing.T) {
+	panicHook = func(where string, detail []byte) {
+		if bytes.Contains(detail, []byte("panic-"+where)) {
+			panic("test panic in " + where)
+		}
+	}
+	t.Cleanup(func() { panicHook = nil })
 }
 
 // serveForTest validates cfg and serves it on a listener of its own on 127.0.0.1 until the test ends

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -37,7 +38,8 @@ type serverConn struct {
 	tt      *tlsTransport    // under conn's TLS when tls is set: the socket, or its loop (looptls.go)
 	rd      *pgwire.Reader
 	wr      *pgwire.Writer
-	network string // "tcp" or "unix", for cancel connections
+	network string      // "tcp" or "unix", for cancel connections
+	dropped atomic.Bool // closeServer ran: its pool slot is freed (once: closeServer is idempotent)
 	addr    string
 
 	pid       uint32 // BackendKeyData from the server

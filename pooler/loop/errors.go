@@ -10,6 +10,7 @@ var (
 	ErrInboundLimit = errors.New("loop: unconsumed inbound bytes over the limit")
 	// ErrClosed is returned by Conn.Write on a closed conn.
 	ErrClosed = errors.New("loop: connection closed")
-	// errPanic is the close cause of a conn whose handler panicked.
-	errPanic = errors.New("loop: handler panicked")
+	// ErrPanic is the close cause, given to OnClose, of a conn whose handler panicked (panic.go); the
+	// panic is logged with its stack.
+	ErrPanic = errors.New("loop: handler panicked")
 )

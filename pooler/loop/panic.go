@@ -13,7 +13,7 @@ func (c *Conn) call(f func()) {
 			c.l.g.cfg.Logger.Error("loop: panic in a connection handler; closing the connection",
 				"loop", c.l.idx, "remote", fmt.Sprint(c.RemoteAddr()), "panic", fmt.Sprint(r), "stack", stack())
 			if !c.finished {
-				c.closeWith(errPanic)
+				c.closeWith(ErrPanic)
 			}
 		}
 	}()
