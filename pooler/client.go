@@ -635,27 +635,20 @@ func (c *clientConn) accountSentLocked(typ byte) (started bool) {
 // the client's, and drops its least recently used protocol-level statements beyond
 // max_prepared_statements.
 func (c *clientConn) prepareServer(sc *serverConn) error {
-	c.mu.Lock()
-	sql, apply := c.clientSyncSQLLocked(sc)
-	var evict []pgproto3.FrontendMessage
-	if c.prep {
-		evict = sc.stmts.Evict(c.s.config().Pooler.MaxPreparedStatements)
-	}
-	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
-	c.mu.Unlock()
-	if len(evict) > 0 {
-		if err := c.s.exchangeBounded(sc, "Close of prepared statements", append(evict, &pgproto3.Sync{})...); err != nil {
+	p := c.planSync(sc) // sessionstate.go
+	if len(p.evict) > 0 {
+		if err := c.s.exchangeBounded(sc, "Close of prepared statements", append(p.evict, &pgproto3.Sync{})...); err != nil {
 			return c.s.failedInternal(sc, err, "cannot close prepared statements beyond max_prepared_statements")
 		}
 	}
-	if sql != "" {
-		if err := c.s.execBounded(sc, sql); err != nil {
+	if p.sql != "" {
+		if err := c.s.execBounded(sc, p.sql); err != nil {
 			return c.s.failedInternal(sc, err, "cannot apply the client's session parameters")
 		}
-		apply()
+		p.apply()
 	}
 	c.learnTentative(sc)
-	if carry {
+	if p.carry {
 		if err := c.sqlPreparedSync(sc); err != nil {
 			return c.s.failedInternal(sc, err, "cannot carry the client's prepared statements")
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pgwire"
-	"github.com/pgpooler/pgpooler/pooler/prepare"
 	"github.com/pgpooler/pgpooler/pooler/session"
 )
 
@@ -56,43 +55,36 @@ func (lp *loopClient) prepareOnLoop(sc *serverConn) {
 	c := lp.c
 	rs := sc.res
 	c.pool.stats.serverAssignments.Add(1)
-	c.mu.Lock()
-	sql, apply := c.clientSyncSQLLocked(sc)
-	var evict []pgproto3.FrontendMessage
-	if c.prep {
-		evict = sc.stmts.Evict(c.s.config().Pooler.MaxPreparedStatements)
-	}
-	carry := c.mode != modeSession && (len(c.sqlStmts) > 0 || len(sc.sqlStmts) > 0)
-	c.mu.Unlock()
+	p := c.planSync(sc) // sessionstate.go
 
 	afterSync := func() {
 		c.learnTentative(sc)
-		if !carry {
+		if !p.carry {
 			lp.settled(sc, nil)
 			return
 		}
 		lp.carryOnLoop(sc)
 	}
 	sync := func() {
-		if sql == "" {
+		if p.sql == "" {
 			afterSync()
 			return
 		}
-		rs.exec(lp, sql, func(err error) {
+		rs.exec(lp, p.sql, func(err error) {
 			if err != nil {
 				lp.settled(sc, lp.failedOnLoop(sc, err, "cannot apply the client's session parameters"))
 				return
 			}
-			apply()
+			p.apply()
 			afterSync()
 		})
 	}
-	if len(evict) == 0 {
+	if len(p.evict) == 0 {
 		sync()
 		return
 	}
 	var msg []byte
-	for _, m := range append(evict, &pgproto3.Sync{}) {
+	for _, m := range append(p.evict, &pgproto3.Sync{}) {
 		msg, _ = m.Encode(msg)
 	}
 	rs.exchange(lp, "Close of prepared statements", msg, false, func(_ [][][]byte, err error) {
@@ -116,20 +108,12 @@ func (lp *loopClient) carryOnLoop(sc *serverConn) {
 	var next func(i int)
 	next = func(i int) {
 		if i == len(qs) {
-			for name, text := range want {
-				if sc.sqlStmts == nil {
-					sc.sqlStmts = map[string]string{}
-				}
-				sc.sqlStmts[name] = text
-			}
+			carried(sc, want)
 			lp.settled(sc, nil)
 			return
 		}
 		sc.res.exec(lp, qs[i], func(err error) {
-			var pe *pgwire.Error
-			if errors.As(err, &pe) && pe.Severity == pgwire.SeverityError && sc.txStatus == 'I' {
-				c.s.logger.Info("cannot carry a prepared statement to another server", "client", c.id, "error", pe.Message)
-			} else if err != nil {
+			if err != nil && !c.carrySkipped(sc, err) {
 				lp.settled(sc, lp.failedOnLoop(sc, err, "cannot carry the client's prepared statements"))
 				return
 			}
@@ -186,11 +170,7 @@ func (s *Server) returnOnLoop(rs *residentServer, mode string) {
 				s.closeServer(sc, "server_reset_query failed")
 				return
 			}
-			forgetSetParams(sc)
-			if prepare.DropsStatements(q) {
-				sc.stmts.Clear() // no client is linked: nobody else touches them
-				sc.sqlStmts = nil
-			}
+			afterResetQuery(sc, q) // no client is linked: nobody else touches sc's statements
 			s.releaseOn(sc, rs.l)
 		})
 	}
@@ -219,10 +199,7 @@ func (lp *loopClient) syncSessionOnLoop(rs *residentServer, sets session.Sets, d
 		done(false)
 	}
 	if sets.All {
-		forgetSetParams(sc) // the server is back to its defaults
-		c.mu.Lock()
-		c.params, c.ownParams = session.AfterResetAll(c.params, c.baseParams), true
-		c.mu.Unlock()
+		c.afterResetAll(sc)
 	}
 	settings := func() {
 		query, arg := session.ReadBack(&sets, sc.params, sc.reported)
@@ -235,18 +212,12 @@ func (lp *loopClient) syncSessionOnLoop(rs *residentServer, sets session.Sets, d
 				failed(err)
 				return
 			}
-			c.mu.Lock()
-			session.ApplySettings(rows, &sets, sc.params, c.writableParamsLocked(), c.baseParams)
-			sc.paramsChanged()
-			c.mu.Unlock()
+			c.applySettings(sc, rows, &sets)
 			done(true)
 		})
 	}
 	if sets.DeallocAll {
-		c.mu.Lock()
-		c.sqlStmts = nil
-		c.mu.Unlock()
-		sc.sqlStmts = nil
+		c.afterDeallocAll(sc)
 	}
 	query, arg, names := session.PreparedReadBack(&sets)
 	if names == nil {
@@ -258,11 +229,7 @@ func (lp *loopClient) syncSessionOnLoop(rs *residentServer, sets session.Sets, d
 			failed(err)
 			return
 		}
-		c.mu.Lock()
-		sc.sqlStmts, c.sqlStmts = session.ApplyPrepared(rows, names, sc.sqlStmts, c.sqlStmts)
-		uncarried := uncarriedPrepares(names, sc.sqlStmts, c.sqlStmts)
-		c.mu.Unlock()
-		c.noteUncarried(uncarried) // leakreport.go
+		c.applyPrepared(sc, rows, names)
 		settings()
 	})
 }

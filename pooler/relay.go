@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpooler/pgpooler/pgwire"
-	"github.com/pgpooler/pgpooler/pooler/prepare"
 	"github.com/pgpooler/pgpooler/pooler/session"
 )
 
@@ -362,11 +361,7 @@ func (s *Server) returnAfterClient(sc *serverConn, mode string) {
 			s.closeServer(sc, "server_reset_query failed")
 			return
 		}
-		forgetSetParams(sc)
-		if prepare.DropsStatements(q) {
-			sc.stmts.Clear() // no client is linked: nobody else touches them
-			sc.sqlStmts = nil
-		}
+		afterResetQuery(sc, q) // no client is linked: nobody else touches sc's statements
 	}
 	s.release(sc)
 }
