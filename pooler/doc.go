@@ -3,11 +3,14 @@
 // (pool_mode), and relays the protocol between them.
 //
 // The shape follows net/http: a Server whose fields are its configuration, Serve per listener, a
-// goroutine per client connection (clientConn.serve), Shutdown for a graceful stop. While a client holds
-// a server a second goroutine (clientConn.relayServer) copies the server's messages to the client and
-// decides, on each ReadyForQuery, whether the server goes back to its pool. With event_loops (experimental,
-// loop*.go) a logged-in plain-TCP client is instead served on an event loop of package loop, with no
-// goroutine of its own (docs/architecture.md).
+// goroutine per client connection for its login (clientConn.serve), Shutdown for a graceful stop. Once
+// logged in, a client is served on an event loop of package loop (event_loops, on by default: loop*.go,
+// docs/architecture.md), with no goroutine of its own: the loop frames its messages, lends it a server
+// (lend, takeResident), relays the server's answer (loopLink.fromServer) and releases the server at the
+// ReadyForQuery that ends the transaction; the servers lent on a loop stay resident there, and the
+// internal queries of a lending run there as exchanges (loopexchange.go, loopsettle.go). With
+// event_loops = false, or for a client the loop cannot take, a second goroutine
+// (clientConn.relayServer, relay.go) copies the server's messages while the client holds it.
 //
 // Concepts with a small API of their own live in sub-packages: pools (one pool's idle servers, waiters and
 // limits), prepare (prepared-statement tracking), session (SET scanning and parameter sync), admin (the
