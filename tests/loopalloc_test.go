@@ -11,7 +11,7 @@ import (
 )
 
 // TestEventLoopsNoAllocPerTransaction: a transaction on the event loops (pgbench -S, simple and extended
-// protocol, transaction mode, the pool smaller than the clients so that clients also wait in line)
+// protocol, and prepared with max_prepared_statements > 0; transaction mode, the pool smaller than the clients so that clients also wait in line)
 // allocates nothing on the heap (design.md: no allocation per forwarded message). Two pgbench runs of
 // different lengths with the same clients: the difference of the process's heap allocation counts
 // (runtime.MemStats.Mallocs) over the difference of their transactions is what one transaction costs,
@@ -19,13 +19,16 @@ import (
 // profile of the long run.
 func TestEventLoopsNoAllocPerTransaction(t *testing.T) {
 	pgbenchInit(t)
-	for _, mode := range []string{"simple", "extended"} {
+	for _, mode := range []string{"simple", "extended", "prepared"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := startPooler(t, func(c *config.Config) {
 				c.Pooler.EventLoops = true
 				c.Pooler.PoolMode = config.PoolModeTransaction
 				c.Pooler.DefaultPoolSize = 4
 				c.Pooler.MaxPreparedStatements = 0
+				if mode == "prepared" { // pgbench's named statements, tracked on the loop (loopprepare.go)
+					c.Pooler.MaxPreparedStatements = 100
+				}
 				c.Pooler.ServerTLSSSLMode = "disable"
 				c.Pooler.LogConnections = false
 				c.Pooler.LogDisconnections = false
