@@ -30,13 +30,60 @@ const (
 
 // clientConn is one client connection. Its own goroutine (serve) reads the client and writes to the
 // linked server; while linked, relayServer reads the server and writes to the client.
+//
+// Layout: what every transaction touches comes first, in the first four cache lines (64 bytes each):
+// the pool, the mode, the link's accounting under mu, the times the statistics take, and the hot fields
+// of its loop state (loop, embedded: one object per client, not two); what the login, the console,
+// cancels and the goroutine relay use comes after, out of the way. With thousands of clients served in
+// turn by one loop, a transaction then misses the cache on fewer lines.
 type clientConn struct {
-	s      *Server
-	id     uint64
-	conn   net.Conn       // the socket: deadlines and Close
-	stream net.Conn       // what reads and writes go through: conn, or TLS on it
-	rd     *pgwire.Reader // reads stream; nil before login's setStream and once on an event loop (it frames itself)
-	remote string
+	// Hot: read or written by every transaction (the event loop's path: looplink.go, loopclient.go).
+	s    *Server
+	pool *pool
+	lp   atomic.Pointer[loopClient] // set once the client is served on an event loop (looprelay.go)
+	mode string
+
+	mu         sync.Mutex  // guards the fields below and params
+	prep       bool        // max_prepared_statements > 0 and not session mode, fixed at login
+	openBatch  bool        // extended-protocol messages sent since the last Sync
+	txStatus   byte        // last ReadyForQuery status seen
+	closing    bool        // the client is gone or being closed: link nothing new
+	copyIn     bool        // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
+	rejecting  bool        // a statement was refused by reject_session_features: the relay rewrites its error
+	features   uint8       // bit f set: the client used session feature f (leakreport.go); in padding, no byte added
+	sc         *serverConn // linked server, nil between transactions (transaction/statement mode)
+	pending    int         // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
+	queryStart time.Time   // when the query now running began (zero: none), for query_time
+	xactStart  time.Time   // when the transaction now open began (zero: none), for xact_time
+	// Session state carried between servers in transaction and statement mode (guarded by mu):
+	sets session.Sets // SET/RESET statements sent since the transaction began
+
+	// loop is the client's state on an event loop (looprelay.go), its hot fields first: part of the
+	// client rather than an object of its own, next to the fields above (lp points here once it is used).
+	loop loopClient
+
+	// Warm: a lending that syncs parameters, waits in line, or tracks prepared statements (guarded by mu).
+	params       map[string]string // session parameters this client expects, lower-case names; shared until ownParams (clientparams.go)
+	baseParams   map[string]string // params right after login: what RESET restores; shared until ownBase
+	sqlStmts     map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
+	tentative    map[string]string // start-up parameters accepted untried, as sent: settled by the first link
+	ownParams    bool              // params is this client's own, not shared with others (clientparams.go)
+	ownBase      bool              // baseParams is this client's own (packed here: no padding of their own)
+	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
+	loggedIn     bool
+	cancelPID    uint32
+	waitSince    time.Time       // when the client began waiting for a server (zero: not waiting)
+	prepared     prepare.Tracker // the client's statement names and the answers awaited from its server (prepared.go)
+
+	// Cold: the login, the console (SHOW CLIENTS), cancels, and the goroutine relay.
+	id        uint64
+	cancelKey [4]byte // BackendKeyData's secret key in protocol 3.0 (3.2's longer keys: cancel.go)
+	database  string
+	user      string
+	conn      net.Conn       // the socket: deadlines and Close
+	stream    net.Conn       // what reads and writes go through: conn, or TLS on it
+	rd        *pgwire.Reader // reads stream; nil before login's setStream and once on an event loop (it frames itself)
+	remote    string
 
 	tls      *tls.ConnectionState // nil without TLS
 	identity Identity             // who the client proved to be
@@ -47,45 +94,10 @@ type clientConn struct {
 	wmu sync.Mutex // guards wr: both goroutines write to the client
 	wr  *pgwire.Writer
 
-	database, user string
-	pool           *pool
-	mode           string
-	loggedIn       bool
-	cancelPID      uint32
-	cancelKey      [4]byte // BackendKeyData's secret key in protocol 3.0 (3.2's longer keys: cancel.go)
-
-	mu           sync.Mutex        // guards the fields below and params
-	params       map[string]string // session parameters this client expects, lower-case names; shared until ownParams (clientparams.go)
-	tentative    map[string]string // start-up parameters accepted untried, as sent: settled by the first link
-	sc           *serverConn       // linked server, nil between transactions (transaction/statement mode)
-	pending      int               // ReadyForQuery messages the linked server still owes (Query, Sync, FunctionCall sent)
-	openBatch    bool              // extended-protocol messages sent since the last Sync
-	txStatus     byte              // last ReadyForQuery status seen
-	closing      bool              // the client is gone or being closed: link nothing new
-	idleDeadline bool              // a client_idle_timeout or idle_transaction_timeout deadline is armed
-	ownParams    bool              // params is this client's own, not shared with others (clientparams.go)
-	ownBase      bool              // baseParams is this client's own (packed here: no padding of their own)
-	copyIn       bool              // the linked server is in COPY FROM STDIN (or COPY BOTH): the client's data comes next
-	features     uint8             // bit f set: the client used session feature f (leakreport.go); in padding, no byte added
-	relayDone    chan struct{}     // closed when relayServer for the current link returns
-	copyWake     chan struct{}     // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn
-	queryStart   time.Time         // when the query now running began (zero: none), for query_time
-	xactStart    time.Time         // when the transaction now open began (zero: none), for xact_time
-	waitSince    time.Time         // when the client began waiting for a server (zero: not waiting)
+	relayDone chan struct{} // closed when relayServer for the current link returns (guarded by mu)
+	copyWake  chan struct{} // while non-nil, the client goroutine waits in awaitRelayLocked; closed at copyIn (guarded by mu)
 
 	connectTime int64 // when the connection was accepted, Unix nanoseconds (a time.Time is 24 bytes)
-
-	// Session state carried between servers in transaction and statement mode (guarded by mu):
-	baseParams map[string]string // params right after login: what RESET restores; shared until ownBase
-	sets       session.Sets      // SET/RESET statements sent since the transaction began
-	sqlStmts   map[string]string // SQL-level prepared statements (PREPARE): name → the PREPARE text
-	rejecting  bool              // a statement was refused by reject_session_features: the relay rewrites its error
-
-	// Prepared statements in transaction and statement mode (prepared.go), guarded by mu:
-	prep     bool            // max_prepared_statements > 0 and not session mode, fixed at login
-	prepared prepare.Tracker // the client's statement names and the answers awaited from its server
-
-	lp atomic.Pointer[loopClient] // set once the client is served on an event loop (looprelay.go)
 }
 
 func (s *Server) newClientConn(conn net.Conn) *clientConn {
@@ -612,7 +624,7 @@ func (c *clientConn) link(typ byte) (*serverConn, error) {
 // now owes exactly one ReadyForQuery, having owed none: a query starts (query_timeout starts with it).
 func (c *clientConn) accountSentLocked(typ byte) (started bool) {
 	if c.queryStart.IsZero() && typ != 'd' && typ != 'c' && typ != 'f' && typ != 'H' {
-		c.queryStart = time.Now()
+		c.queryStart = c.now()
 		if c.xactStart.IsZero() {
 			c.xactStart = c.queryStart
 		}
@@ -629,6 +641,15 @@ func (c *clientConn) accountSentLocked(typ byte) (started bool) {
 		c.openBatch = true
 	}
 	return false
+}
+
+// now is the time for the client's statistics and timeouts: its loop's event time (loop.Loop.Now, one
+// clock read per event) once it is served on a loop, where it must then be called; time.Now before.
+func (c *clientConn) now() time.Time {
+	if lp := c.lp.Load(); lp != nil {
+		return lp.l.Now()
+	}
+	return time.Now()
 }
 
 // prepareServer makes a freshly lent server's session parameters and SQL-level prepared statements match

@@ -10,7 +10,9 @@ import (
 )
 
 // loopLink is one lending of a server to a client on a loop: both sockets are served by the client's
-// loop, which alone touches it.
+// loop, which alone touches it. It lives in the server's residentServer (link), written anew by each
+// lending (attach): code that ends a lending must not use the link after the server may have been
+// lent again (releaseOn can hand it to a waiter of the loop at once), only what it copied before.
 type loopLink struct {
 	lp         *loopClient
 	sc         *serverConn
@@ -201,7 +203,8 @@ func (lp *loopClient) attach(sc *serverConn) {
 		}
 		return
 	}
-	ln := &loopLink{lp: lp, sc: sc, rs: rs}
+	rs.link = loopLink{lp: lp, sc: sc, rs: rs} // the server's own: no allocation per lending
+	ln := &rs.link
 	rs.ln, lp.ln = ln, ln
 	c.mu.Lock()
 	c.sc, c.txStatus, c.copyIn = sc, sc.txStatus, false

@@ -3,7 +3,6 @@ package pooler
 import (
 	"bytes"
 	"encoding/binary"
-	"sync"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/pgpooler/pgpooler/pgwire"
@@ -40,13 +39,6 @@ var (
 	loopReadyIdle     = []byte{'Z', 0, 0, 0, 5, 'I'}
 )
 
-// loopScratch holds the buffers in which a client's messages are gathered for one write to the server
-// (gather): taken and given back within one OnData, so a loop needs about one.
-var loopScratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// loopScratchKeep is the largest scratch buffer, in bytes of capacity, given back for reuse.
-const loopScratchKeep = 64 << 10
-
 // trackedType reports whether the tracker accounts for client messages of type typ (Parse, Bind,
 // Describe, Close, Query, FunctionCall, Sync); others go to the server raw.
 func trackedType(typ byte) bool {
@@ -69,9 +61,9 @@ const (
 // gather queues b for the linked server (copied).
 func (lp *loopClient) gather(b []byte) {
 	if lp.pend == nil {
-		lp.pend = loopScratch.Get().(*[]byte)
+		lp.pend = lp.l.Scratch() // the loop's: taken and given back within one OnData
 	}
-	*lp.pend = append(*lp.pend, b...)
+	lp.pend = append(lp.pend, b...)
 }
 
 // flushGathered writes what gather queued, if anything; false when the write failed (the link has
@@ -83,13 +75,10 @@ func (lp *loopClient) flushGathered() bool {
 	}
 	lp.pend = nil
 	ok := true
-	if lp.ln != nil && !lp.done && len(*bp) > 0 {
-		ok = lp.toServer(*bp)
+	if lp.ln != nil && !lp.done && len(bp) > 0 {
+		ok = lp.toServer(bp)
 	}
-	if cap(*bp) <= loopScratchKeep {
-		*bp = (*bp)[:0]
-		loopScratch.Put(bp)
-	}
+	lp.l.PutScratch(bp) // one grown past loop.ScratchSize is left to the garbage collector
 	return ok
 }
 
@@ -98,7 +87,7 @@ func (lp *loopClient) flushGathered() bool {
 func (lp *loopClient) sendRaw(b []byte) bool {
 	if len(b) <= gatherMax {
 		lp.gather(b)
-		if len(*lp.pend) > gatherLimit {
+		if len(lp.pend) > gatherLimit {
 			return lp.flushGathered()
 		}
 		return true
@@ -252,14 +241,14 @@ func (lp *loopClient) writeTracked(out *prepare.Out, msg []byte, total int) bool
 		lp.gather(out.Msg)
 	case out.Head != nil:
 		length := total - 1 - out.Skip + len(out.Head) // the length word counts itself, not the type byte
-		b := append(*lp.pend, msg[0])
-		*lp.pend = binary.BigEndian.AppendUint32(b, uint32(length))
+		b := append(lp.pend, msg[0])
+		lp.pend = binary.BigEndian.AppendUint32(b, uint32(length))
 		lp.gather(out.Head)
 		lp.gather(msg[pgwire.HeaderSize+out.Skip:])
 	default:
 		lp.gather(msg)
 	}
-	if len(*lp.pend) > gatherLimit {
+	if len(lp.pend) > gatherLimit {
 		return lp.flushGathered()
 	}
 	return true

@@ -74,7 +74,8 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 // serveOnLoop hands the logged-in client to an event loop; serve's goroutine then ends. The loop
 // finishes the client once when it closes (loopClient.closed): finish, clientCount, clientWG.
 func (c *clientConn) serveOnLoop(counted bool) {
-	lp := &loopClient{c: c, counted: counted, l: c.s.loops.g.Next()}
+	lp := &c.loop // part of c: no object of its own (client.go)
+	lp.c, lp.counted, lp.l = c, counted, c.s.loops.g.Next()
 	// What other goroutines write to the client from now on (kill's goodbye, learnTentative's
 	// ParameterStatus, finish's error) is kept and written on the loop (flushLater).
 	c.wmu.Lock()
@@ -130,28 +131,31 @@ func (c *clientConn) ctxCancelled() {
 }
 
 // loopClient is a client served on a loop. Its fields are the loop's alone, except later and wr (under c.wmu).
+// What every message and lending touches comes first (one cache line with its flags), the wait, the
+// timers and what other goroutines write after: 208 bytes, not 224 with the flags between pointers.
 type loopClient struct {
-	c       *clientConn
-	l       *loop.Loop
-	lc      *loop.Conn
-	counted bool          // counted in clientCount
-	tl      *loopTLS      // its TLS layer when the client uses TLS (looptls.go), else nil
-	later   laterBuf      // what other goroutines wrote for the client, through wr (looplater.go)
-	wr      pgwire.Writer // c.wr while the client is on the loop: kept here, not allocated apart
+	c          *clientConn
+	l          *loop.Loop
+	lc         *loop.Conn
+	ln         *loopLink   // the lending now, nil between
+	rem        int         // bytes of the client's current message still to forward
+	discard    int         // bytes of the client's current message still to drop
+	pend       []byte      // client messages gathered for one write to the server within OnData (a loop scratch buffer; loopprepare.go)
+	counted    bool        // counted in clientCount
+	waiting    bool        // a goroutine gets, or settles, a server for the client, or it waits in line: its next link waits
+	fullServer bool        // paused: the server's outbound is over the limit
+	done       bool        // closed and finished
+	finished   atomic.Bool // set by finish (done, for other goroutines: ctxCancelled)
 
-	ln         *loopLink                  // the lending now, nil between
-	waiting    bool                       // a goroutine gets, or settles, a server for the client, or it waits in line: its next link waits
-	w          *pools.Waiter[*serverConn] // its place in line while it waits on the loop (loopwait.go)
-	wt         *loop.Timer                // query_wait_timeout of that wait
-	grantFn    func()                     // granted, made once: what Wake queues to the loop
-	fullServer bool                       // paused: the server's outbound is over the limit
-	tmo        *loopTimeouts              // its timers (looptimeout.go); nil until a timeout that is set is used
-	rem        int                        // bytes of the client's current message still to forward
-	discard    int                        // bytes of the client's current message still to drop
-	pend       *[]byte                    // client messages gathered for one write to the server within OnData (loopprepare.go)
-	done       bool                       // closed and finished
-	finished   atomic.Bool                // set by finish (done, for other goroutines: ctxCancelled)
-	err        error                      // why the pooler closed the client
+	tl      *loopTLS                   // its TLS layer when the client uses TLS (looptls.go), else nil
+	tmo     *loopTimeouts              // its timers (looptimeout.go); nil until a timeout that is set is used
+	w       *pools.Waiter[*serverConn] // its place in line while it waits on the loop (loopwait.go)
+	wt      *loop.Timer                // query_wait_timeout of that wait (disarmed between waits, stopped at finish)
+	grantFn func()                     // granted, made once: what Wake queues to the loop
+	err     error                      // why the pooler closed the client
+
+	later laterBuf      // what other goroutines wrote for the client, through wr (looplater.go)
+	wr    pgwire.Writer // c.wr while the client is on the loop: kept here, not allocated apart
 }
 
 // LoopConns is the number of connections enrolled on the event loops now (event_loops): clients served

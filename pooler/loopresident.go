@@ -22,7 +22,8 @@ type residentServer struct {
 	l    *loop.Loop
 	sc   *serverConn
 	conn *loop.Conn
-	ln   *loopLink     // the lending it serves now; nil while idle or owned by a goroutine
+	ln   *loopLink     // the lending it serves now (&link); nil while idle or owned by a goroutine
+	link loopLink      // the lendings' state, reused by each (attach): no allocation per lending
 	tl   *loopTLS      // its TLS layer when the server uses TLS (looptls.go), else nil
 	x    *loopExchange // its internal query, in progress when x.active (loopexchange.go); nil until the first
 }

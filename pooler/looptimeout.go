@@ -106,7 +106,7 @@ func (lp *loopClient) touchIdle() {
 		return // a pending timer finds the client busy and stops; the next touch arms it again
 	}
 	tm := lp.timeouts()
-	now := time.Now()
+	now := lp.l.Now()
 	tm.idleSince = now
 	if due := now.Add(d); tm.idleDue.IsZero() || due.Before(tm.idleDue) {
 		tm.idleDue = due
@@ -134,7 +134,7 @@ func (lp *loopClient) idleExpired() {
 		return
 	}
 	due := tm.idleSince.Add(d)
-	if wait := time.Until(due); wait > 0 {
+	if wait := due.Sub(lp.l.Now()); wait > 0 {
 		tm.idleDue = due
 		tm.idle.Reset(wait)
 		return
@@ -150,7 +150,7 @@ func (lp *loopClient) queryStarted() {
 		return
 	}
 	tm := lp.timeouts()
-	now := time.Now()
+	now := lp.l.Now()
 	tm.queryStart = now
 	if due := now.Add(qt); tm.queryDue.IsZero() || due.Before(tm.queryDue) {
 		tm.queryDue = due
@@ -190,7 +190,7 @@ func (lp *loopClient) queryExpired() {
 		return // turned off by a RELOAD since the query started
 	}
 	due := tm.queryStart.Add(qt)
-	if wait := time.Until(due); wait > 0 {
+	if wait := due.Sub(lp.l.Now()); wait > 0 {
 		tm.queryDue = due
 		tm.query.Reset(wait)
 		return
@@ -215,6 +215,9 @@ func (lp *loopClient) queryExpired() {
 // stopTimeouts stops the client's timers when it is finished, so that they do not keep it until they
 // are due. On the loop.
 func (lp *loopClient) stopTimeouts() {
+	if lp.wt != nil {
+		lp.wt.Stop() // query_wait_timeout's, disarmed after each wait (endWait)
+	}
 	tm := lp.tmo
 	if tm == nil {
 		return

@@ -38,7 +38,7 @@ func (lp *loopClient) waitOnLoop() bool {
 	case pools.Queued:
 		lp.w, lp.waiting = r.Waiter, true
 		c.mu.Lock()
-		c.waitSince = time.Now()
+		c.waitSince = lp.l.Now()
 		c.mu.Unlock()
 		if d := s.config().Pooler.QueryWaitTimeout.D(); d > 0 {
 			if lp.wt == nil {
@@ -79,7 +79,7 @@ func (lp *loopClient) granted() {
 func (lp *loopClient) endWait() time.Duration {
 	c := lp.c
 	if lp.wt != nil {
-		lp.wt.Stop()
+		lp.wt.Disarm() // the next wait re-arms it with no timer operation; finish stops it
 	}
 	c.pool.q.Done(lp.w)
 	lp.w, lp.waiting = nil, false
@@ -87,7 +87,7 @@ func (lp *loopClient) endWait() time.Duration {
 	since := c.waitSince
 	c.waitSince = time.Time{}
 	c.mu.Unlock()
-	return time.Since(since)
+	return lp.l.Now().Sub(since)
 }
 
 // waitExpired: query_wait_timeout passed while the client waited in line. A grant that came first is

@@ -150,7 +150,7 @@ func (c *clientConn) noteReadyLocked(status byte) {
 // status 'I' a transaction too (PgBouncer counts the same way: query_count, xact_count and their times).
 func (c *clientConn) countReadyForQueryLocked(status byte) {
 	stats := &c.pool.stats
-	now := time.Now()
+	now := c.now()
 	stats.sent.Add(pgwire.HeaderSize + 1)
 	stats.queries.Add(1)
 	if !c.queryStart.IsZero() {

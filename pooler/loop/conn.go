@@ -23,15 +23,16 @@ type Conn struct {
 	registered bool   // added to the loop's engine (Enroll's queued registration ran)
 	pending    []byte // what Write got before the registration; written by register
 
-	paused    bool // Pause: the socket is not read
-	held      bool // Hold: the handler keeps inbound bytes of its own, offered again on Resume
-	resuming  bool // in the loop's soon list (Resume)
-	reading   bool // inside readAll
-	wantDrain bool // outbound went over the limit: OnDrained is owed
-	drainRun  bool // a drain check is queued
-	closed    bool
-	finished  bool // OnClose has been called
-	unread    bool // the socket may hold bytes not read yet: resumed reads it (not set: it was read empty since)
+	paused     bool // Pause: the socket is not read
+	held       bool // Hold: the handler keeps inbound bytes of its own, offered again on Resume
+	resuming   bool // in the loop's soon list (Resume)
+	reading    bool // inside readAll
+	delivering bool // inside OnData (deliver)
+	wantDrain  bool // outbound went over the limit: OnDrained is owed
+	drainRun   bool // a drain check is queued
+	closed     bool
+	finished   bool // OnClose has been called
+	unread     bool // the socket may hold bytes not read yet: resumed reads it (not set: it was read empty since)
 
 	// gone is set once the loop closes the conn itself (closeWith, Detach) or finishes it: nbio's close
 	// callback, on another goroutine, then has nothing to queue to the loop (Loop.onClosed).
@@ -172,7 +173,7 @@ func (c *Conn) finish(err error) {
 	}
 	c.closed, c.finished = true, true
 	c.gone.Store(true)
-	c.in = nil
+	c.dropIn()
 	if _, ok := c.l.conns[c]; ok {
 		delete(c.l.conns, c)
 		c.l.nconns.Add(-1)
@@ -224,7 +225,9 @@ func (c *Conn) deliver(data []byte) {
 		data = c.in
 	}
 	consumed := -1
+	c.delivering = true // data may be c.in: a close inside OnData must not lend it to another user (dropIn)
 	c.call(func() { consumed = c.h.OnData(c, data) })
+	c.delivering = false
 	if c.closed {
 		return
 	}
@@ -235,12 +238,22 @@ func (c *Conn) deliver(data []byte) {
 	rest := data[consumed:]
 	switch {
 	case len(rest) == 0:
-		c.in = nil
+		c.dropIn()
 	case len(rest) >= c.l.g.cfg.InboundLimit:
 		c.closeWith(ErrInboundLimit)
 	case len(c.in) > 0:
 		c.in = c.in[:copy(c.in, rest)]
+	case len(rest) <= ScratchSize:
+		c.in = append(c.l.Scratch(), rest...) // a held message allocates nothing (scratch.go)
 	default:
 		c.in = append([]byte(nil), rest...)
 	}
+}
+
+// dropIn forgets the unconsumed inbound bytes; a scratch buffer holding them goes back to the loop.
+func (c *Conn) dropIn() {
+	if c.in != nil && !c.delivering {
+		c.l.PutScratch(c.in)
+	}
+	c.in = nil
 }

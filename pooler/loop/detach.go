@@ -42,7 +42,7 @@ func (c *Conn) Detach() (net.Conn, error) {
 	}
 	c.closed, c.finished = true, true
 	c.gone.Store(true)
-	c.in = nil
+	c.dropIn()
 	if _, ok := c.l.conns[c]; ok {
 		delete(c.l.conns, c)
 		c.l.nconns.Add(-1)

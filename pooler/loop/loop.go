@@ -33,9 +33,11 @@ type Loop struct {
 	wake    *nbio.Conn   // read end, enrolled on eng
 
 	// Owned by the loop goroutine.
-	conns     map[*Conn]struct{}
-	soon      []*Conn   // resumed during the callback running now (runSoon)
-	lastYield time.Time // when the loop goroutine last yielded (yieldSometimes)
+	conns        map[*Conn]struct{}
+	soon         []*Conn   // resumed during the callback running now (runSoon)
+	lastYield    time.Time // when the loop goroutine last yielded (yieldSometimes)
+	now          time.Time // the time of the event being handled (Now)
+	spareScratch [][]byte  // Scratch's free list (scratch.go)
 }
 
 // wakeMark is the session of a loop's wake conn.

@@ -62,3 +62,51 @@ func BenchmarkTimerReset(b *testing.B) {
 	})
 	<-done
 }
+
+// TestTimerLazyReset: a timer reset to a later time while its time.Timer is pending (which it leaves
+// alone) runs at the later time, once, not at the first; one disarmed and reset again runs at its new
+// time; one disarmed never runs.
+func TestTimerLazyReset(t *testing.T) {
+	g := startGroup(t, Config{Loops: 1})
+	l := g.Loop(0)
+	type firing struct {
+		name string
+		at   time.Time
+	}
+	fired := make(chan firing, 8)
+	var later, again *Timer
+	var resetAt time.Time
+	onLoop(t, l, func() {
+		later = l.AfterFunc(30*time.Millisecond, func() { fired <- firing{"later", time.Now()} })
+		again = l.AfterFunc(30*time.Millisecond, func() { fired <- firing{"again", time.Now()} })
+		gone := l.AfterFunc(30*time.Millisecond, func() { fired <- firing{"disarmed", time.Now()} })
+		gone.Disarm()
+		again.Disarm()
+	})
+	onLoop(t, l, func() {
+		resetAt = time.Now()
+		later.Reset(300 * time.Millisecond)
+		again.Reset(150 * time.Millisecond)
+	})
+	want := []struct {
+		name string
+		min  time.Duration
+	}{{"again", 140 * time.Millisecond}, {"later", 290 * time.Millisecond}}
+	for _, w := range want {
+		select {
+		case f := <-fired:
+			if f.name != w.name {
+				t.Fatalf("timer %q fired, want %q next", f.name, w.name)
+			}
+			if d := f.at.Sub(resetAt); d < w.min {
+				t.Fatalf("timer %q fired %v after its Reset, want at least %v: it ran at an earlier arming", f.name, d, w.min)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timer %q did not fire", w.name)
+		}
+	}
+	onLoop(t, l, func() { l.AfterFunc(50*time.Millisecond, func() { fired <- firing{"last", time.Now()} }) })
+	if f := <-fired; f.name != "last" {
+		t.Fatalf("after the others, timer %q fired, want last: a timer ran twice or a disarmed one ran", f.name)
+	}
+}

@@ -326,3 +326,26 @@ func TestAcquireIdleMatch(t *testing.T) {
 	_, _ = p.Abandon(r3.Waiter)
 	p.Done(r3.Waiter)
 }
+
+// TestWaitAllocatesNothing: a wait in line (queued, granted by a Put, Done) reuses the pool's own
+// waiters (Pool.spare), so it allocates nothing once one exists.
+func TestWaitAllocatesNothing(t *testing.T) {
+	p := newPool(Settings{Size: 1}, &Limit[*srv]{}, &Limit[*srv]{})
+	s := open(t, p, 1)
+	wait := func() {
+		r := p.Acquire(true)
+		if r.Kind != Queued {
+			t.Fatalf("acquire of the pool's only server, lent: %v, want Queued", r.Kind)
+		}
+		if got := p.Put(s, time.Time{}); got != Handed {
+			t.Fatalf("Put with a waiter: %v, want Handed", got)
+		}
+		g := <-r.Waiter.Granted()
+		p.Done(r.Waiter)
+		s = g.Server
+	}
+	wait()
+	if n := testing.AllocsPerRun(1000, wait); n > 0 {
+		t.Fatalf("a wait in line allocates %.2f objects, want none", n)
+	}
+}

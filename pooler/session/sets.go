@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"strings"
 )
 
@@ -159,17 +158,31 @@ func MayChange(text []byte) bool {
 				return true
 			}
 		case 'd':
-			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("discard")) ||
-				i+10 <= len(text) && bytes.EqualFold(text[i:i+10], []byte("deallocate")) {
+			if hasWordPrefix(text[i:], "discard") || hasWordPrefix(text[i:], "deallocate") {
 				return true
 			}
 		case 'p':
-			if i+7 <= len(text) && bytes.EqualFold(text[i:i+7], []byte("prepare")) {
+			if hasWordPrefix(text[i:], "prepare") {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// hasWordPrefix reports whether text starts with lower, an ASCII lower-case keyword, in any letter case:
+// an ASCII fold, as PostgreSQL folds keywords (ASCII letters only; PostgreSQL docs, "Identifiers and Key
+// Words"), cheaper than bytes.EqualFold's Unicode folding.
+func hasWordPrefix(text []byte, lower string) bool {
+	if len(text) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		if text[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxScannedQuery is the longest Query text scanned for SET statements, in bytes; longer queries are
