@@ -145,6 +145,7 @@ func (c *clientConn) serve() {
 			c.serveOnLoop(counted) // the loop finishes the client when it closes
 			return
 		}
+		c.offLoop() // logged in on a loop, served by this goroutine from now on (looplogin.go)
 		err = c.run()
 	}
 	c.finish(err)
@@ -169,6 +170,7 @@ func (c *clientConn) login(counted *bool) error {
 			// No TLS here. A TLS client cannot read the answer, but a person with nc can.
 			return pgwire.ProtocolViolation("direct TLS connection, and TLS is not configured here (client_tls_sslmode)")
 		}
+		c.offLoop() // the handshake runs on a goroutine (looplogin.go)
 		if err := c.startTLS(tlsSt.clients, stream, true); err != nil {
 			return err
 		}
@@ -183,6 +185,7 @@ func (c *clientConn) login(counted *bool) error {
 			break
 		}
 		if st.Kind == pgwire.KindCancelRequest {
+			c.offLoop() // forwarding it dials a server
 			c.s.handleCancel(st.ProcessID, st.SecretKey)
 			return errQuiet
 		}
@@ -193,6 +196,7 @@ func (c *clientConn) login(counted *bool) error {
 			if _, err := c.stream.Write([]byte{'S'}); err != nil {
 				return err
 			}
+			c.offLoop()
 			if err := c.startTLS(tlsSt.clients, c.stream, false); err != nil {
 				return err
 			}
@@ -207,6 +211,7 @@ func (c *clientConn) login(counted *bool) error {
 		return pgwire.NewFatal(pgerrcode.InvalidAuthorizationSpecification, "SSL required (client_tls_sslmode %s)", tlsSt.clientMode)
 	}
 	if isAdminDatabase(st.Params) { // the admin console (admin.go); not counted against max_client_conn
+		c.offLoop()
 		return c.serveAdmin(st)
 	}
 	cfg := c.s.config()
@@ -298,6 +303,7 @@ func (c *clientConn) establishParams(want map[string]string) (map[string][2]stri
 	}
 	welcome := p.greeting()
 	if welcome == nil || len(unknown) > 0 {
+		c.offLoop() // a server for the parameters: not on a loop
 		// c.context(): a client killed (KILL_CLIENT, KILL) while its login waits for a server stops waiting.
 		sc, err := c.s.tryAcquire(c.context(), p)
 		if err == nil && sc == nil && welcome == nil {

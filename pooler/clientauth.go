@@ -114,6 +114,7 @@ func (c *clientConn) hbaRule() (*auth.HBARule, error) {
 	}
 	if h != nil {
 		member := func(user, role string) bool {
+			c.offLoop() // a query on a server (auth_query's auth_user)
 			return c.s.isMember(c.ls.ctx, c.authQuerySettings(c.s.config()), user, role)
 		}
 		if rule, ok := h.Match(req, member); ok {
@@ -384,6 +385,7 @@ func (c *clientConn) lookupSecret(cfg *config.Config) (auth.Secret, bool, error)
 	if aq.user == "" {
 		return auth.Secret{}, false, nil
 	}
+	c.offLoop() // auth_query runs on a server
 	return c.s.authQuery(c.ls.ctx, aq, c.user)
 }
 

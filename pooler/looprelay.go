@@ -18,7 +18,8 @@ import (
 // of by goroutines of their own (docs/architecture.md). Every other client keeps the goroutine relay
 // (client.go run, relay.go relayServer).
 type loopRelay struct {
-	g *loop.Group
+	g      *loop.Group
+	logins loopLoginStats // where logins ran (looplogin.go)
 }
 
 // startLoopRelay starts n event loops (event_loop_count), or when n is 0 loopCount's.
@@ -64,9 +65,11 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 	case c.mode != modeSession && c.mode != modeTransaction && c.mode != modeStatement:
 		return false
 	}
-	switch c.conn.(type) {
+	switch conn := c.conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		return c.rd.Buffered() == 0
+	case *loginSocket: // logged in on a loop (looplogin.go), or handed off from one
+		return c.rd.Buffered() == 0 && len(conn.buf) == 0
 	}
 	return false
 }
@@ -74,8 +77,14 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 // serveOnLoop hands the logged-in client to an event loop; serve's goroutine then ends. The loop
 // finishes the client once when it closes (loopClient.closed): finish, clientCount, clientWG.
 func (c *clientConn) serveOnLoop(counted bool) {
+	ls, _ := c.conn.(*loginSocket) // logged in on a loop: it stays there, on the same loop.Conn
 	lp := &c.loop // part of c: no object of its own (client.go)
-	lp.c, lp.counted, lp.l = c, counted, c.s.loops.g.Next()
+	lp.c, lp.counted = c, counted
+	if ls != nil && !ls.handed {
+		lp.l = ls.l
+	} else {
+		lp.l = c.s.loops.g.Next()
+	}
 	// What other goroutines write to the client from now on (kill's goodbye, learnTentative's
 	// ParameterStatus, finish's error) is kept and written on the loop (flushLater).
 	c.wmu.Lock()
@@ -86,6 +95,9 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	// The loop works on a duplicate of the socket and closes this one: c keeps only its addresses. Under
 	// c.mu, as SHOW CLIENTS and kill read c.conn from other goroutines.
 	raw := c.conn
+	if ls != nil && ls.handed { // handed to a goroutine during its login (looplogin.go): its socket
+		raw = ls.nc
+	}
 	if tt := clientTLSTransport(c); tt != nil { // a TLS client: decrypted on the loop (looptls.go)
 		lp.tl = &loopTLS{tc: c.stream.(*tls.Conn), tr: tt}
 		tt.enrolling()
@@ -95,27 +107,36 @@ func (c *clientConn) serveOnLoop(counted bool) {
 	c.stream = c.conn
 	c.mu.Unlock()
 	c.s.clientWG.Add(1)
+	if ls != nil && !ls.handed {
+		c.lp.Store(lp)
+		ls.stay(lp)
+		return
+	}
 	lc, err := lp.l.Enroll(raw, lp) // closes raw
 	if err != nil {
 		lp.finish(err)
 		return
 	}
 	c.lp.Store(lp)
-	_ = lp.l.Run(func() {
-		lp.lc = lc
-		if lp.tl != nil {
-			lp.tl.tr.lc = lc // its writes go to the loop from now on (OnData may have named it already)
-		}
-		if lp.done {
-			return
-		}
-		// KILL_CLIENT and KILL end c.context() with errQuiet (c.cancel then calls ctxCancelled); one that came
-		// before c.lp was set is seen here. Shutdown's end of baseCtx is handled by shutdown.
-		if c.ctxErr() != nil {
-			lp.ctxEnded()
-		}
-		lp.touchIdle() // idle since its login: client_idle_timeout (looptimeout.go)
-	})
+	_ = lp.l.Run(func() { lp.enrolled(lc) })
+}
+
+// enrolled is the client's start on its loop conn lc; on the loop.
+func (lp *loopClient) enrolled(lc *loop.Conn) {
+	c := lp.c
+	lp.lc = lc
+	if lp.tl != nil {
+		lp.tl.tr.lc = lc // its writes go to the loop from now on (OnData may have named it already)
+	}
+	if lp.done {
+		return
+	}
+	// KILL_CLIENT and KILL end c.context() with errQuiet (c.cancel then calls ctxCancelled); one that came
+	// before c.lp was set is seen here. Shutdown's end of baseCtx is handled by shutdown.
+	if c.ctxErr() != nil {
+		lp.ctxEnded()
+	}
+	lp.touchIdle() // idle since its login: client_idle_timeout (looptimeout.go)
 }
 
 // ctxCancelled queues the end of c.context() to the loop of a client served there (loopClient.ctxEnded): in

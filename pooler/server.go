@@ -416,6 +416,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return net.ErrClosed
 	}
+	ln = s.listenOnLoop(ln) // event_loops: accepted on loop 0 (looplisten.go); Accept waits for Shutdown
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
 	s.janitor.Do(func() { go s.runJanitor(); go s.runStats() })
@@ -448,6 +449,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			if err != nil {
 				s.logger.Debug("client socket options", "error", err)
+			}
+			if s.loginOnLoop(tc) { // event_loops: logged in on a loop (looplogin.go)
+				continue
 			}
 		}
 		c := s.newClientConn(conn)

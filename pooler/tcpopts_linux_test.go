@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,9 +27,9 @@ func (o sockopts) matches(want sockopts) bool {
 		eq(o.cnt, want.cnt) && eq(o.userTimeout, want.userTimeout)
 }
 
-func readSockopts(t *testing.T, c net.Conn) sockopts {
+func readSockopts(t *testing.T, c syscall.Conn) sockopts {
 	t.Helper()
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,23 +97,29 @@ func TestTCPOptionsDial(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := readSockopts(t, c); got != tc.want {
+		if got := readSockopts(t, c.(*net.TCPConn)); got != tc.want {
 			t.Errorf("%s: socket options %+v, want %+v", tc.name, got, tc.want)
 		}
 		c.Close()
 	}
 }
 
-// recordingListener hands every accepted connection to accepted as well as to the caller.
+// recordingListener hands a duplicate of every accepted connection's socket to accepted (the caller's
+// is closed once it is enrolled on an event loop, whose duplicate has the same socket options).
 type recordingListener struct {
 	net.Listener
-	accepted chan net.Conn
+	accepted chan *os.File
 }
 
 func (l *recordingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
-		l.accepted <- c
+		f, ferr := c.(*net.TCPConn).File() // a duplicate; not net.FileConn, which would set Go's keepalive
+		if ferr != nil {
+			c.Close()
+			return nil, ferr
+		}
+		l.accepted <- f
 	}
 	return c, err
 }
@@ -149,7 +157,7 @@ func testAcceptedOptions(t *testing.T, inner net.Listener, wrap func(net.Listene
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := &recordingListener{Listener: inner, accepted: make(chan net.Conn, 1)}
+	ln := &recordingListener{Listener: inner, accepted: make(chan *os.File, 1)}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(wrap(ln)) }()
 	defer func() {
@@ -167,9 +175,10 @@ func testAcceptedOptions(t *testing.T, inner net.Listener, wrap func(net.Listene
 			t.Fatal(err)
 		}
 		defer c.Close()
-		var sc net.Conn
+		var sc *os.File
 		select {
 		case sc = <-ln.accepted:
+			defer sc.Close()
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: not accepted", what)
 		}

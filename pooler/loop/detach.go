@@ -19,10 +19,26 @@ var ErrDetachUnsupported = errors.New("loop: detach is not supported here")
 // open, so the loop would go on seeing events of this socket under a descriptor number that another
 // conn may reuse; Detach deletes the registration itself first (epoll_ctl(2) EPOLL_CTL_DEL).
 func (c *Conn) Detach() (net.Conn, error) {
+	if len(c.in) > 0 || c.reading {
+		return nil, errors.New("loop: detach with bytes pending")
+	}
+	nc, err := c.DetachConsumed()
+	if err == nil {
+		c.l.g.detaches.Add(1)
+	}
+	return nc, err
+}
+
+// DetachConsumed is Detach from within OnData too, for a handler that has consumed every byte offered
+// (OnData then returns len(data), and the conn is read no further): the socket's descriptor is valid
+// throughout the callback, where a Detach queued for later could find it closed by a hang-up, and its
+// number given to another socket. Nothing may be outbound. Not counted in Group.Detaches (a client's
+// login handed to a goroutine: its caller counts those).
+func (c *Conn) DetachConsumed() (net.Conn, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
-	if len(c.in) > 0 || c.outbound > 0 || c.reading {
+	if c.outbound > 0 {
 		return nil, errors.New("loop: detach with bytes pending")
 	}
 	if !c.registered {
@@ -48,7 +64,6 @@ func (c *Conn) Detach() (net.Conn, error) {
 		c.l.nconns.Add(-1)
 	}
 	_ = c.nc.Close() // nbio forgets and closes fd; its close callback finds the conn finished
-	c.l.g.detaches.Add(1)
 	f := os.NewFile(uintptr(nfd), "detached")
 	defer f.Close()
 	return net.FileConn(f)

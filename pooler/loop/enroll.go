@@ -22,6 +22,11 @@ func (l *Loop) Enroll(c net.Conn, h Handler) (*Conn, error) {
 		c.Close()
 		return nil, err
 	}
+	return l.enrollNB(nc, h)
+}
+
+// enrollNB is Enroll of nc, a conn nbio has made.
+func (l *Loop) enrollNB(nc *nbio.Conn, h Handler) (*Conn, error) {
 	cc := &Conn{l: l, nc: nc, h: h}
 	nc.SetSession(cc)
 	l.nconns.Add(1)

@@ -54,6 +54,7 @@ func startLoop(g *Group, idx int) (*Loop, error) {
 	l.eng.OnRead(l.onRead)
 	l.eng.OnWrittenSize(l.onWritten)
 	l.eng.OnClose(l.onClosed)
+	syncOnClose(l.eng, l.onClosed) // no goroutine per closed conn (closesync.go)
 	if err := l.eng.Start(); err != nil {
 		return nil, err
 	}
@@ -154,6 +155,8 @@ func (l *Loop) onRead(nc *nbio.Conn) {
 		s.readable()
 	case wakeMark:
 		l.runQueue(nc)
+	case *Listener:
+		s.accept()
 	}
 	l.runSoon()
 }
@@ -177,10 +180,10 @@ func (l *Loop) onWritten(nc *nbio.Conn, _ []byte, n int) {
 	}
 }
 
-// onClosed runs on an nbio goroutine (not the loop) when nbio has closed a conn,
-// itself (peer hang-up, write error) or after Conn.Close; the handler hears of it
-// on the loop. A conn the loop closed or finished itself (Conn.gone) needs nothing
-// queued: no wake-up of the loop per closed conn.
+// onClosed runs when nbio has closed a conn, itself (peer hang-up, write error) or
+// after Conn.Close, on the goroutine that closed it (syncOnClose; else on one of
+// nbio's); the handler hears of it on the loop. A conn the loop closed or finished
+// itself (Conn.gone) needs nothing queued: no wake-up of the loop per closed conn.
 func (l *Loop) onClosed(nc *nbio.Conn, err error) {
 	c, ok := nc.Session().(*Conn)
 	if !ok || c.gone.Load() {
