@@ -78,7 +78,7 @@ func (c *clientConn) loopCovered(cfg *config.Config) bool {
 // finishes the client once when it closes (loopClient.closed): finish, clientCount, clientWG.
 func (c *clientConn) serveOnLoop(counted bool) {
 	ls, _ := c.conn.(*loginSocket) // logged in on a loop: it stays there, on the same loop.Conn
-	lp := &c.loop // part of c: no object of its own (client.go)
+	lp := &c.loop                  // part of c: no object of its own (client.go)
 	lp.c, lp.counted = c, counted
 	if ls != nil && !ls.handed {
 		lp.l = ls.l
