@@ -13,10 +13,10 @@ import (
 	"github.com/pgpooler/pgpooler/pooler/pools"
 )
 
-// loopRelay holds the event loops of event_loops (experimental, pgpooler's own key): the logged-in
-// clients it covers (loopCovered) and the servers lent to them are served there, by pooler/loop, instead
-// of by goroutines of their own (docs/architecture.md). Every other client keeps the goroutine relay
-// (client.go run, relay.go relayServer).
+// loopRelay holds the event loops of event_loops (pgpooler's own key, on by default): TCP clients log
+// in there (looplogin.go), and the logged-in clients it covers (loopCovered) and the servers lent to
+// them are served there, by pooler/loop, instead of by goroutines of their own (docs/architecture.md).
+// Every other client keeps the goroutine relay (client.go run, relay.go relayServer).
 type loopRelay struct {
 	g      *loop.Group
 	logins loopLoginStats // where logins ran (looplogin.go)
