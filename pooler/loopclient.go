@@ -273,6 +273,9 @@ func (lp *loopClient) OnClose(_ *loop.Conn, err error) {
 		lp.err = err
 	}
 	lp.leaveLine()
+	if errors.Is(err, loop.ErrPanic) {
+		lp.dropTaken() // loopleak.go
+	}
 	if ln := lp.ln; ln != nil {
 		c := lp.c
 		ln.detach()

@@ -63,6 +63,7 @@ func (lp *loopClient) takeResident() (sc *serverConn, ok bool) {
 		if !found {
 			return nil, false
 		}
+		lp.taken = sc // until attach or settled (loopleak.go)
 		switch ready, closed := lp.vetResident(sc); {
 		case ready:
 			c.pool.stats.serverAssignments.Add(1)
@@ -72,6 +73,7 @@ func (lp *loopClient) takeResident() (sc *serverConn, ok bool) {
 		case !closed:
 			return sc, false
 		}
+		lp.taken = nil
 	}
 }
 
@@ -174,8 +176,10 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 		lp.attach(sc)
 		return
 	}
+	lp.taken = sc // until attach (loopleak.go)
 	if _, err := enrollServer(lp.l, sc); err != nil {
 		lp.waiting = false
+		lp.taken = nil
 		c.s.closeServer(sc, "event_loops: cannot enroll the server's socket: "+err.Error())
 		lp.fail(pgwire.NewFatal(pgerrcode.ConnectionFailure, "server connection failed: %v", err))
 		return
@@ -190,6 +194,7 @@ func (lp *loopClient) lent(sc *serverConn, err error) {
 // closed goes, and the client asks again.
 func (lp *loopClient) attach(sc *serverConn) {
 	c := lp.c
+	lp.taken = nil // linked, given back or closed below
 	if lp.done {
 		c.s.releaseOn(sc, lp.l)
 		return

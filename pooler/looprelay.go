@@ -171,6 +171,7 @@ type loopClient struct {
 	tl      *loopTLS                   // its TLS layer when the client uses TLS (looptls.go), else nil
 	tmo     *loopTimeouts              // its timers (looptimeout.go); nil until a timeout that is set is used
 	w       *pools.Waiter[*serverConn] // its place in line while it waits on the loop (loopwait.go)
+	taken   *serverConn                // a server the loop got for the client and has not linked yet (loopleak.go)
 	wt      *loop.Timer                // query_wait_timeout of that wait (disarmed between waits, stopped at finish)
 	grantFn func()                     // granted, made once: what Wake queues to the loop
 	err     error                      // why the pooler closed the client

@@ -23,6 +23,7 @@ func (lp *loopClient) settleResident(sc *serverConn, observed bool) {
 		c.s.releaseOn(sc, lp.l)
 		return
 	}
+	lp.taken = sc // until settled (loopleak.go)
 	lp.waiting = true
 	if !observed {
 		c.pool.obs.Wait(0)
@@ -34,6 +35,7 @@ func (lp *loopClient) settleResident(sc *serverConn, observed bool) {
 	}
 	sc.res.exec(lp, cfg.Pooler.ServerCheckQuery, func(err error) {
 		if err != nil || sc.txStatus != 'I' {
+			lp.taken = nil
 			c.s.closeServer(sc, "failed its check before reuse")
 			lp.waiting = false
 			if !lp.done {
@@ -56,6 +58,9 @@ func (lp *loopClient) prepareOnLoop(sc *serverConn) {
 	rs := sc.res
 	c.pool.stats.serverAssignments.Add(1)
 	p := c.planSync(sc) // sessionstate.go
+	if panicHook != nil {
+		panicPoint("settle", []byte(p.sql))
+	}
 
 	afterSync := func() {
 		c.learnTentative(sc)
@@ -128,6 +133,7 @@ func (lp *loopClient) carryOnLoop(sc *serverConn) {
 // client gone meanwhile leaves its server to its pool.
 func (lp *loopClient) settled(sc *serverConn, err error) {
 	lp.waiting = false
+	lp.taken = nil
 	switch {
 	case lp.done:
 		if err == nil {

@@ -170,8 +170,8 @@ func (s *Server) recoverJanitor(where string) {
 var panicHook func(where string, detail []byte)
 
 // panicPoint calls panicHook, if set, with where (the goroutine: "client", "relay", "janitor"; or
-// "exchange", the continuation of an internal query on a loop) and detail (the input at hand: for
-// "exchange" the query). It sits on rare paths only (a SET statement, a ParameterStatus, the end of an
+// "exchange", the continuation of an internal query on a loop; "settle", a lending's parameter sync
+// planned on a loop) and detail (the input at hand: for "exchange" the query, for "settle" the sync's SQL). It sits on rare paths only (a SET statement, a ParameterStatus, the end of an
 // internal query, called there only while a hook is set).
 func panicPoint(where string, detail []byte) {
 	if h := panicHook; h != nil {

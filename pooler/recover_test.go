@@ -122,48 +122,14 @@ func TestPanicEndsOneConnection(t *testing.T) {
 // and is logged with its stack. Before afterPanic, the client hung (its query ran into the context's
 // deadline) and the server's slot was lost, so the other client hung too.
 func TestPanicInInternalQueryOnLoop(t *testing.T) {
-	backend := pgtest.StartT(t, pgtest.Options{})
-	panicOnMarker(t) // the sync's SQL names application_name 'panic-exchange'
-
-	cfg := config.Default()
-	cfg.Pooler.ListenAddr = "127.0.0.1"
-	cfg.Pooler.PoolMode = modeTransaction
-	cfg.Pooler.DefaultPoolSize = 1
-	cfg.Pooler.MaxPreparedStatements = 0
-	cfg.Pooler.EventLoops = true
-	cfg.Pooler.EventLoopCount = 1 // the client and the server on one loop: the sync is an exchange there
-	cfg.Databases = map[string]config.Database{"*": {Host: backend.Host, Port: backend.Port, Password: backend.Password}}
-	_, ln, logs := serveForTest(t, cfg)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	connect, works, logs := poolOfOneOnLoop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	connect := func(app string) *pgx.Conn {
-		t.Helper()
-		url := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable&default_query_exec_mode=simple_protocol&application_name=%s", ln.Addr(), app)
-		c, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatalf("connect %s: %v", app, err)
-		}
-		t.Cleanup(func() { c.Close(context.Background()) })
-		return c
-	}
-	works := func(who string, c *pgx.Conn) {
-		t.Helper()
-		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer qcancel()
-		var n int
-		if err := c.QueryRow(qctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
-			t.Fatalf("%s: SELECT 1 = %d, %v", who, n, err)
-		}
-	}
-
 	other := connect("other")
 	works("other client", other)
-	victim := connect("panic-exchange")
-	qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer qcancel()
+	victim := connect("panic-exchange") // the sync's SQL names application_name 'panic-exchange'
 	var n int
-	err := victim.QueryRow(qctx, "SELECT 1").Scan(&n)
+	err := victim.QueryRow(ctx, "SELECT 1").Scan(&n)
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "XX000" {
 		t.Fatalf("the client whose server's internal query panicked: SELECT 1 = %d, %v; want FATAL XX000", n, err)
@@ -175,6 +141,73 @@ func TestPanicInInternalQueryOnLoop(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
+}
+
+// TestPanicInSettleOnLoop: a panic in the client's own handler while the loop holds a server taken for
+// it and not yet linked (here planning the parameter sync of a client whose application_name differs
+// from its server's: loopsettle.go prepareOnLoop, before any internal query is sent) closes that client
+// and that server, and frees the server's slot (pool_size 1: the other client still gets a server).
+// Before dropTaken, the server was held by nobody: the other client waited in line until its query's
+// deadline.
+func TestPanicInSettleOnLoop(t *testing.T) {
+	connect, works, logs := poolOfOneOnLoop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	other := connect("other")
+	works("other client", other)
+	victim := connect("panic-settle") // the sync's SQL names application_name 'panic-settle'
+	if err := victim.Ping(ctx); err == nil {
+		t.Fatalf("the client whose handler panicked: its query succeeded")
+	}
+	works("other client after the panic", other) // pool_size 1: the taken server's slot was freed
+	log := strings.Join(logs.lines(), "\n")
+	for _, want := range []string{"panic in a connection handler", "test panic in settle", "(*loopClient).prepareOnLoop", "panic while preparing the server for its client"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// poolOfOneOnLoop serves, until the test ends, transaction mode with pool_size 1 on one event loop (a
+// client and its server on one loop: the parameter sync is planned and run there) in front of a
+// PostgreSQL of its own, with panicOnMarker set. connect opens a simple-protocol pgx client with the
+// given application_name; works checks that a client still answers SELECT 1 within 10 seconds.
+func poolOfOneOnLoop(t *testing.T) (connect func(app string) *pgx.Conn, works func(who string, c *pgx.Conn), logs *lockedBuffer) {
+	backend := pgtest.StartT(t, pgtest.Options{})
+	panicOnMarker(t)
+
+	cfg := config.Default()
+	cfg.Pooler.ListenAddr = "127.0.0.1"
+	cfg.Pooler.PoolMode = modeTransaction
+	cfg.Pooler.DefaultPoolSize = 1
+	cfg.Pooler.MaxPreparedStatements = 0
+	cfg.Pooler.EventLoops = true
+	cfg.Pooler.EventLoopCount = 1
+	cfg.Databases = map[string]config.Database{"*": {Host: backend.Host, Port: backend.Port, Password: backend.Password}}
+	_, ln, logs := serveForTest(t, cfg)
+
+	connect = func(app string) *pgx.Conn {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		url := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable&default_query_exec_mode=simple_protocol&application_name=%s", ln.Addr(), app)
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatalf("connect %s: %v", app, err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	works = func(who string, c *pgx.Conn) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var n int
+		if err := c.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: SELECT 1 = %d, %v", who, n, err)
+		}
+	}
+	return connect, works, logs
 }
 
 // TestPanicInJanitor: a panic in a round of pool maintenance (the janitor, under the Server's mu) is
